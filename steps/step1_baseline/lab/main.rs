@@ -1,0 +1,274 @@
+//! Step 1's lab: the same product route served two ways, measured side by side.
+//!
+//! * **blocking**: a pool of OS threads (32 by default), each taking one
+//!   connection at a time and running `fetch_product_blocking`, the way a
+//!   classic thread-per-request server does;
+//! * **async**: an axum server running `fetch_product_concurrent` as one tokio
+//!   task per request.
+//!
+//! Both sit in front of the same fake upstreams (about 50 ms each) and take
+//! the same load: a closed loop at each concurrency level (5, 50, 500 by
+//! default) and, with `--rates`, an open loop at fixed arrival rates. Then a
+//! child process holds hundreds of requests in flight, once on threads and
+//! once on tasks, to measure what each in-flight request costs in memory.
+//!
+//! Run it with `cargo xtask lab step1` (your code) or
+//! `cargo xtask lab step1 --solution` (the reference); always in release mode.
+
+mod async_server;
+mod blocking_server;
+mod memory;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use fake_upstreams::fast::{Behaviour, FastUpstream};
+use load_lab::report::{self, Row};
+use load_lab::{Load, Plan};
+use step1_baseline::UpstreamUrls;
+
+/// The product every request asks for.
+const PRODUCT_ID: u64 = 42;
+
+/// Step 1's lab: blocking thread pool vs async server, same route, same upstreams.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Folder for the report, the plot and the tables.
+    #[arg(long, default_value = "lab-results")]
+    out: PathBuf,
+    /// Closed-loop concurrency levels to measure.
+    #[arg(long, value_delimiter = ',', default_value = "5,50,500")]
+    concurrency: Vec<usize>,
+    /// Open-loop arrival rates (requests per second) to measure as well.
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<f64>,
+    /// Length of each measured window, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Warm-up before each window, in seconds (not measured).
+    #[arg(long, default_value_t = 2.0)]
+    warmup_seconds: f64,
+    /// Shorter windows (3 s, 1 s warm-up): a quick look, not a result to quote.
+    #[arg(long)]
+    quick: bool,
+    /// Latency of each fake upstream, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    upstream_latency_ms: u64,
+    /// Worker threads in the blocking server.
+    #[arg(long, default_value_t = 32)]
+    threads: usize,
+    /// Requests held in flight by the memory experiment (0 skips it).
+    #[arg(long, default_value_t = 500)]
+    memory_in_flight: usize,
+    /// Internal: run as the memory experiment's child process.
+    #[arg(long, hide = true)]
+    hold: Option<memory::HoldMode>,
+    /// Internal: the upstream base URL the memory child calls.
+    #[arg(long, hide = true)]
+    hold_upstream: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(mode) = args.hold {
+        // The memory experiment's child: hold requests, report RSS, exit.
+        let upstream = args
+            .hold_upstream
+            .context("--hold needs --hold-upstream")?;
+        memory::hold_requests(mode, args.memory_in_flight, &upstream);
+    }
+
+    // Not `#[tokio::main]`: the memory child above must run without a
+    // runtime, because its blocking client may not live inside one.
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(run_lab(args))
+}
+
+async fn run_lab(args: Args) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step1` builds in release mode"
+        );
+    }
+    let (warmup, window) = if args.quick {
+        (Duration::from_secs(1), Duration::from_secs(3))
+    } else {
+        (
+            Duration::from_secs_f64(args.warmup_seconds),
+            Duration::from_secs_f64(args.seconds),
+        )
+    };
+    let machine = load_lab::machine::Machine::detect();
+    let upstream_latency = Duration::from_millis(args.upstream_latency_ms);
+    println!("step 1 lab on {machine}");
+    println!(
+        "upstreams: 3 fakes at {upstream_latency:?} each; blocking server: {} threads; windows: {warmup:?} warm-up + {window:?}",
+        args.threads
+    );
+
+    // Three separate fake upstreams, as in production: one per service.
+    let behaviour = Behaviour::fixed(upstream_latency);
+    let inventory = FastUpstream::start(behaviour.clone()).await?;
+    let pricing = FastUpstream::start(behaviour.clone()).await?;
+    let reviews = FastUpstream::start(behaviour).await?;
+    let urls = UpstreamUrls {
+        inventory: inventory.base_url(),
+        pricing: pricing.base_url(),
+        reviews: reviews.base_url(),
+    };
+
+    let servers = [
+        (
+            format!("blocking ({} threads)", args.threads),
+            blocking_server::start(args.threads, urls.clone())?,
+        ),
+        ("async (tokio tasks)".to_owned(), async_server::start(urls).await?),
+    ];
+
+    let mut loads: Vec<Load> = args
+        .concurrency
+        .iter()
+        .map(|&concurrency| Load::Closed { concurrency })
+        .collect();
+    loads.extend(args.rates.iter().map(|&rate_per_sec| Load::Open {
+        rate_per_sec,
+        max_outstanding: 10_000,
+    }));
+
+    let total = (warmup + window) * u32::try_from(loads.len() * servers.len())?;
+    let progress = load_lab::progress_bar(total, "step 1");
+    let client = load_lab::load_client(Duration::from_secs(30));
+    let mut rows = Vec::new();
+    for &load in &loads {
+        for (name, addr) in &servers {
+            progress.set_message(format!("{name}, {load}"));
+            let plan = Plan {
+                load,
+                warmup,
+                measure: window,
+            };
+            let url = format!("http://{addr}/products/{PRODUCT_ID}");
+            let measurement =
+                load_lab::run(&plan, &progress, load_lab::http_get(client.clone(), url)).await;
+            rows.push(Row {
+                scenario: name.clone(),
+                measurement,
+                extra: Vec::new(),
+            });
+        }
+    }
+    progress.finish_and_clear();
+
+    let memory = if args.memory_in_flight > 0 {
+        memory::measure(args.memory_in_flight).await?
+    } else {
+        None
+    };
+
+    print_and_save(&args, &machine, upstream_latency, &rows, memory.as_ref())
+}
+
+/// Prints the tables and headline ratios, and writes the report and plot.
+fn print_and_save(
+    args: &Args,
+    machine: &load_lab::machine::Machine,
+    upstream_latency: Duration,
+    rows: &[Row],
+    memory: Option<&memory::MemoryReport>,
+) -> anyhow::Result<()> {
+    let closed: Vec<&Row> = rows
+        .iter()
+        .filter(|row| matches!(row.measurement.load, Load::Closed { .. }))
+        .collect();
+    let headline = headline(&closed, upstream_latency);
+
+    println!();
+    println!("{}", report::text_table(rows));
+    for line in &headline {
+        println!("{line}");
+    }
+    if let Some(memory) = memory {
+        println!();
+        println!("{memory}");
+    }
+
+    let results = load_lab::report::ResultsDir::create(&args.out, "step1")?;
+    let closed_rows: Vec<Row> = closed.into_iter().cloned().collect();
+    let mut series = Vec::new();
+    for percentile in [50.0, 99.0] {
+        for mut one in report::latency_series(&closed_rows, percentile) {
+            one.label = format!("{} p{percentile}", one.label);
+            series.push(one);
+        }
+    }
+    let plot = results.path.join("latency.svg");
+    report::plot_svg(
+        &plot,
+        "Step 1: latency against concurrency (closed loop)",
+        "concurrency",
+        "latency (ms)",
+        true,
+        &series,
+    )?;
+
+    let mut sections = vec![
+        ("Results".to_owned(), report::markdown_table(rows)),
+        ("Headline".to_owned(), headline.join("\n\n")),
+    ];
+    if let Some(memory) = memory {
+        sections.push(("Memory per in-flight request".to_owned(), memory.to_markdown()));
+    }
+    sections.push((
+        "Plot".to_owned(),
+        "![latency against concurrency](latency.svg)".to_owned(),
+    ));
+    let report_path = results.path.join("report.md");
+    report::write_markdown_report(&report_path, "Step 1 lab: the cost of blocking", machine, &sections)?;
+
+    println!();
+    println!("report: {}", report_path.display());
+    println!("plot:   {}", plot.display());
+    Ok(())
+}
+
+/// The two numbers the chapter quotes: the throughput ratio at the highest
+/// concurrency, and how close the async p50 gets to the upstream latency at
+/// the lowest.
+fn headline(closed: &[&Row], upstream_latency: Duration) -> Vec<String> {
+    let mut lines = Vec::new();
+    let at = |concurrency: usize, blocking: bool| {
+        closed.iter().find(|row| {
+            row.measurement.load == Load::Closed { concurrency }
+                && row.scenario.starts_with("blocking") == blocking
+        })
+    };
+    let levels: Vec<usize> = closed
+        .iter()
+        .filter_map(|row| match row.measurement.load {
+            Load::Closed { concurrency } => Some(concurrency),
+            Load::Open { .. } => None,
+        })
+        .collect();
+    if let (Some(&highest), Some(&lowest)) = (levels.iter().max(), levels.iter().min()) {
+        if let (Some(blocking), Some(async_row)) = (at(highest, true), at(highest, false)) {
+            let ratio = async_row.measurement.throughput() / blocking.measurement.throughput().max(f64::MIN_POSITIVE);
+            lines.push(format!(
+                "at concurrency {highest}: async serves {:.0} req/s, blocking {:.0} req/s: {ratio:.1}× the throughput on the same machine",
+                async_row.measurement.throughput(),
+                blocking.measurement.throughput()
+            ));
+        }
+        if let Some(async_row) = at(lowest, false) {
+            let p50 = async_row.measurement.percentile(50.0);
+            lines.push(format!(
+                "at concurrency {lowest}: async p50 is {:.1} ms, {:.1} ms above the {:.0} ms the slowest upstream takes",
+                p50.as_secs_f64() * 1e3,
+                (p50.as_secs_f64() - upstream_latency.as_secs_f64()) * 1e3,
+                upstream_latency.as_secs_f64() * 1e3
+            ));
+        }
+    }
+    lines
+}

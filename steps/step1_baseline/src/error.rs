@@ -1,0 +1,50 @@
+//! A typed error for a failed upstream call.
+//!
+//! Each variant names the upstream, so callers can tell "pricing returned 500"
+//! from "reviews sent garbage" without parsing strings. There is deliberately
+//! no blanket `#[from] reqwest::Error`: the same reqwest error type covers a
+//! refused connection and a malformed body, and we want those apart.
+
+use crate::upstream::Upstream;
+
+/// Why fetching from an upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The upstream answered, but with a non-success HTTP status.
+    #[error("{upstream} answered with HTTP status {status}")]
+    Status {
+        /// Which service answered.
+        upstream: Upstream,
+        /// The status code, e.g. 500.
+        status: u16,
+    },
+    /// The request never got an answer: connection refused, reset, and so on.
+    #[error("could not reach {upstream}")]
+    Transport {
+        /// Which service could not be reached.
+        upstream: Upstream,
+        /// What the HTTP client saw.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The upstream answered 2xx, but the body was not the JSON we expect.
+    #[error("{upstream} sent a body we could not decode")]
+    Decode {
+        /// Which service sent it.
+        upstream: Upstream,
+        /// What went wrong while decoding.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl FetchError {
+    /// The upstream this error is about.
+    pub fn upstream(&self) -> Upstream {
+        match self {
+            FetchError::Status { upstream, .. }
+            | FetchError::Transport { upstream, .. }
+            | FetchError::Decode { upstream, .. } => *upstream,
+        }
+    }
+}

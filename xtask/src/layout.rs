@@ -1,0 +1,87 @@
+//! Where the workbook's files live, found once and passed around.
+//!
+//! Every command works on paths below one root: the workspace that holds
+//! `steps/`, `solutions/`, `book/` and the runner's own state in `.workbook/`.
+//! The root can be overridden with `WORKBOOK_ROOT` so the runner's tests can
+//! point it at a small copy of the layout in a temporary directory.
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that overrides the workbook root.
+pub const ROOT_ENV: &str = "WORKBOOK_ROOT";
+
+/// Paths of a workbook checkout.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The workbook this runner belongs to, or the one named by `WORKBOOK_ROOT`.
+    pub fn discover() -> Self {
+        if let Some(dir) = std::env::var_os(ROOT_ENV).filter(|value| !value.is_empty()) {
+            return Self::at(PathBuf::from(dir));
+        }
+        // xtask/ sits directly below the workspace root; the path is baked in at
+        // compile time, which is fine because `cargo xtask` always builds in place.
+        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest_dir.parent().unwrap_or(manifest_dir);
+        Self::at(root.to_path_buf())
+    }
+
+    /// A workbook rooted at `root`.
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// The workspace root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `steps/info.toml`: the catalogue of steps.
+    pub fn info_toml(&self) -> PathBuf {
+        self.root.join("steps").join("info.toml")
+    }
+
+    /// `steps/<name>/`: the learner's exercise crate.
+    pub fn step_dir(&self, name: &str) -> PathBuf {
+        self.root.join("steps").join(name)
+    }
+
+    /// `solutions/<name>/`: the reference solution crate.
+    pub fn solution_dir(&self, name: &str) -> PathBuf {
+        self.root.join("solutions").join(name)
+    }
+
+    /// `book/`: the mdBook.
+    pub fn book_dir(&self) -> PathBuf {
+        self.root.join("book")
+    }
+
+    /// `.workbook/`: the runner's gitignored state (progress, backups).
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".workbook")
+    }
+
+    /// `.workbook/progress.txt`.
+    pub fn progress_file(&self) -> PathBuf {
+        self.state_dir().join("progress.txt")
+    }
+
+    /// `.workbook/backups/`.
+    pub fn backups_dir(&self) -> PathBuf {
+        self.state_dir().join("backups")
+    }
+
+    /// `lab-results/`: where labs write their tables, plots and reports.
+    pub fn lab_results_dir(&self) -> PathBuf {
+        self.root.join("lab-results")
+    }
+
+    /// `path` relative to the root when it is below it, for friendlier messages.
+    pub fn display(&self, path: &Path) -> String {
+        let shown = path.strip_prefix(&self.root).unwrap_or(path);
+        shown.display().to_string()
+    }
+}
