@@ -20,8 +20,7 @@ pub fn relative_files(dir: &Path) -> Result<BTreeSet<PathBuf>> {
 }
 
 fn collect(base: &Path, dir: &Path, found: &mut BTreeSet<PathBuf>) -> Result<()> {
-    let entries =
-        fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
         let path = entry.path();

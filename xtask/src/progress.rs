@@ -61,9 +61,7 @@ impl Progress {
         match fs::read_to_string(&path) {
             Ok(text) => Ok(Self::parse(&text)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(error) => {
-                Err(error).with_context(|| format!("cannot read {}", path.display()))
-            }
+            Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
         }
     }
 
@@ -189,7 +187,10 @@ mod tests {
         progress.mark_done("step1_baseline");
         progress.record_hints_shown("step1_baseline", 2);
         let text = progress.render();
-        assert!(text.contains("step1_baseline = done hints_shown=2\n"), "{text}");
+        assert!(
+            text.contains("step1_baseline = done hints_shown=2\n"),
+            "{text}"
+        );
     }
 
     #[test]

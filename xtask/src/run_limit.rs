@@ -42,6 +42,7 @@ pub struct LimitedRun {
     /// Wall-clock time from spawn to reaping.
     pub elapsed: Duration,
     /// The child's process id, so tests can check it is gone.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the time-limit tests"))]
     pub pid: u32,
 }
 
@@ -144,7 +145,11 @@ mod tests {
         assert_eq!(run.completion, Completion::TimedOut);
         assert!(run.elapsed >= Duration::from_secs(1), "{:?}", run.elapsed);
         assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
-        assert!(run.stdout.contains("child: hanging on purpose"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("child: hanging on purpose"),
+            "{}",
+            run.stdout
+        );
         assert_process_is_gone(run.pid);
     }
 
@@ -195,7 +200,10 @@ mod tests {
                 .output()
                 .unwrap();
             let text = String::from_utf8_lossy(&listing.stdout);
-            assert!(!text.contains(&pid.to_string()), "process {pid} is still there");
+            assert!(
+                !text.contains(&pid.to_string()),
+                "process {pid} is still there"
+            );
         }
     }
 }

@@ -20,11 +20,18 @@ fn spawn(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime starts");
     let mut group = c.benchmark_group("spawn");
     group.bench_function("os thread", |b| {
-        b.iter(|| std::thread::spawn(|| 1_u64).join().expect("the thread finishes"));
+        b.iter(|| {
+            std::thread::spawn(|| 1_u64)
+                .join()
+                .expect("the thread finishes")
+        });
     });
     group.bench_function("tokio task", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { tokio::spawn(async { 1_u64 }).await.expect("the task finishes") });
+        b.to_async(&runtime).iter(|| async {
+            tokio::spawn(async { 1_u64 })
+                .await
+                .expect("the task finishes")
+        });
     });
     group.finish();
 }
@@ -32,7 +39,9 @@ fn spawn(c: &mut Criterion) {
 fn fan_out(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime starts");
     let upstream = runtime
-        .block_on(FastUpstream::start(Behaviour::fixed(Duration::from_millis(2))))
+        .block_on(FastUpstream::start(Behaviour::fixed(
+            Duration::from_millis(2),
+        )))
         .expect("the fake upstream starts");
     // One fake serves all three paths; the point is the overlap, not the services.
     let urls = UpstreamUrls {

@@ -55,6 +55,10 @@ impl UpstreamUrls {
             Upstream::Pricing => &self.pricing,
             Upstream::Reviews => &self.reviews,
         };
-        format!("{}/{}/{product_id}", base.trim_end_matches('/'), upstream.name())
+        format!(
+            "{}/{}/{product_id}",
+            base.trim_end_matches('/'),
+            upstream.name()
+        )
     }
 }

@@ -1,8 +1,9 @@
-//! The async server: one tokio task per request, the concurrent fan-out inside.
+//! The async server: tokio tasks instead of threads, the concurrent fan-out inside.
 //!
-//! axum runs each request as a task. While a task waits on its three upstream
-//! calls it holds no thread at all, so the number of requests in flight is
-//! limited by memory and sockets, not by a thread count.
+//! axum (through hyper) runs each connection as a tokio task, and each request
+//! on it as a future within that task. While a request waits on its three
+//! upstream calls it holds no thread at all, so the number of requests in
+//! flight is limited by memory and sockets, not by a thread count.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -74,9 +74,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(mode) = args.hold {
         // The memory experiment's child: hold requests, report RSS, exit.
-        let upstream = args
-            .hold_upstream
-            .context("--hold needs --hold-upstream")?;
+        let upstream = args.hold_upstream.context("--hold needs --hold-upstream")?;
         memory::hold_requests(mode, args.memory_in_flight, &upstream);
     }
 
@@ -124,7 +122,10 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
             format!("blocking ({} threads)", args.threads),
             blocking_server::start(args.threads, urls.clone())?,
         ),
-        ("async (tokio tasks)".to_owned(), async_server::start(urls).await?),
+        (
+            "async (tokio tasks)".to_owned(),
+            async_server::start(urls).await?,
+        ),
     ];
 
     let mut loads: Vec<Load> = args
@@ -218,14 +219,22 @@ fn print_and_save(
         ("Headline".to_owned(), headline.join("\n\n")),
     ];
     if let Some(memory) = memory {
-        sections.push(("Memory per in-flight request".to_owned(), memory.to_markdown()));
+        sections.push((
+            "Memory per in-flight request".to_owned(),
+            memory.to_markdown(),
+        ));
     }
     sections.push((
         "Plot".to_owned(),
         "![latency against concurrency](latency.svg)".to_owned(),
     ));
     let report_path = results.path.join("report.md");
-    report::write_markdown_report(&report_path, "Step 1 lab: the cost of blocking", machine, &sections)?;
+    report::write_markdown_report(
+        &report_path,
+        "Step 1 lab: the cost of blocking",
+        machine,
+        &sections,
+    )?;
 
     println!();
     println!("report: {}", report_path.display());
@@ -253,7 +262,8 @@ fn headline(closed: &[&Row], upstream_latency: Duration) -> Vec<String> {
         .collect();
     if let (Some(&highest), Some(&lowest)) = (levels.iter().max(), levels.iter().min()) {
         if let (Some(blocking), Some(async_row)) = (at(highest, true), at(highest, false)) {
-            let ratio = async_row.measurement.throughput() / blocking.measurement.throughput().max(f64::MIN_POSITIVE);
+            let ratio = async_row.measurement.throughput()
+                / blocking.measurement.throughput().max(f64::MIN_POSITIVE);
             lines.push(format!(
                 "at concurrency {highest}: async serves {:.0} req/s, blocking {:.0} req/s: {ratio:.1}× the throughput on the same machine",
                 async_row.measurement.throughput(),

@@ -70,7 +70,9 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(TEST_TIME_LIMIT, test)
         .await
         .unwrap_or_else(|_| {
-            panic!("the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?")
+            panic!(
+                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
+            )
         })
 }
 
@@ -143,7 +145,10 @@ async fn concurrent_fetch_merges_the_three_answers_into_one_product() {
 
         let product = fetch_product_concurrent(&client(), &urls_of(&upstreams), PRODUCT_ID).await;
 
-        assert_eq!(product.expect("all three upstreams are healthy"), expected_product());
+        assert_eq!(
+            product.expect("all three upstreams are healthy"),
+            expected_product()
+        );
         for service in Service::ALL {
             assert_eq!(
                 upstreams.received(service).await,
@@ -260,7 +265,10 @@ async fn the_blocking_fetch_on_a_plain_thread_returns_the_same_product() {
             .expect("the waiting task finishes")
             .expect("the blocking fetch does not panic");
 
-        assert_eq!(result.expect("all three upstreams are healthy"), expected_product());
+        assert_eq!(
+            result.expect("all three upstreams are healthy"),
+            expected_product()
+        );
     })
     .await;
 }

@@ -184,9 +184,7 @@ impl MockUpstreams {
     pub async fn serve_garbage(&self, service: Service) {
         let priority = self.upstream(service).claim_priority();
         product_mock(service)
-            .respond_with(
-                ResponseTemplate::new(200).set_body_raw(GARBAGE_BODY, "application/json"),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_raw(GARBAGE_BODY, "application/json"))
             .with_priority(priority)
             .mount(self.server(service))
             .await;

@@ -1,11 +1,19 @@
 //! Ready-made HTTP requests for the driver, and a client configured for load.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use reqwest::{Client, Response, Url};
 
 use crate::measure::{ErrorKind, RequestOutcome};
+
+/// The future [`http_get`] returns for each request.
+///
+/// Boxed because stable Rust cannot yet name the type of an `async` block in a return
+/// position like `impl Fn() -> impl Future`. The box is one small allocation per request,
+/// next to the dozens a real HTTP request makes.
+pub type RequestFuture = Pin<Box<dyn Future<Output = RequestOutcome> + Send + 'static>>;
 
 /// A ready-made request for [`run`](crate::run): `GET url` with the given client.
 ///
@@ -18,7 +26,7 @@ use crate::measure::{ErrorKind, RequestOutcome};
 /// | kind           | meaning                                                      |
 /// |----------------|--------------------------------------------------------------|
 /// | `"timeout"`    | the client's timeout ran out (see [`load_client`])           |
-/// | `"connect"`    | no connection: refused, unreachable, backlog full            |
+/// | `"connect"`    | no connection: refused, reset while connecting, unreachable  |
 /// | `"status NNN"` | the server answered with a non-2xx status, e.g. `status 503` |
 /// | `"body"`       | the body broke off while being read                          |
 /// | `"other"`      | anything else reqwest reports                                |
@@ -27,10 +35,7 @@ use crate::measure::{ErrorKind, RequestOutcome};
 ///
 /// If `url` is not a valid URL: a lab's own mistake, better reported once, at once, than as
 /// thousands of `"other"` errors.
-pub fn http_get(
-    client: Client,
-    url: String,
-) -> impl Fn() -> impl Future<Output = RequestOutcome> + Send + 'static + Send + Sync + 'static {
+pub fn http_get(client: Client, url: String) -> impl Fn() -> RequestFuture + Send + Sync + 'static {
     // Parsed once here rather than on every request.
     let url: Url = url
         .parse()
@@ -38,7 +43,7 @@ pub fn http_get(
     move || {
         // A `Client` is a handle to a shared pool: cloning it is one atomic increment.
         let request = client.get(url.clone());
-        async move {
+        Box::pin(async move {
             let response = request.send().await.map_err(|error| kind_of(&error))?;
             let status = response.status();
             // Read the body even for an error status, so the connection can be reused.
@@ -53,7 +58,7 @@ pub fn http_get(
                     ErrorKind::new("body")
                 }
             })
-        }
+        })
     }
 }
 

@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+/// Also reachable from here, next to the other helpers a lab's `main` sets up first.
+#[doc(no_inline)]
+pub use crate::progress::progress_bar;
+
 /// A one-line description of the machine a lab ran on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
@@ -78,7 +82,12 @@ fn total_memory_gib() -> Option<f64> {
 /// Reads a `Name:   12345 kB` line from a `/proc` file.
 fn kilobytes_field(text: &str, name: &str) -> Option<u64> {
     let line = text.lines().find(|line| line.starts_with(name))?;
-    line[name.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    line[name.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -102,7 +111,10 @@ mod tests {
             os: "linux x86_64".to_owned(),
         };
 
-        assert_eq!(machine.to_string(), "AMD EPYC 7B13, 2 cores, 23.4 GiB, linux x86_64");
+        assert_eq!(
+            machine.to_string(),
+            "AMD EPYC 7B13, 2 cores, 23.4 GiB, linux x86_64"
+        );
     }
 
     #[test]
@@ -114,6 +126,9 @@ mod tests {
             os: "windows x86_64".to_owned(),
         };
 
-        assert_eq!(machine.to_string(), "unknown, 1 core, memory unknown, windows x86_64");
+        assert_eq!(
+            machine.to_string(),
+            "unknown, 1 core, memory unknown, windows x86_64"
+        );
     }
 }

@@ -63,6 +63,10 @@ pub struct Plan {
     /// The load to apply.
     pub load: Load,
     /// How long to run before measuring; nothing sent during the warm-up is counted.
+    ///
+    /// Give a closed loop at high concurrency at least 2 s: its workers all connect at once,
+    /// and a listen backlog of 128 (tokio's default) drops some of 500 simultaneous connection
+    /// attempts, which the kernel retries about a second later.
     pub warmup: Duration,
     /// The measured window: every request *sent* inside it is counted.
     pub measure: Duration,
@@ -91,8 +95,14 @@ mod tests {
 
     #[test]
     fn an_open_load_displays_its_rate_without_noise_digits() {
-        let whole = Load::Open { rate_per_sec: 500.0, max_outstanding: 10 };
-        let fraction = Load::Open { rate_per_sec: 2.5, max_outstanding: 10 };
+        let whole = Load::Open {
+            rate_per_sec: 500.0,
+            max_outstanding: 10,
+        };
+        let fraction = Load::Open {
+            rate_per_sec: 2.5,
+            max_outstanding: 10,
+        };
 
         assert_eq!(whole.to_string(), "500 req/s");
         assert_eq!(fraction.to_string(), "2.5 req/s");
@@ -101,7 +111,14 @@ mod tests {
     #[test]
     fn the_level_of_a_load_is_its_concurrency_or_its_rate() {
         assert_eq!(Load::Closed { concurrency: 50 }.level(), 50.0);
-        assert_eq!(Load::Open { rate_per_sec: 1200.0, max_outstanding: 1 }.level(), 1200.0);
+        assert_eq!(
+            Load::Open {
+                rate_per_sec: 1200.0,
+                max_outstanding: 1
+            }
+            .level(),
+            1200.0
+        );
     }
 
     #[test]

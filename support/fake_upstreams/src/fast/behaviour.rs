@@ -28,7 +28,8 @@ pub struct Behaviour {
     /// invalid code is sent as `500`.
     pub failure_status: u16,
     /// Never answer: the request stays in flight until its client gives up.
-    /// Overrides everything else.
+    /// Overrides everything else (only an id that is not a number still gets
+    /// its immediate `404`).
     pub hang: bool,
     /// Answer `200` with a body that is not JSON (after the latency). A
     /// request picked to fail still fails.
@@ -160,7 +161,10 @@ mod tests {
             .count();
 
         // Expected 3000, standard deviation about 46: 2700..3300 is over six.
-        assert!((2_700..3_300).contains(&failures), "{failures} failures in 10000");
+        assert!(
+            (2_700..3_300).contains(&failures),
+            "{failures} failures in 10000"
+        );
     }
 
     #[test]

@@ -65,7 +65,12 @@ impl Counters {
     /// Zeroes the totals. `in_flight` is a current value, not a total, so it
     /// is kept; the peak restarts from it.
     pub(crate) fn reset(&self) {
-        for total in [&self.requests, &self.completed, &self.failed, &self.cancelled] {
+        for total in [
+            &self.requests,
+            &self.completed,
+            &self.failed,
+            &self.cancelled,
+        ] {
             total.store(0, Ordering::Relaxed);
         }
         let in_flight = self.in_flight.load(Ordering::Relaxed);
@@ -98,7 +103,9 @@ impl<'a> RequestGuard<'a> {
     pub(crate) fn enter(counters: &'a Counters) -> Self {
         counters.requests.fetch_add(1, Ordering::Relaxed);
         let in_flight = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        counters.peak_in_flight.fetch_max(in_flight, Ordering::Relaxed);
+        counters
+            .peak_in_flight
+            .fetch_max(in_flight, Ordering::Relaxed);
         Self {
             counters,
             outcome: None,

@@ -127,7 +127,11 @@ mod tests {
         let samples = sorted_samples(&latency, 10_000);
 
         assert!(samples[0] >= ms(20), "smallest sample {:?}", samples[0]);
-        assert!(samples[9_999] <= ms(80), "largest sample {:?}", samples[9_999]);
+        assert!(
+            samples[9_999] <= ms(80),
+            "largest sample {:?}",
+            samples[9_999]
+        );
         // Spread: the extremes come close to both bounds.
         assert!(samples[0] < ms(25) && samples[9_999] > ms(75));
     }
@@ -170,7 +174,10 @@ mod tests {
         };
 
         let samples = sorted_samples(&latency, 20_000);
-        let stalls = samples.iter().filter(|&&delay| delay == Duration::from_secs(1)).count();
+        let stalls = samples
+            .iter()
+            .filter(|&&delay| delay == Duration::from_secs(1))
+            .count();
 
         // Expected 400; the standard deviation is about 20, so 300..500 is
         // five deviations either way.

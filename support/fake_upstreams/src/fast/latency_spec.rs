@@ -59,7 +59,9 @@ fn parse_latency(spec: &str) -> Result<Latency, String> {
                 .ok_or("uniform needs two durations, as in uniform:20ms..80ms")?;
             let (min, max) = (parse_duration(min)?, parse_duration(max)?);
             if min > max {
-                return Err(format!("uniform's minimum {min:?} is above its maximum {max:?}"));
+                return Err(format!(
+                    "uniform's minimum {min:?} is above its maximum {max:?}"
+                ));
             }
             Ok(Latency::Uniform { min, max })
         }
@@ -90,7 +92,9 @@ fn parse_latency(spec: &str) -> Result<Latency, String> {
             };
             let probability = parse_number(probability, "probability")?;
             if !(0.0..=1.0).contains(&probability) {
-                return Err(format!("probability must be from 0 to 1, got {probability}"));
+                return Err(format!(
+                    "probability must be from 0 to 1, got {probability}"
+                ));
             }
             Ok(Latency::WithStalls {
                 base: Box::new(parse_stall_base(base)?),
@@ -123,12 +127,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "us" | "µs" => 1e3,
         "ms" => 1e6,
         "s" => 1e9,
-        other => return Err(format!("unknown unit {other:?} in {text:?} (use ns, us, ms or s)")),
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use ns, us, ms or s)"
+            ));
+        }
     };
     let value = parse_number(number, "duration")?;
     let nanos = (value * nanos_per_unit).round();
     if !(0.0..=u64::MAX as f64).contains(&nanos) {
-        return Err(format!("duration {text:?} must be from 0 to about 584 years"));
+        return Err(format!(
+            "duration {text:?} must be from 0 to about 584 years"
+        ));
     }
     // In range and rounded, so the cast is exact (up to f64's precision,
     // far finer than any latency a lab uses).
@@ -178,16 +188,19 @@ struct DurationText(Duration);
 
 impl fmt::Display for DurationText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Nanoseconds per unit, largest unit first.
+        const UNITS: [(u128, &str); 4] = [
+            (1_000_000_000, "s"),
+            (1_000_000, "ms"),
+            (1_000, "us"),
+            (1, "ns"),
+        ];
         let nanos = self.0.as_nanos();
-        let (value, unit) = if nanos % 1_000_000_000 == 0 {
-            (nanos / 1_000_000_000, "s")
-        } else if nanos % 1_000_000 == 0 {
-            (nanos / 1_000_000, "ms")
-        } else if nanos % 1_000 == 0 {
-            (nanos / 1_000, "us")
-        } else {
-            (nanos, "ns")
-        };
+        let (nanos_per_unit, unit) = UNITS
+            .into_iter()
+            .find(|(nanos_per_unit, _)| nanos.is_multiple_of(*nanos_per_unit))
+            .unwrap_or((1, "ns")); // unreachable: every count of nanoseconds is a multiple of 1
+        let value = nanos / nanos_per_unit;
         write!(f, "{value}{unit}")
     }
 }

@@ -38,12 +38,18 @@ impl UpstreamState {
     pub(crate) fn behaviour(&self) -> Arc<Behaviour> {
         // A poisoned lock still holds a whole `Arc` (a swap cannot panic
         // half-way), so it is safe to keep using.
-        let behaviour = self.behaviour.read().unwrap_or_else(PoisonError::into_inner);
+        let behaviour = self
+            .behaviour
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(&behaviour)
     }
 
     pub(crate) fn set_behaviour(&self, behaviour: Behaviour) {
-        *self.behaviour.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(behaviour);
+        *self
+            .behaviour
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(behaviour);
     }
 }
 

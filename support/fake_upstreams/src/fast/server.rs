@@ -90,8 +90,8 @@ impl FastUpstream {
 
         let state = Arc::new(UpstreamState::new(behaviour));
         let (shutdown, stopped) = oneshot::channel::<()>();
-        let serving = axum::serve(listener, router(Arc::clone(&state)))
-            .with_graceful_shutdown(async move {
+        let serving =
+            axum::serve(listener, router(Arc::clone(&state))).with_graceful_shutdown(async move {
                 // Completes when the handle drops the sender.
                 let _ = stopped.await;
             });

@@ -1,6 +1,6 @@
 //! Running a [`Plan`]: the timeline every run follows, and the progress bar while it runs.
 //!
-//! A run has four phases, all measured on `tokio::time::Instant` (so tests can pause time):
+//! A run has three phases, all measured on `tokio::time::Instant` (so tests can pause time):
 //!
 //! ```text
 //!  start        window_start              window_end        drain_deadline
@@ -16,7 +16,8 @@
 //! and flatter the tail. A request that has still not answered after [`DRAIN_LIMIT`] is
 //! aborted and counted as the error kind [`UNFINISHED`](crate::measure::UNFINISHED).
 //!
-//! The two loops live in their own modules: [`closed_loop`] and [`open_loop`].
+//! The two loops live in their own (private) modules, `closed_loop.rs` and `open_loop.rs`, whose
+//! headers explain what each is for and where each misleads.
 
 mod closed_loop;
 mod open_loop;
@@ -55,9 +56,13 @@ const PROGRESS_TICK: Duration = Duration::from_millis(100);
 ///   sent (coordinated omission). When `max_outstanding` requests are already in flight, a due
 ///   request is not sent and is counted as [`DROPPED`](crate::measure::DROPPED).
 ///
-/// See the [module documentation](self) for which requests count. The progress bar's position
-/// is set to the elapsed milliseconds of the whole run, warm-up included (see
-/// [`Plan::total`] for its length). Uses the current tokio runtime.
+/// See the [module documentation](self) for which requests count.
+///
+/// The progress bar moves forward by the elapsed milliseconds of this run, warm-up included,
+/// from wherever it stood: a fresh bar of length [`Plan::total`] fills once, and one bar
+/// shared by several runs (length: the sum of their totals) fills across all of them. Each run
+/// advances it by exactly its planned total, even if its drain lasted longer. The bar is not
+/// finished, so the caller can clear it or reuse it. Uses the current tokio runtime.
 ///
 /// `send` is called once per request; it should do the whole request (including reading the
 /// body) and report how it went. [`http_get`](crate::http_get) is a ready-made one.
@@ -83,15 +88,24 @@ where
     let measuring = async {
         match plan.load {
             Load::Closed { concurrency } => {
-                assert!(concurrency > 0, "a closed loop needs a concurrency of at least 1");
+                assert!(
+                    concurrency > 0,
+                    "a closed loop needs a concurrency of at least 1"
+                );
                 closed_loop::run(plan.load, concurrency, timeline, send).await
             }
-            Load::Open { rate_per_sec, max_outstanding } => {
+            Load::Open {
+                rate_per_sec,
+                max_outstanding,
+            } => {
                 assert!(
                     rate_per_sec.is_finite() && rate_per_sec > 0.0,
                     "an open loop needs a positive, finite rate, got {rate_per_sec}"
                 );
-                assert!(max_outstanding > 0, "an open loop needs max_outstanding of at least 1");
+                assert!(
+                    max_outstanding > 0,
+                    "an open loop needs max_outstanding of at least 1"
+                );
                 open_loop::run(plan.load, rate_per_sec, max_outstanding, timeline, send).await
             }
         }
@@ -99,11 +113,12 @@ where
 
     // The progress ticker never finishes, so the run ends when the measuring does. Doing both
     // in one `select!` (rather than spawning the ticker) leaves no task behind to clean up.
+    let progress = RunProgress::starting_now(progress, plan, timeline.start);
     let measurement = tokio::select! {
         measurement = measuring => measurement,
-        never = show_progress(progress, timeline) => match never {},
+        never = progress.tick_forever() => match never {},
     };
-    progress.set_position(elapsed_millis(timeline.start).min(progress.length().unwrap_or(u64::MAX)));
+    progress.show_elapsed();
     measurement
 }
 
@@ -142,21 +157,48 @@ impl Timeline {
     }
 }
 
-/// Moves the progress bar to the elapsed milliseconds of the run, forever.
-async fn show_progress(progress: &ProgressBar, timeline: Timeline) -> Infallible {
-    let mut ticks = tokio::time::interval(PROGRESS_TICK);
-    // A late tick is simply late: no burst of catch-up redraws.
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        // The drain can outlast the planned length; keep the bar full rather than overflowing.
-        let length = progress.length().unwrap_or(u64::MAX);
-        progress.set_position(elapsed_millis(timeline.start).min(length));
+/// This run's share of a progress bar: from where the bar stood when the run started, for the
+/// plan's total length.
+struct RunProgress<'a> {
+    bar: &'a ProgressBar,
+    /// The bar's position when this run started (0 for a fresh bar).
+    base: u64,
+    /// The plan's total length in milliseconds: how far this run may move the bar.
+    share: u64,
+    start: Instant,
+}
+
+impl<'a> RunProgress<'a> {
+    fn starting_now(bar: &'a ProgressBar, plan: &Plan, start: Instant) -> Self {
+        RunProgress {
+            bar,
+            base: bar.position(),
+            share: millis(plan.total()),
+            start,
+        }
+    }
+
+    /// Moves the bar to this run's elapsed time, capped at its share: the drain can outlast
+    /// the plan, and must not eat into the next run's part of a shared bar.
+    fn show_elapsed(&self) {
+        let elapsed = millis(self.start.elapsed()).min(self.share);
+        self.bar.set_position(self.base.saturating_add(elapsed));
+    }
+
+    /// Updates the bar every [`PROGRESS_TICK`], forever.
+    async fn tick_forever(&self) -> Infallible {
+        let mut ticks = tokio::time::interval(PROGRESS_TICK);
+        // A late tick is simply late: no burst of catch-up redraws.
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.show_elapsed();
+        }
     }
 }
 
-fn elapsed_millis(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Passes a panic from a request task on to the caller; other join errors (the task was

@@ -49,7 +49,8 @@ where
     // (dropping it aborts them) and its length is the number in flight.
     let mut in_flight: JoinSet<Answered> = JoinSet::new();
 
-    let mut sent_so_far: u64 = 0;
+    // How many requests have been scheduled (sent or dropped) so far.
+    let mut scheduled: u64 = 0;
     let mut intended = timeline.start;
     // One timer, reset for each request, instead of a new one per request.
     let next_due = sleep_until(intended);
@@ -82,11 +83,10 @@ where
                     in_flight.spawn(request(send(), intended, timeline.drain_deadline));
                 }
 
-                // Computed from the start each time (not by adding an interval) so rounding
-                // never accumulates into drift. A due time already past fires at once, which
-                // is how the schedule catches up after a stall.
-                sent_so_far += 1;
-                intended = timeline.start + Duration::from_secs_f64(sent_so_far as f64 / rate_per_sec);
+                // A due time already past fires at once: that is how the schedule catches up
+                // after a stall, instead of quietly sending fewer requests.
+                scheduled += 1;
+                intended = due_time(timeline.start, scheduled, rate_per_sec);
                 if intended >= timeline.window_end {
                     sending = false;
                 } else {
@@ -101,6 +101,14 @@ where
     measurement
 }
 
+/// When request number `index` is due: `start + index / rate`.
+///
+/// Computed from the start each time, not by adding an interval to the previous due time,
+/// so rounding errors never accumulate into drift.
+fn due_time(start: Instant, index: u64, rate_per_sec: f64) -> Instant {
+    start + Duration::from_secs_f64(index as f64 / rate_per_sec)
+}
+
 /// One request, measured from the instant it was due.
 async fn request<Fut>(response: Fut, intended: Instant, drain_deadline: Instant) -> Answered
 where
@@ -109,5 +117,9 @@ where
     let outcome = timeout_at(drain_deadline, response)
         .await
         .unwrap_or_else(|_| Err(ErrorKind::new(UNFINISHED)));
-    Answered { intended, latency: intended.elapsed(), outcome }
+    Answered {
+        intended,
+        latency: intended.elapsed(),
+        outcome,
+    }
 }

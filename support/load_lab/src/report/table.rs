@@ -50,7 +50,14 @@ pub fn markdown_table(rows: &[Row]) -> String {
 
     push_markdown_line(&mut out, &table.headers);
     let alignments: Vec<String> = (0..table.headers.len())
-        .map(|column| if column < LEFT_ALIGNED_COLUMNS { ":---" } else { "---:" }.to_owned())
+        .map(|column| {
+            if column < LEFT_ALIGNED_COLUMNS {
+                ":---"
+            } else {
+                "---:"
+            }
+            .to_owned()
+        })
         .collect();
     push_markdown_line(&mut out, &alignments);
     for cells in &table.cells {
@@ -87,10 +94,11 @@ impl Table {
             }
         }
 
-        let mut headers: Vec<String> =
-            ["scenario", "load", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"]
-                .map(str::to_owned)
-                .into();
+        let mut headers: Vec<String> = [
+            "scenario", "load", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
+        ]
+        .map(str::to_owned)
+        .into();
         headers.extend(extra_headers.iter().map(|header| (*header).to_owned()));
 
         let cells = rows
@@ -183,7 +191,12 @@ fn error_lines(rows: &[Row]) -> Vec<String> {
                 .iter()
                 .map(|(kind, count)| format!("{kind} {count}"))
                 .collect();
-            format!("{}, {}: {}", row.scenario, row.measurement.load, kinds.join(", "))
+            format!(
+                "{}, {}: {}",
+                row.scenario,
+                row.measurement.load,
+                kinds.join(", ")
+            )
         })
         .collect()
 }
@@ -200,7 +213,11 @@ mod tests {
         for _ in 0..100 {
             measurement.record_ok(Duration::from_millis(latency_ms));
         }
-        Row { scenario: scenario.to_owned(), measurement, extra: Vec::new() }
+        Row {
+            scenario: scenario.to_owned(),
+            measurement,
+            extra: Vec::new(),
+        }
     }
 
     #[test]
@@ -225,12 +242,20 @@ mod tests {
             Measurement::new(Load::Closed { concurrency: 5 }, Duration::from_secs(1));
         // 1,500 µs is stored exactly (HdrHistogram is exact below 2,048 at 3 digits).
         measurement.record_ok(Duration::from_micros(1_500));
-        let rows = [Row { scenario: "async".to_owned(), measurement, extra: Vec::new() }];
+        let rows = [Row {
+            scenario: "async".to_owned(),
+            measurement,
+            extra: Vec::new(),
+        }];
 
         let table = text_table(&rows);
 
         let data_line: Vec<&str> = table.lines().nth(2).unwrap().split_whitespace().collect();
-        assert_eq!(data_line, ["async", "c=5", "1", "1.5", "1.5", "1.5", "1.5", "0"], "{table}");
+        assert_eq!(
+            data_line,
+            ["async", "c=5", "1", "1.5", "1.5", "1.5", "1.5", "0"],
+            "{table}"
+        );
     }
 
     #[test]
@@ -247,11 +272,16 @@ mod tests {
     #[test]
     fn a_row_without_an_extra_column_gets_an_empty_cell() {
         let mut rows = [row("capped", 50, 50), row("uncapped", 50, 50)];
-        rows[0].extra.push(("peak in-flight".to_owned(), "64".to_owned()));
+        rows[0]
+            .extra
+            .push(("peak in-flight".to_owned(), "64".to_owned()));
 
         let markdown = markdown_table(&rows);
 
-        let uncapped = markdown.lines().find(|line| line.contains("uncapped")).unwrap();
+        let uncapped = markdown
+            .lines()
+            .find(|line| line.contains("uncapped"))
+            .unwrap();
         assert!(uncapped.ends_with("|  |"), "{markdown}");
     }
 

@@ -1,0 +1,238 @@
+//! `cargo xtask doctor`: is this machine ready for the workbook?
+//!
+//! Each check prints ✓ with what it found or ✗ with the fix. Meant for the
+//! morning of a workshop, and for instructors preparing laptops offline.
+
+use std::net::TcpListener;
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::Result;
+
+use crate::cargo::cargo_command;
+use crate::commands::book::{MDBOOK_INSTALL, mdbook_version};
+use crate::layout::Layout;
+use crate::term;
+
+/// The 500-concurrency labs hold about two sockets per request and more for
+/// the fake upstreams' side; 4096 leaves room.
+const MIN_OPEN_FILES: u64 = 4096;
+
+/// What a check found.
+type Finding = Result<String, Problem>;
+
+/// What is wrong and how to fix it.
+struct Problem {
+    found: String,
+    fix: String,
+}
+
+fn problem(found: impl Into<String>, fix: impl Into<String>) -> Problem {
+    Problem {
+        found: found.into(),
+        fix: fix.into(),
+    }
+}
+
+/// Entry point of `doctor`.
+pub fn run(layout: &Layout) -> Result<ExitCode> {
+    let checks: Vec<(&str, Finding)> = vec![
+        ("rust toolchain", check_rustc(layout)),
+        ("cargo", check_cargo()),
+        ("mdbook 0.5", check_mdbook()),
+        ("git", check_git()),
+        ("open-file limit", check_open_files()),
+        ("dependencies available offline", check_offline(layout)),
+        ("loopback networking", check_loopback()),
+    ];
+    let mut failed = 0;
+    for (name, finding) in checks {
+        match finding {
+            Ok(found) => println!("{} {name}: {}", term::pass_mark(), term::dim(&found)),
+            Err(problem) => {
+                failed += 1;
+                println!("{} {name}: {}", term::fail_mark(), problem.found);
+                println!("    fix: {}", term::cyan(&problem.fix));
+            }
+        }
+    }
+    println!();
+    if failed == 0 {
+        println!("This machine is ready.");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "{failed} problem{} to fix.",
+            if failed == 1 { "" } else { "s" }
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// The first line of a command's standard output, if it ran successfully.
+fn first_line_of(command: &mut Command) -> Option<String> {
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .to_string(),
+    )
+}
+
+/// The workspace's `rust-version`, read from the root Cargo.toml.
+fn required_rust_version(layout: &Layout) -> Option<String> {
+    let text = std::fs::read_to_string(layout.root().join("Cargo.toml")).ok()?;
+    let manifest: toml::Table = toml::from_str(&text).ok()?;
+    let workspace_package = manifest.get("workspace")?.get("package")?;
+    Some(workspace_package.get("rust-version")?.as_str()?.to_string())
+}
+
+fn check_rustc(layout: &Layout) -> Finding {
+    let Some(found) = first_line_of(Command::new("rustc").arg("--version")) else {
+        return Err(problem(
+            "rustc not found",
+            "install Rust from https://rustup.rs (stable)",
+        ));
+    };
+    let Some(required) = required_rust_version(layout) else {
+        return Ok(found);
+    };
+    let have = found.split_whitespace().nth(1).and_then(parse_version);
+    match (have, parse_version(&required)) {
+        (Some(have), Some(need)) if have < need => Err(problem(
+            format!("{found}, but the workbook needs {required} or newer"),
+            "rustup update stable",
+        )),
+        _ => Ok(format!("{found} (needs {required}+)")),
+    }
+}
+
+/// `1.88` or `1.88.0` (or `1.90.0-nightly`) → comparable numbers.
+fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|part| part.parse::<u64>());
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    Some((major, minor, patch))
+}
+
+fn check_cargo() -> Finding {
+    first_line_of(cargo_command().arg("--version"))
+        .ok_or_else(|| problem("cargo not found", "install Rust from https://rustup.rs"))
+}
+
+fn check_mdbook() -> Finding {
+    match mdbook_version() {
+        None => Err(problem("mdbook not found", MDBOOK_INSTALL)),
+        Some(version) => {
+            let number = version
+                .trim_start_matches("mdbook")
+                .trim()
+                .trim_start_matches('v');
+            match parse_version(number) {
+                Some((0, 5, _)) => Ok(version),
+                _ => Err(problem(
+                    format!("{version}, but the book is written for mdBook 0.5"),
+                    format!("{MDBOOK_INSTALL} --force"),
+                )),
+            }
+        }
+    }
+}
+
+fn check_git() -> Finding {
+    first_line_of(Command::new("git").arg("--version")).ok_or_else(|| {
+        problem(
+            "git not found (reset needs it)",
+            "install git from https://git-scm.com",
+        )
+    })
+}
+
+#[cfg(unix)]
+fn check_open_files() -> Finding {
+    let Some(limit) = first_line_of(Command::new("sh").args(["-c", "ulimit -n"])) else {
+        return Err(problem(
+            "could not read `ulimit -n`",
+            format!("ulimit -n {MIN_OPEN_FILES}"),
+        ));
+    };
+    if limit == "unlimited" {
+        return Ok(limit);
+    }
+    match limit.parse::<u64>() {
+        Ok(value) if value >= MIN_OPEN_FILES => Ok(value.to_string()),
+        _ => Err(problem(
+            format!("{limit} open files; the 500-concurrency labs need {MIN_OPEN_FILES}"),
+            format!(
+                "run `ulimit -n {MIN_OPEN_FILES}` in the shell you run labs from (add it to \
+                 your shell profile to keep it); if that is refused, raise the hard limit \
+                 (Linux: /etc/security/limits.conf; macOS: `sudo launchctl limit maxfiles 65536 200000`)"
+            ),
+        )),
+    }
+}
+
+#[cfg(not(unix))]
+fn check_open_files() -> Finding {
+    // Windows has no per-process descriptor limit in the Unix sense.
+    Ok("not limited on this platform".to_string())
+}
+
+fn check_offline(layout: &Layout) -> Finding {
+    let ok = cargo_command()
+        .current_dir(layout.root())
+        .args(["fetch", "--offline", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if ok {
+        Ok("every dependency is in the local cargo cache".to_string())
+    } else {
+        Err(problem(
+            "some dependencies are not downloaded yet",
+            "cargo fetch   (while online; then build once: cargo test --no-run --workspace)",
+        ))
+    }
+}
+
+fn check_loopback() -> Finding {
+    match TcpListener::bind("127.0.0.1:0") {
+        Ok(listener) => Ok(format!(
+            "bound {}",
+            listener
+                .local_addr()
+                .map(|addr| addr.to_string())
+                .unwrap_or_default()
+        )),
+        Err(error) => Err(problem(
+            format!("cannot listen on 127.0.0.1: {error}"),
+            "allow local connections (firewall or sandbox settings)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(parse_version("1.88"), Some((1, 88, 0)));
+        assert_eq!(parse_version("1.95.0"), Some((1, 95, 0)));
+        assert_eq!(parse_version("1.90.0-nightly"), Some((1, 90, 0)));
+        assert!(parse_version("1.9.0") < parse_version("1.88"));
+        assert_eq!(parse_version("x"), None);
+    }
+}

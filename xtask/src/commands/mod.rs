@@ -1,0 +1,13 @@
+//! One module per `cargo xtask` command; `main.rs` dispatches to their `run`.
+
+pub mod book;
+pub mod check;
+pub mod doctor;
+pub mod hint;
+pub mod lab;
+pub mod overview;
+pub mod reset;
+pub mod solution;
+pub mod status;
+pub mod verify;
+pub mod watch;

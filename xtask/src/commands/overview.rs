@@ -1,0 +1,82 @@
+//! Bare `cargo xtask`: where the learner is and what to do next.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::layout::Layout;
+use crate::progress::{Progress, StepState};
+use crate::steps::Catalogue;
+use crate::term;
+
+/// Entry point of the bare command.
+pub fn run(layout: &Layout) -> Result<ExitCode> {
+    let catalogue = Catalogue::load(layout)?;
+    let progress = Progress::load(layout)?;
+    let done = catalogue
+        .steps()
+        .iter()
+        .filter(|step| progress.get(&step.name).state == StepState::Done)
+        .count();
+    let total = catalogue.steps().len();
+
+    println!("{}", term::bold("The async fan-out workbook"));
+    match progress.current_step(&catalogue) {
+        Some(step) => {
+            println!(
+                "You are on {} — {} ({done} of {total} steps done).",
+                step.short, step.title
+            );
+            println!();
+            println!("Next:");
+            println!(
+                "  1. read the chapter {} ({} serves the book)",
+                step.chapter_path(),
+                term::cyan("cargo xtask book --open")
+            );
+            println!(
+                "  2. edit {}/src/ until {} is green ({} re-runs it on every save)",
+                layout.display(&layout.step_dir(&step.name)),
+                term::cyan(&format!("cargo xtask verify {}", step.short)),
+                term::cyan("cargo xtask watch")
+            );
+            println!(
+                "  3. measure it: {}",
+                term::cyan(&format!("cargo xtask lab {}", step.short))
+            );
+        }
+        None => {
+            println!("Every step is done ({total} of {total}). Try the labs with other settings.")
+        }
+    }
+    println!();
+    println!("Commands:");
+    let commands = [
+        (
+            "verify <step>",
+            "run a step's tests (✓/✗ per test, a hint when red)",
+        ),
+        ("watch [step]", "re-run verify on every save"),
+        ("hint <step>", "the next hint (--all for every hint)"),
+        ("status", "your progress"),
+        (
+            "solution <step>",
+            "diff against the reference (--apply, with a backup)",
+        ),
+        (
+            "reset <step>",
+            "restore the step's starting code (with a backup)",
+        ),
+        ("lab <step>", "measure it (--solution for the reference)"),
+        ("book", "serve the book (--open)"),
+        ("doctor", "is this machine ready?"),
+    ];
+    for (command, what) in commands {
+        println!(
+            "  {}  {what}",
+            term::cyan(&format!("cargo xtask {command:16}"))
+        );
+    }
+    println!("Steps can be named step1, 1 or step1_baseline; `cargo xtask --help` has every flag.");
+    Ok(ExitCode::SUCCESS)
+}

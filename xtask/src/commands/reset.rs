@@ -1,0 +1,74 @@
+//! `cargo xtask reset <step> [--from REV]`: back to the step's starting code.
+//!
+//! Backs up the learner's `steps/<name>/src/`, then restores it from git
+//! (`HEAD` unless `--from` says otherwise), so the result is exactly the
+//! committed tree: files the learner added are removed (they are in the
+//! backup), files they deleted come back.
+
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+use crate::backup;
+use crate::layout::Layout;
+use crate::steps::Catalogue;
+use crate::term;
+
+/// Entry point of `reset`.
+pub fn run(layout: &Layout, query: &str, from: &str) -> Result<ExitCode> {
+    let catalogue = Catalogue::load(layout)?;
+    let step = catalogue.resolve(query)?;
+    let src_relative = format!("steps/{}/src", step.name);
+
+    // Check everything git needs before touching a file.
+    let version = git(layout, &["--version"]).output();
+    if !version.is_ok_and(|output| output.status.success()) {
+        bail!("git is not installed (or not on PATH): reset restores the step from git");
+    }
+    // `./` makes the path relative to the workbook root, which may sit below
+    // the repository's top level.
+    let tree = format!("{from}:./{src_relative}");
+    let tracked = git(layout, &["rev-parse", "--verify", "--quiet", &tree])
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run git")?;
+    if !tracked.success() {
+        bail!(
+            "cannot reset: {src_relative} is not tracked by git at `{from}` \
+             (is this a git clone of the workbook, and is `{from}` a revision?)"
+        );
+    }
+
+    let backup = backup::back_up_learner_src(layout, &step.name)?;
+    let src = layout.step_dir(&step.name).join("src");
+    if src.exists() {
+        std::fs::remove_dir_all(&src).with_context(|| {
+            format!(
+                "cannot clear {} (your code is backed up in {})",
+                src.display(),
+                backup.display()
+            )
+        })?;
+    }
+    let restored = git(layout, &["checkout", from, "--", &src_relative])
+        .status()
+        .context("cannot run git")?;
+    if !restored.success() {
+        bail!(
+            "git could not restore {src_relative}; your code is backed up in {}",
+            backup.display()
+        );
+    }
+    println!(
+        "{} {src_relative}/ is back to its state at `{from}`.",
+        term::pass_mark()
+    );
+    println!("Your code was backed up to {}/", layout.display(&backup));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn git(layout: &Layout, args: &[&str]) -> Command {
+    let mut command = Command::new("git");
+    command.arg("-C").arg(layout.root()).args(args);
+    command
+}

@@ -1,0 +1,99 @@
+//! Bad input exits with code 2 and says what would have been right.
+
+use std::process::Command;
+
+use crate::fixture::{Fixture, Steps};
+
+#[test]
+fn verify_of_an_unknown_step_exits_2_and_lists_the_steps() {
+    let fixture = Fixture::new(Steps::DemoAndHang);
+
+    let run = fixture.xtask(&["verify", "step9"]);
+
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("step9"), "{run:?}");
+    assert!(run.stderr.contains("step1  The demo step"), "{run:?}");
+    assert!(run.stderr.contains("step2  The hanging step"), "{run:?}");
+}
+
+#[test]
+fn every_command_taking_a_step_rejects_an_unknown_one_with_exit_2() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+    for command in [
+        &["hint", "step9"][..],
+        &["solution", "9"][..],
+        &["reset", "nope"][..],
+        &["lab", "step9"][..],
+        &["watch", "step9"][..],
+    ] {
+        let run = fixture.xtask(command);
+        assert_eq!(run.code, Some(2), "{command:?}: {run:?}");
+        assert!(
+            run.stderr.contains("step1  The demo step"),
+            "{command:?}: {run:?}"
+        );
+    }
+}
+
+#[test]
+fn the_real_workbook_lists_step1_for_an_unknown_step() {
+    // No WORKBOOK_ROOT: the runner finds the workspace it was built in.
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["verify", "step9"])
+        .env_remove("WORKBOOK_ROOT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("step1"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_flag_is_a_usage_error_with_exit_2() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+    let run = fixture.xtask(&["verify", "step1", "--no-such-flag"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+}
+
+#[test]
+fn hints_are_progressive_and_counted_in_the_progress_file() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+
+    let first = fixture.xtask(&["hint", "1"]);
+    let second = fixture.xtask(&["hint", "step1_demo"]);
+
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(first.stdout.contains("hint 1 of 2"), "{first:?}");
+    assert!(first.stdout.contains("first hint"), "{first:?}");
+    assert!(!first.stdout.contains("second hint"), "{first:?}");
+    assert!(second.stdout.contains("hint 2 of 2"), "{second:?}");
+    assert!(second.stdout.contains("second hint"), "{second:?}");
+    let progress = fixture.read(".workbook/progress.txt");
+    assert!(
+        progress.contains("step1_demo = started hints_shown=2"),
+        "{progress}"
+    );
+
+    let status = fixture.xtask(&["status"]);
+    assert!(status.stdout.contains("started"), "{status:?}");
+    assert!(status.stdout.contains("hints 2 of 2"), "{status:?}");
+}
+
+#[test]
+fn the_bare_command_says_where_the_learner_is() {
+    let fixture = Fixture::new(Steps::DemoAndHang);
+    fixture.write(
+        ".workbook/progress.txt",
+        "step1_demo = done hints_shown=0\n",
+    );
+
+    let run = fixture.xtask(&[]);
+
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("You are on step2 — The hanging step"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("book/src/step2-hang.md"), "{run:?}");
+    assert!(run.stdout.contains("cargo xtask verify step2"), "{run:?}");
+}
