@@ -348,6 +348,25 @@ fn check_stub_is_red(layout: &Layout, step: &Step, tally: &mut Tally) -> Result<
         );
         return Ok(Some(run));
     }
+    // The runner prints each test's purpose next to ✓/✗; a test without one
+    // leaves the learner guessing what it wants.
+    let undocumented: Vec<&str> = run
+        .tests
+        .iter()
+        .filter(|test| test.purpose.is_none())
+        .map(|test| test.name.as_str())
+        .collect();
+    tally.record(
+        &format!("{prefix}: every test has a one-line /// purpose"),
+        if undocumented.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "no doc comment before: {}",
+                undocumented.join(", ")
+            ))
+        },
+    );
     let mut unexpected = false;
     for test in &run.tests {
         let name = format!("{prefix}: `{}` is red on the exercise", test.name);

@@ -12,6 +12,7 @@ fn check_reports_each_check_and_catches_a_test_that_asserts_nothing() {
     assert_eq!(run.code, Some(1), "{run:?}");
     for expected in [
         "✓ step1: crates, single-source tests, lab and chapter in place",
+        "✓ step1: every test has a one-line /// purpose",
         "✓ step1: `the_answer_is_42` is red on the exercise",
         "✓ step1: `the_answer_is_even` is red on the exercise",
         "✗ step1: `nothing_is_asserted` is red on the exercise",
@@ -41,7 +42,7 @@ fn check_reports_each_check_and_catches_a_test_that_asserts_nothing() {
                 .collect()
         })
         .unwrap_or_else(|| panic!("last line is not the summary: {last:?}"));
-    assert!(counts[0] >= 11, "{last}");
+    assert!(counts[0] >= 12, "{last}");
     assert!(counts[1] >= 1, "{last}");
 }
 
