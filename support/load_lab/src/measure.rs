@@ -82,7 +82,8 @@ pub struct Measurement {
     /// Failed requests, by kind. Failures are kept out of the latency histogram: a fast
     /// "connection refused" would otherwise make a broken server look quick.
     pub errors: BTreeMap<ErrorKind, u64>,
-    /// The length of the measured window actually used, for throughput.
+    /// The length of the measured window actually used, for throughput. For an open loop
+    /// over capacity it is stretched to the time the answers actually took (see the driver).
     pub window: Duration,
     /// Latency of successful requests, in microseconds, 3 significant digits, auto-resizing.
     pub latency_us: Histogram<u64>,

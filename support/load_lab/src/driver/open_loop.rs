@@ -56,6 +56,8 @@ where
     let next_due = sleep_until(intended);
     tokio::pin!(next_due);
     let mut sending = true;
+    // When the first and the last counted answers arrived: see `achieved_span`.
+    let mut counted_answers: Option<(Instant, Instant)> = None;
 
     loop {
         tokio::select! {
@@ -67,6 +69,11 @@ where
                 Ok(answered) => {
                     if timeline.is_in_window(answered.intended) {
                         measurement.record(answered.outcome, answered.latency);
+                        let now = Instant::now();
+                        counted_answers = Some(match counted_answers {
+                            None => (now, now),
+                            Some((first, _)) => (first, now),
+                        });
                     }
                 }
                 Err(error) => resume_if_panicked(error),
@@ -98,7 +105,21 @@ where
             else => break,
         }
     }
+    if let Some(span) = achieved_span(counted_answers) {
+        measurement.window = measurement.window.max(span);
+    }
     measurement
+}
+
+/// How long the server took to answer the window's requests, first answer to last.
+///
+/// Over capacity, an open loop sends more in the window than the server can answer in it; the
+/// backlog is answered during the drain. Dividing the answers by the window alone would
+/// report the *offered* rate as throughput. Dividing by the time the answers actually took
+/// reports what the server achieved. Under capacity the span is about the window itself.
+fn achieved_span(counted_answers: Option<(Instant, Instant)>) -> Option<Duration> {
+    let (first, last) = counted_answers?;
+    Some(last - first).filter(|span| !span.is_zero())
 }
 
 /// When request number `index` is due: `start + index / rate`.

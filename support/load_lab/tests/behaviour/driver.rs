@@ -206,6 +206,40 @@ async fn an_open_loop_sends_at_its_planned_rate() {
     assert_eq!(measurement.throughput(), 200.0);
 }
 
+/// An open loop above the server's capacity reports what the server achieved, not the offered rate.
+#[tokio::test(start_paused = true)]
+async fn an_open_loop_over_capacity_reports_the_achieved_throughput() {
+    // Arrange: a server that answers one request at a time, 10 ms each (100 req/s at most),
+    // offered 200 req/s for 1 s. The 200 requests of the window take about 2 s to answer.
+    let server = Arc::new(tokio::sync::Mutex::new(()));
+    let send = move || {
+        let server = Arc::clone(&server);
+        async move {
+            let _one_at_a_time = server.lock().await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(())
+        }
+    };
+    let plan = plan(
+        Load::Open {
+            rate_per_sec: 200.0,
+            max_outstanding: 1_000,
+        },
+        0,
+        1_000,
+    );
+
+    let measurement = within(LIMIT, run(&plan, &ProgressBar::hidden(), send)).await;
+
+    // Assert: every request answered, at the server's pace rather than the offered one.
+    assert_eq!(measurement.ok, 200);
+    let throughput = measurement.throughput();
+    assert!(
+        (95.0..=105.0).contains(&throughput),
+        "throughput {throughput:.1} req/s: expected the server's 100 req/s, not the offered 200"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_open_loop_measures_latency_from_the_intended_send_time() {
     // Arrange: a server that handles one request at a time (a fair mutex) and stalls for
