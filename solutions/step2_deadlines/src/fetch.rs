@@ -1,0 +1,98 @@
+//! One upstream call, and one upstream call with retries inside a deadline.
+//!
+//! [`fetch_json`] is step 1's single GET, with one change: every failure is
+//! now sorted more finely, because the retry decision depends on it. A body
+//! that breaks off half-way is a transport failure (retry it), while a body
+//! that arrives whole but is not our JSON is a decode failure (do not).
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::de::DeserializeOwned;
+
+use crate::deadline::Deadline;
+use crate::error::FetchError;
+use crate::policy::RetryPolicy;
+use crate::retry::retry;
+use crate::upstream::{Upstream, UpstreamUrls};
+
+/// Fetches `upstream`'s answer for `product_id` once and decodes it as `T`.
+///
+/// It sets no timeout of its own: [`retry`] wraps each call in one.
+///
+/// # Errors
+///
+/// [`FetchError::Transport`] if no complete response arrived,
+/// [`FetchError::Status`] for a non-2xx status, [`FetchError::Decode`] if the
+/// body is not a `T`, and [`FetchError::Timeout`] if the client was built with
+/// a timeout of its own and it ran out.
+///
+/// # Cancel safety
+///
+/// Dropping the future abandons the request; nothing is left half-done.
+pub async fn fetch_json<T: DeserializeOwned>(
+    client: &reqwest::Client,
+    urls: &UpstreamUrls,
+    upstream: Upstream,
+    product_id: u64,
+) -> Result<T, FetchError> {
+    let response = client
+        .get(urls.url(upstream, product_id))
+        .send()
+        .await
+        .map_err(|source| classify(upstream, source))?;
+
+    let status = response.status();
+    if !status.is_success() {
+        return Err(FetchError::Status {
+            upstream,
+            status: status.as_u16(),
+        });
+    }
+
+    response
+        .json::<T>()
+        .await
+        .map_err(|source| classify(upstream, source))
+}
+
+/// Sorts a reqwest error into the variant the retry decision needs.
+fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
+    if source.is_timeout() {
+        FetchError::Timeout { upstream }
+    } else if source.is_decode() {
+        FetchError::Decode { upstream, source }
+    } else {
+        FetchError::Transport { upstream, source }
+    }
+}
+
+// ANCHOR: fetch_with_retry
+/// Fetches `upstream`'s answer for `product_id`, retrying as `policy` allows
+/// within `deadline`.
+///
+/// # Errors
+///
+/// As [`retry`]: the first error not worth retrying, the last error once the
+/// attempts or the time run out, or [`FetchError::Timeout`].
+///
+/// # Cancel safety
+///
+/// Dropping the future cancels the attempt in flight; nothing is retried.
+pub async fn fetch_with_retry<T: DeserializeOwned>(
+    client: &reqwest::Client,
+    urls: &UpstreamUrls,
+    upstream: Upstream,
+    product_id: u64,
+    policy: &RetryPolicy,
+    deadline: Deadline,
+) -> Result<T, FetchError> {
+    // Each call gets its own small RNG, seeded from the thread's. The
+    // thread-local RNG itself cannot be held across an `.await` (it is not
+    // `Send`), and a seeded `StdRng` can.
+    let mut rng = StdRng::from_rng(&mut rand::rng());
+    retry(policy, deadline, upstream, &mut rng, || {
+        fetch_json(client, urls, upstream, product_id)
+    })
+    .await
+}
+// ANCHOR_END: fetch_with_retry

@@ -1,0 +1,88 @@
+//! A typed error for a failed upstream call, and whether to try it again.
+//!
+//! Step 1 had three ways to fail; a deadline adds a fourth. A *timeout* is not
+//! a failure the upstream reported: it is this service deciding to stop
+//! waiting. It gets its own variant so that callers, logs and metrics can tell
+//! "pricing is slow" from "pricing is broken" (and, in step 4, answer 504
+//! rather than 502).
+//!
+//! Every variant names the upstream. There is still no blanket
+//! `#[from] reqwest::Error`: the same reqwest error type covers a refused
+//! connection and a malformed body, and the retry decision needs them apart.
+
+use crate::upstream::Upstream;
+
+/// Why fetching from an upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No answer arrived in the time this call was given: the attempt's own
+    /// timeout, or what was left of the request's deadline.
+    #[error("{upstream} did not answer in time")]
+    Timeout {
+        /// Which service was too slow.
+        upstream: Upstream,
+    },
+    /// The upstream answered, but with a non-success HTTP status.
+    #[error("{upstream} answered with HTTP status {status}")]
+    Status {
+        /// Which service answered.
+        upstream: Upstream,
+        /// The status code, e.g. 503.
+        status: u16,
+    },
+    /// The request never got a complete answer: connection refused, reset,
+    /// closed half-way through the body, and so on.
+    #[error("could not reach {upstream}")]
+    Transport {
+        /// Which service could not be reached.
+        upstream: Upstream,
+        /// What the HTTP client saw.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The upstream answered 2xx, but the body was not the JSON we expect.
+    #[error("{upstream} sent a body we could not decode")]
+    Decode {
+        /// Which service sent it.
+        upstream: Upstream,
+        /// What went wrong while decoding.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl FetchError {
+    /// The upstream this error is about.
+    pub fn upstream(&self) -> Upstream {
+        match self {
+            FetchError::Timeout { upstream }
+            | FetchError::Status { upstream, .. }
+            | FetchError::Transport { upstream, .. }
+            | FetchError::Decode { upstream, .. } => *upstream,
+        }
+    }
+
+    /// Whether the same request, sent again, might succeed.
+    ///
+    /// * **Timeouts**: yes. The slowness may have been one stalled process, one
+    ///   lost packet, one slow replica behind a load balancer.
+    /// * **Transport errors** (refused, reset): yes. The next connection may
+    ///   reach a healthy instance.
+    /// * **5xx statuses**: yes. The server says the fault is on its side; 503
+    ///   in particular means "not now".
+    /// * **429 Too Many Requests**: yes, after backing off, which the retry
+    ///   loop always does. (A server's `Retry-After` header, which this
+    ///   workbook does not read, would say how long.)
+    /// * **Other 4xx**: never. The request itself is wrong (404: no such
+    ///   product, 400: bad input); sending it again only repeats the answer and
+    ///   adds load.
+    /// * **Decode errors**: never. The upstream answered, confidently, with
+    ///   something we cannot read; it will do so again.
+    pub fn is_retryable(&self) -> bool {
+        // TODO: decide with one exhaustive `match self { ... }`, one arm per
+        // variant and no `_ =>` arm, so that a variant added later does not
+        // compile until someone decides about it. For `Status`, look at the
+        // code: 5xx and 429 are worth another try, every other 4xx is not.
+        todo!("is_retryable: one exhaustive match over the four variants")
+    }
+}

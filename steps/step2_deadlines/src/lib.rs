@@ -1,0 +1,51 @@
+//! Step 2 — deadlines and jittered retries (your exercise).
+//!
+//! Step 1's fan-out takes as long as its slowest upstream, and nothing stops
+//! that upstream from taking a second, or forever. You will give every
+//! request a deadline and every upstream call a share of it, and retry what
+//! is worth retrying:
+//!
+//! * one [`Deadline`], set at the edge and passed down, so budgets only shrink;
+//! * a timeout per attempt: the smaller of its own limit and what is left of
+//!   the deadline, minus a margin for the answer;
+//! * timeouts, statuses, transport and decode failures as distinct
+//!   [`FetchError`] variants, and one exhaustive `match` deciding which to retry;
+//! * bounded retries with exponential backoff and full jitter, which never
+//!   sleep past the deadline.
+//!
+//! Read the chapter (`cargo xtask book`), then fill in every `todo!()`.
+//! `cargo xtask verify step2` tells you how far you are, and
+//! `cargo xtask hint step2` helps when you are stuck.
+//!
+//! # Layout
+//!
+//! * [`product`]: the upstream payloads and the merged [`Product`] (given).
+//! * [`upstream`]: which upstream is which, and where they live (given).
+//! * [`deadline`]: [`Deadline`], the instant a request must be answered by (given).
+//! * [`error`]: [`FetchError`] (given) and which of its variants are worth retrying (**TODO**).
+//! * [`policy`]: [`RetryPolicy`]: checked configuration, attempt timeouts, backoff (**TODO**).
+//! * [`retry`](mod@retry): the retry loop, generic over the operation it retries (**TODO**).
+//! * [`fetch`]: one GET ([`fetch_json`], given) and one GET with retries (**TODO**).
+//! * [`fanout`]: the product page, three upstreams under one deadline (**TODO**).
+
+// Until every TODO is filled in, some parameters and imports are unused.
+// Delete this line once you are done: the compiler's warnings will help then.
+#![allow(unused_variables, unused_imports, unused_mut)]
+
+pub mod deadline;
+pub mod error;
+pub mod fanout;
+pub mod fetch;
+pub mod policy;
+pub mod product;
+pub mod retry;
+pub mod upstream;
+
+pub use deadline::Deadline;
+pub use error::FetchError;
+pub use fanout::fetch_product;
+pub use fetch::{fetch_json, fetch_with_retry};
+pub use policy::{ConfigError, RetryConfig, RetryPolicy};
+pub use product::{Inventory, Price, Product, ReviewStats};
+pub use retry::retry;
+pub use upstream::{Upstream, UpstreamUrls};
