@@ -54,6 +54,7 @@ impl Options {
             failure_status: self.failure_status,
             hang: self.hang,
             garbage: self.garbage,
+            degradation: None,
         }
     }
 }

@@ -312,3 +312,45 @@ async fn a_dropped_upstream_stops_accepting_connections() {
     })
     .await;
 }
+
+/// A degrading upstream answers at its base latency alone, and more slowly
+/// when more requests than its knee are in flight at once.
+#[tokio::test]
+async fn a_degrading_upstream_slows_down_past_its_knee() {
+    within_time_limit(async {
+        // Base 300 ms, so that all four requests below arrive while the first
+        // is still in flight; past 2 in flight, each extra one adds 200 ms.
+        let base = Duration::from_millis(300);
+        let per_request = Duration::from_millis(200);
+        let upstream = start(Behaviour::fixed(base).degrading_past(2, per_request)).await;
+        let client = client();
+
+        let alone = Instant::now();
+        status_of(&client, product_url(&upstream, Service::Pricing, 1)).await;
+        let alone = alone.elapsed();
+
+        let together = Instant::now();
+        let mut requests = JoinSet::new();
+        for id in 0..4 {
+            requests.spawn(status_of_owned(
+                client.clone(),
+                product_url(&upstream, Service::Pricing, id),
+            ));
+        }
+        let statuses = requests.join_all().await;
+        let together = together.elapsed();
+
+        assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
+        assert!(
+            alone >= base && alone < base + Duration::from_millis(300),
+            "alone: {alone:?}"
+        );
+        // The last of four to arrive sees 4 in flight: 2 beyond the knee.
+        let slowest = base + per_request * 2;
+        assert!(
+            together >= slowest && together < slowest + Duration::from_secs(1),
+            "four at once: {together:?}, expected about {slowest:?}"
+        );
+    })
+    .await;
+}

@@ -34,6 +34,40 @@ pub struct Behaviour {
     /// Answer `200` with a body that is not JSON (after the latency). A
     /// request picked to fail still fails.
     pub garbage: bool,
+    /// Slow down under overload: `None` (the default) keeps the latency the
+    /// same however many requests are in flight. See [`Degradation`].
+    pub degradation: Option<Degradation>,
+}
+
+/// How an overloaded upstream slows down: past `knee` requests in flight,
+/// every further request in flight adds `per_request` to each answer's delay.
+///
+/// With `knee` 50 and `per_request` 1 ms, a request that arrives while 80
+/// others are in flight (81 counting itself) waits its sampled latency plus
+/// 31 ms. Real services behave like this once they are saturated: requests
+/// queue for threads and connections, locks are contended, caches thrash, the
+/// garbage collector runs more often. The extra work per request means the
+/// server answers *fewer* requests per second the more it is given (retrograde
+/// throughput), which is what makes capping the load a win, not only a
+/// reshuffle of the same queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Degradation {
+    /// How many requests in flight the upstream serves at full speed.
+    pub knee: u64,
+    /// The delay each request in flight beyond the knee adds.
+    pub per_request: std::time::Duration,
+}
+
+impl Degradation {
+    /// The extra delay for a request that sees `in_flight` requests in
+    /// flight, itself included.
+    pub fn extra_delay(&self, in_flight: u64) -> std::time::Duration {
+        let beyond_knee = in_flight.saturating_sub(self.knee);
+        // Saturate instead of overflowing: a delay of u32::MAX requests'
+        // worth is already "never".
+        self.per_request
+            .saturating_mul(u32::try_from(beyond_knee).unwrap_or(u32::MAX))
+    }
 }
 
 impl Default for Behaviour {
@@ -45,6 +79,7 @@ impl Default for Behaviour {
             failure_status: 503,
             hang: false,
             garbage: false,
+            degradation: None,
         }
     }
 }
@@ -83,12 +118,26 @@ impl Behaviour {
         }
     }
 
-    /// Rolls the dice for one request.
-    pub(crate) fn plan(&self, rng: &mut impl Rng) -> ResponsePlan {
+    /// The same behaviour, but slowing down once more than `knee` requests
+    /// are in flight: each one beyond the knee adds `per_request` to every
+    /// answer's delay (see [`Degradation`]).
+    pub fn degrading_past(self, knee: u64, per_request: Duration) -> Self {
+        Self {
+            degradation: Some(Degradation { knee, per_request }),
+            ..self
+        }
+    }
+
+    /// Rolls the dice for one request that arrives while `in_flight`
+    /// requests (itself included) are in flight.
+    pub(crate) fn plan(&self, rng: &mut impl Rng, in_flight: u64) -> ResponsePlan {
         if self.hang {
             return ResponsePlan::Hang;
         }
-        let delay = self.latency.sample(rng);
+        let overload = self.degradation.map_or(Duration::ZERO, |degradation| {
+            degradation.extra_delay(in_flight)
+        });
+        let delay = self.latency.sample(rng).saturating_add(overload);
         let answer = if rng.random::<f64>() < self.failure_rate {
             Answer::Failure(self.failure_status)
         } else if self.garbage {
@@ -129,7 +178,7 @@ mod tests {
     fn answers(behaviour: &Behaviour, count: usize) -> Vec<Answer> {
         let mut rng = StdRng::seed_from_u64(11);
         (0..count)
-            .map(|_| match behaviour.plan(&mut rng) {
+            .map(|_| match behaviour.plan(&mut rng, 1) {
                 ResponsePlan::Answer { answer, .. } => answer,
                 ResponsePlan::Hang => panic!("this behaviour does not hang"),
             })
@@ -140,7 +189,7 @@ mod tests {
     fn the_default_answers_the_product_at_once() {
         let mut rng = StdRng::seed_from_u64(1);
 
-        let plan = Behaviour::default().plan(&mut rng);
+        let plan = Behaviour::default().plan(&mut rng, 1);
 
         assert_eq!(
             plan,
@@ -184,8 +233,46 @@ mod tests {
             .failing(1.0, 503)
             .hanging();
 
-        let plan = behaviour.plan(&mut StdRng::seed_from_u64(3));
+        let plan = behaviour.plan(&mut StdRng::seed_from_u64(3), 1);
 
         assert_eq!(plan, ResponsePlan::Hang);
+    }
+
+    #[test]
+    fn a_degrading_upstream_keeps_its_latency_up_to_the_knee() {
+        let behaviour = Behaviour::fixed(Duration::from_millis(20))
+            .degrading_past(50, Duration::from_millis(1));
+        let mut rng = StdRng::seed_from_u64(5);
+
+        let delays: Vec<Duration> = [1, 25, 50]
+            .into_iter()
+            .map(|in_flight| match behaviour.plan(&mut rng, in_flight) {
+                ResponsePlan::Answer { delay, .. } => delay,
+                ResponsePlan::Hang => panic!("this behaviour does not hang"),
+            })
+            .collect();
+
+        assert_eq!(delays, [Duration::from_millis(20); 3]);
+    }
+
+    #[test]
+    fn past_the_knee_each_request_in_flight_adds_its_delay() {
+        let behaviour = Behaviour::fixed(Duration::from_millis(20))
+            .degrading_past(50, Duration::from_millis(1));
+        let mut rng = StdRng::seed_from_u64(5);
+
+        let delays: Vec<Duration> = [51, 80, 500]
+            .into_iter()
+            .map(|in_flight| match behaviour.plan(&mut rng, in_flight) {
+                ResponsePlan::Answer { delay, .. } => delay,
+                ResponsePlan::Hang => panic!("this behaviour does not hang"),
+            })
+            .collect();
+
+        assert_eq!(
+            delays,
+            [21, 50, 470].map(Duration::from_millis),
+            "20 ms plus 1 ms per request in flight beyond 50"
+        );
     }
 }

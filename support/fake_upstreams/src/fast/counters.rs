@@ -62,6 +62,11 @@ impl Counters {
         }
     }
 
+    /// Requests in flight right now (one load, for the handler's hot path).
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Zeroes the totals. `in_flight` is a current value, not a total, so it
     /// is kept; the peak restarts from it.
     pub(crate) fn reset(&self) {

@@ -33,7 +33,7 @@ mod latency_spec;
 mod routes;
 mod server;
 
-pub use behaviour::Behaviour;
+pub use behaviour::{Behaviour, Degradation};
 pub use counters::CounterSnapshot;
 pub use latency::Latency;
 pub use latency_spec::ParseLatencyError;

@@ -83,7 +83,10 @@ async fn answer(service: Service, state: Arc<UpstreamState>, id_segment: String)
 
     // The thread-local RNG is not `Send`: use it and let it go before the
     // first `.await`, or the handler's future could not move between threads.
-    let plan = state.behaviour().plan(&mut rand::rng());
+    // How loaded the upstream is as this request arrives (itself included):
+    // a degrading behaviour slows down with it.
+    let in_flight = state.counters.in_flight();
+    let plan = state.behaviour().plan(&mut rand::rng(), in_flight);
 
     let (delay, answer) = match plan {
         ResponsePlan::Hang => {

@@ -1,0 +1,51 @@
+//! Bounded fan-out for a batch: many products, a fixed number at a time.
+//!
+//! A page that lists 200 products must not start 200 × 3 upstream calls at
+//! once. `fetch_many` keeps at most `concurrency` products in flight, and
+//! the bulkhead below it still caps each upstream: two limits for two
+//! questions ("how much of *this batch* runs at once" and "how much does
+//! *any one upstream* get from this whole process").
+
+use std::num::NonZeroUsize;
+
+use futures::StreamExt as _;
+use futures::stream;
+
+use crate::bulkhead::Bulkhead;
+use crate::error::FetchError;
+use crate::guarded::fetch_product;
+use crate::product::Product;
+use crate::upstream::UpstreamUrls;
+
+// ANCHOR: fetch_many
+/// Fetches every product in `product_ids`, at most `concurrency` at a time,
+/// and returns one result per id, in the order of `product_ids`.
+///
+/// One product failing does not fail the batch: its slot holds its error,
+/// and the caller decides (show the rest, retry that one, give up).
+/// `concurrency` is a [`NonZeroUsize`] because a batch with room for zero
+/// products in flight would never finish: the type rules it out.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future cancels every product still in flight and
+/// returns their permits; products not started yet are never started.
+pub async fn fetch_many(
+    client: &reqwest::Client,
+    urls: &UpstreamUrls,
+    bulkhead: &Bulkhead,
+    product_ids: &[u64],
+    concurrency: NonZeroUsize,
+) -> Vec<Result<Product, FetchError>> {
+    // A stream of not-yet-started futures, one per id. `buffered(k)` polls
+    // up to k of them at once and yields their outputs *in input order*,
+    // starting the next only when one has been handed out. Everything runs
+    // inside this one future: no spawned tasks, so the futures may borrow
+    // `client`, `urls` and `bulkhead`, and dropping this future drops them all.
+    stream::iter(product_ids)
+        .map(|&product_id| fetch_product(client, urls, bulkhead, product_id))
+        .buffered(concurrency.get())
+        .collect()
+        .await
+}
+// ANCHOR_END: fetch_many

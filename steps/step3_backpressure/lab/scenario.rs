@@ -1,0 +1,133 @@
+//! One lab scenario: a bulkhead configuration, and the request the load loop sends through it.
+//!
+//! The three scenarios differ only in the [`Bulkhead`] they build; the code
+//! path is the same `fetch_product` every time, so the comparison is about
+//! the limit and nothing else:
+//!
+//! * **uncapped**: a cap far above the number of clients, so it never binds;
+//! * **capped (queue)**: the cap, and a wait long enough that nothing is shed:
+//!   the excess waits in the semaphore's queue;
+//! * **capped + shedding**: the cap, and a short wait (or none): the excess
+//!   is refused.
+//!
+//! `load_lab` records latency for successes only, so shed requests are timed
+//! here, into their own histogram.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use load_lab::{ErrorKind, RequestOutcome};
+use step3_backpressure::{Bulkhead, FetchError, UpstreamUrls, fetch_product};
+use tokio::time::Instant;
+
+/// The product every request asks for.
+const PRODUCT_ID: u64 = 42;
+
+/// A cap no load in this lab reaches: "no limit", through the same code.
+pub const UNCAPPED: usize = 1_000_000;
+
+/// A wait so long that the semaphore only ever queues.
+pub const QUEUE_FOREVER: Duration = Duration::from_secs(3_600);
+
+/// How long it took to shed each request sent after the warm-up.
+#[derive(Debug)]
+pub struct ShedLatencies {
+    /// Requests started before this are warm-up, and not recorded.
+    measure_from: Instant,
+    /// Microseconds, three significant digits, like `load_lab`'s own histogram.
+    histogram: Mutex<Histogram<u64>>,
+}
+
+impl ShedLatencies {
+    /// Records sheds of requests started from `measure_from` on.
+    pub fn starting_at(measure_from: Instant) -> Self {
+        ShedLatencies {
+            measure_from,
+            histogram: Mutex::new(Histogram::new(3).expect("3 significant digits is within 0..=5")),
+        }
+    }
+
+    fn record(&self, started: Instant) {
+        if started < self.measure_from {
+            return;
+        }
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // A poisoned lock still holds a whole histogram: keep counting.
+        let mut histogram = self
+            .histogram
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        histogram
+            .record(micros)
+            .expect("an auto-resizing histogram accepts any u64");
+    }
+
+    /// The shed latency at percentile `q` (0..=100), if anything was shed.
+    pub fn percentile(&self, q: f64) -> Option<Duration> {
+        let histogram = self
+            .histogram
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (!histogram.is_empty())
+            .then(|| Duration::from_micros(histogram.value_at_quantile(q / 100.0)))
+    }
+}
+
+/// Everything one request needs, shared by every client of the closed loop.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The shared HTTP client (a handle to one connection pool).
+    pub client: reqwest::Client,
+    /// Where the three fake upstreams listen.
+    pub urls: Arc<UpstreamUrls>,
+    /// This scenario's limit.
+    pub bulkhead: Arc<Bulkhead>,
+    /// Where shed requests are timed.
+    pub sheds: Arc<ShedLatencies>,
+    /// How long a shed client pauses before its next request, as a
+    /// well-behaved client honouring `Retry-After` would. Without it, a
+    /// closed loop turns every shed into an instant retry: a retry storm
+    /// that measures the load generator, not the service.
+    pub shed_backoff: Duration,
+}
+
+impl Scenario {
+    /// The request `load_lab::run` sends: one guarded product fan-out.
+    ///
+    /// The future owns clones of everything it uses (`use<>`: it borrows
+    /// nothing from `self`), because the load loop runs it as a task.
+    pub fn send(&self) -> impl Future<Output = RequestOutcome> + Send + use<> {
+        let scenario = self.clone();
+        async move {
+            let started = Instant::now();
+            let outcome = fetch_product(
+                &scenario.client,
+                &scenario.urls,
+                &scenario.bulkhead,
+                PRODUCT_ID,
+            )
+            .await;
+            match outcome {
+                Ok(_product) => Ok(()),
+                Err(FetchError::Overloaded { .. }) => {
+                    scenario.sheds.record(started);
+                    tokio::time::sleep(scenario.shed_backoff).await;
+                    Err(ErrorKind::new("shed"))
+                }
+                Err(error) => Err(kind_of(&error)),
+            }
+        }
+    }
+}
+
+/// A short label per failure, for the table's "errors by kind".
+fn kind_of(error: &FetchError) -> ErrorKind {
+    match error {
+        FetchError::Status { status, .. } => ErrorKind(format!("status {status}")),
+        FetchError::Transport { source, .. } if source.is_timeout() => ErrorKind::new("timeout"),
+        FetchError::Transport { .. } => ErrorKind::new("transport"),
+        FetchError::Decode { .. } => ErrorKind::new("decode"),
+        FetchError::Overloaded { .. } => ErrorKind::new("shed"),
+    }
+}

@@ -1,0 +1,44 @@
+//! Bounded fan-out for a batch: many products, a fixed number at a time.
+//!
+//! A page that lists 200 products must not start 200 × 3 upstream calls at
+//! once. `fetch_many` keeps at most `concurrency` products in flight, and
+//! the bulkhead below it still caps each upstream: two limits for two
+//! questions ("how much of *this batch* runs at once" and "how much does
+//! *any one upstream* get from this whole process").
+
+use std::num::NonZeroUsize;
+
+use futures::StreamExt as _;
+use futures::stream;
+
+use crate::bulkhead::Bulkhead;
+use crate::error::FetchError;
+use crate::guarded::fetch_product;
+use crate::product::Product;
+use crate::upstream::UpstreamUrls;
+
+/// Fetches every product in `product_ids`, at most `concurrency` at a time,
+/// and returns one result per id, in the order of `product_ids`.
+///
+/// One product failing does not fail the batch: its slot holds its error,
+/// and the caller decides (show the rest, retry that one, give up).
+/// `concurrency` is a [`NonZeroUsize`] because a batch with room for zero
+/// products in flight would never finish: the type rules it out.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future cancels every product still in flight and
+/// returns their permits; products not started yet are never started.
+pub async fn fetch_many(
+    client: &reqwest::Client,
+    urls: &UpstreamUrls,
+    bulkhead: &Bulkhead,
+    product_ids: &[u64],
+    concurrency: NonZeroUsize,
+) -> Vec<Result<Product, FetchError>> {
+    // TODO: turn the ids into a stream of (not yet started) futures with
+    // `stream::iter(..).map(..)` calling `fetch_product`, let
+    // `StreamExt::buffered` run up to `concurrency` of them at once (it
+    // keeps input order), and `.collect().await` the results.
+    todo!("fetch_many: a stream of product futures, buffered")
+}

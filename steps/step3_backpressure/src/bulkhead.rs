@@ -1,0 +1,113 @@
+//! The bulkhead: a cap on calls in flight to each upstream, and shedding past it.
+//!
+//! A ship's bulkheads split the hull into compartments, so one leak floods
+//! one compartment instead of sinking the ship. Here each upstream gets its
+//! own compartment: a [`Semaphore`] with `max_in_flight` permits. A call takes
+//! a permit before it starts and gives it back when it ends, so no upstream
+//! ever has more than `max_in_flight` of our calls in flight, and a slow
+//! pricing service can tie up at most its own permits, never the calls to
+//! inventory or reviews.
+//!
+//! When every permit is taken, a caller waits at most `max_wait` for one to
+//! come back; after that it is *shed* with [`FetchError::Overloaded`]. A short
+//! wait absorbs bursts; a bound on it keeps the queue (and so the latency) in
+//! front of the semaphore from growing without limit.
+//!
+//! A permit is an RAII guard: dropping it returns it. That is why permits
+//! always come back: after success, after an error, after a panic, and when
+//! the caller's future is dropped mid-flight (cancellation), because in every
+//! one of those cases the permit goes out of scope.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::{ConfigError, FetchError};
+use crate::upstream::Upstream;
+
+/// A per-upstream cap on calls in flight, with load shedding past the cap.
+///
+/// Build one per process and share it by reference (or in an `Arc`): the
+/// semaphores only protect an upstream if every call to it goes through the
+/// same bulkhead.
+#[derive(Debug)]
+pub struct Bulkhead {
+    /// One semaphore per upstream, each with `max_in_flight` permits. In an
+    /// `Arc` because [`Semaphore::acquire_owned`] needs one: an owned permit
+    /// is not tied to a borrow of the bulkhead, so it can be moved into a
+    /// spawned task or stored without lifetime trouble.
+    inventory: Arc<Semaphore>,
+    pricing: Arc<Semaphore>,
+    reviews: Arc<Semaphore>,
+    /// The cap each semaphore started with.
+    max_in_flight: usize,
+    /// How long a call may wait for a permit before it is shed.
+    max_wait: Duration,
+}
+
+impl Bulkhead {
+    /// A bulkhead allowing `max_in_flight` calls in flight to *each* upstream.
+    /// A call that finds no free permit waits at most `max_wait` for one
+    /// before it is shed; `Duration::ZERO` sheds at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroCap`] if `max_in_flight` is 0 (every call would be
+    /// shed), [`ConfigError::CapTooLarge`] if it is more than a tokio
+    /// semaphore can count ([`Semaphore::MAX_PERMITS`]).
+    pub fn new(max_in_flight: usize, max_wait: Duration) -> Result<Bulkhead, ConfigError> {
+        // TODO: refuse a cap of 0 with `ConfigError::ZeroCap` (and one above
+        // `Semaphore::MAX_PERMITS` with `ConfigError::CapTooLarge`: tokio's
+        // `Semaphore::new` would panic on it), then give each upstream its own
+        // `Arc::new(Semaphore::new(max_in_flight))`.
+        todo!("Bulkhead::new: validate the cap, then one semaphore per upstream")
+    }
+
+    /// The cap on calls in flight to each upstream.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// How long a call waits for a permit before it is shed.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// How many more calls `upstream` may take right now. Equal to
+    /// [`max_in_flight`](Self::max_in_flight) when nothing is in flight: the
+    /// check that every permit came back.
+    pub fn available_permits(&self, upstream: Upstream) -> usize {
+        self.semaphore(upstream).available_permits()
+    }
+
+    /// The compartment of `upstream`.
+    fn semaphore(&self, upstream: Upstream) -> &Arc<Semaphore> {
+        match upstream {
+            Upstream::Inventory => &self.inventory,
+            Upstream::Pricing => &self.pricing,
+            Upstream::Reviews => &self.reviews,
+        }
+    }
+
+    /// Takes a permit to call `upstream`, waiting at most
+    /// [`max_wait`](Self::max_wait) for one. Keep the permit alive for the
+    /// whole call: dropping it hands it to the next caller.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Overloaded`] if no permit came free in time.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future while it waits gives up its place in the queue;
+    /// no permit is taken or lost.
+    pub async fn acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
+        // TODO: take a permit from `self.semaphore(upstream)` with
+        // `Arc::clone(..).acquire_owned()`, but wait at most `self.max_wait`
+        // for it: wrap it in `tokio::time::timeout`. Running out of time is
+        // `FetchError::Overloaded { upstream }`. (With a zero wait,
+        // `try_acquire_owned` answers at once.)
+        todo!("Bulkhead::acquire: a permit within max_wait, or Overloaded")
+    }
+}

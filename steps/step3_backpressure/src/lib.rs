@@ -1,0 +1,50 @@
+//! Step 3 — backpressure (your exercise).
+//!
+//! Step 1's async fan-out accepts every request and starts three upstream
+//! calls for each, however many are already in flight. Under a spike that
+//! overloads the upstreams, and an overloaded upstream gets slower, which
+//! keeps even more calls in flight. This crate puts a limit in the way:
+//!
+//! * a **bulkhead**: a semaphore per upstream, so each one has at most
+//!   `max_in_flight` of our calls in flight;
+//! * **shedding**: a call that cannot get a permit within a short wait fails
+//!   at once with [`FetchError::Overloaded`] instead of queueing without end;
+//! * **bounded batches**: [`fetch_many`] keeps at most `concurrency` products
+//!   in flight and returns one result per product, in order.
+//!
+//! Permits are RAII guards, so they come back on every path: success, error,
+//! panic and cancellation.
+//!
+//! Read the chapter (`cargo xtask book`), then fill in every `todo!()`.
+//! `cargo xtask verify step3` tells you how far you are, and
+//! `cargo xtask hint step3` helps when you are stuck.
+//!
+//! # Layout
+//!
+//! * [`product`]: the upstream payloads and the merged [`Product`] (given).
+//! * [`upstream`]: which upstream is which, and where they live (given).
+//! * [`error`]: [`FetchError`] (now with `Overloaded`) and [`ConfigError`] (given).
+//! * [`fetch`]: one GET, decoded, every failure classified (given, from step 1).
+//! * [`bulkhead`]: [`Bulkhead`], the per-upstream cap, and shedding (**TODO**).
+//! * [`guarded`]: calls that hold a permit, and the guarded product fan-out (**TODO**).
+//! * [`batch`]: [`fetch_many`], bounded fan-out for a batch of products (**TODO**).
+
+// Until every TODO is filled in, some parameters and imports are unused.
+// Delete this line once you are done: the compiler's warnings will help then.
+#![allow(unused_variables, unused_imports)]
+
+pub mod batch;
+pub mod bulkhead;
+pub mod error;
+pub mod fetch;
+pub mod guarded;
+pub mod product;
+pub mod upstream;
+
+pub use batch::fetch_many;
+pub use bulkhead::Bulkhead;
+pub use error::{ConfigError, FetchError};
+pub use fetch::fetch_json;
+pub use guarded::{fetch_json_guarded, fetch_product};
+pub use product::{Inventory, Price, Product, ReviewStats};
+pub use upstream::{Upstream, UpstreamUrls};
