@@ -1,8 +1,9 @@
 //! Backups of the learner's code before `solution --apply` or `reset` replace it.
 //!
 //! Nothing a learner wrote is ever lost: before the runner overwrites
-//! `steps/<name>/src/`, it copies that directory to
-//! `.workbook/backups/<name>-<UTC timestamp>/src/` and says where.
+//! `steps/<name>/src/` (or `tests/`, for a step where the learner writes the
+//! tests), it copies that directory to
+//! `.workbook/backups/<name>-<UTC timestamp>/<dir>/` and says where.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,9 +16,15 @@ use crate::layout::Layout;
 /// Copies `steps/<name>/src/` into a fresh backup directory and returns the
 /// backup's root (`.workbook/backups/<name>-<timestamp>/`).
 pub fn back_up_learner_src(layout: &Layout, name: &str) -> Result<PathBuf> {
-    let source = layout.step_dir(name).join("src");
+    back_up_learner_dir(layout, name, "src")
+}
+
+/// Copies `steps/<name>/<dir>/` into a fresh backup directory and returns
+/// the backup's root (`.workbook/backups/<name>-<timestamp>/`).
+pub fn back_up_learner_dir(layout: &Layout, name: &str, dir: &str) -> Result<PathBuf> {
+    let source = layout.step_dir(name).join(dir);
     let backup = fresh_backup_dir(layout, name, SystemTime::now())?;
-    files::copy_tree(&source, &backup.join("src"))
+    files::copy_tree(&source, &backup.join(dir))
         .with_context(|| format!("cannot back up {}", source.display()))?;
     Ok(backup)
 }

@@ -26,6 +26,7 @@ mod debounce;
 mod files;
 mod layout;
 mod libtest;
+mod mutants;
 mod progress;
 mod run_limit;
 mod step_run;

@@ -138,6 +138,19 @@ impl TestRun {
 /// # Errors
 /// Fails only if a binary cannot be started.
 pub fn run_suites(suites: &[Suite], limit: Duration) -> Result<TestRun> {
+    run_suites_with_env(suites, limit, &[])
+}
+
+/// Like [`run_suites`], with extra environment variables for every test
+/// binary (how a tests step plants a mutant: `WORKBOOK_MUTANT=<name>`).
+///
+/// # Errors
+/// Fails only if a binary cannot be started.
+pub fn run_suites_with_env(
+    suites: &[Suite],
+    limit: Duration,
+    env: &[(&str, &str)],
+) -> Result<TestRun> {
     let deadline = Instant::now() + limit;
     let mut run = TestRun::default();
     for suite in suites {
@@ -153,6 +166,7 @@ pub fn run_suites(suites: &[Suite], limit: Duration) -> Result<TestRun> {
             continue;
         }
         let mut command = test_command(&suite.executable);
+        command.envs(env.iter().copied());
         let outcome = run_with_limit(&mut command, remaining)
             .with_context(|| format!("cannot run the test binary `{}`", suite.executable.target))?;
         run.raw_output.push_str(&format!(
@@ -167,7 +181,7 @@ pub fn run_suites(suites: &[Suite], limit: Duration) -> Result<TestRun> {
         match outcome.completion {
             Completion::TimedOut => {
                 run.stopped_after = Some(limit);
-                recover_failure_details(suite, &mut report);
+                recover_failure_details(suite, env, &mut report);
                 record(&mut run, suite, &report, TestStatus::Unfinished);
             }
             Completion::Exited(status) => {
@@ -191,7 +205,7 @@ pub fn run_suites(suites: &[Suite], limit: Duration) -> Result<TestRun> {
 /// killed at the time limit loses them. The tests that did report `FAILED`
 /// failed fast, so re-running just those (with `--exact`) recovers their
 /// messages cheaply; if that hangs too, they simply stay without details.
-fn recover_failure_details(suite: &Suite, report: &mut libtest::Report) {
+fn recover_failure_details(suite: &Suite, env: &[(&str, &str)], report: &mut libtest::Report) {
     let failed: Vec<String> = report
         .verdicts
         .iter()
@@ -204,6 +218,7 @@ fn recover_failure_details(suite: &Suite, report: &mut libtest::Report) {
         return;
     }
     let mut command = test_command(&suite.executable);
+    command.envs(env.iter().copied());
     command.arg("--exact").args(&failed);
     let Ok(rerun) = run_with_limit(&mut command, DETAILS_LIMIT) else {
         return;
@@ -246,9 +261,13 @@ fn record(run: &mut TestRun, suite: &Suite, report: &libtest::Report, missing: T
 }
 
 /// Runs a test binary the way `cargo test` would: from its package directory,
-/// with `CARGO_MANIFEST_DIR` set (some test helpers read it at run time).
+/// with `CARGO_MANIFEST_DIR` set (some test helpers read it at run time)
+/// and without any mutant selected.
 fn test_command(executable: &TestExecutable) -> Command {
     let mut command = Command::new(&executable.path);
+    // A mutant left set in the learner's shell must not stand in for the
+    // correct code; mutant runs set it again explicitly.
+    command.env_remove(crate::steps::MUTANT_ENV);
     if executable.package_dir != Path::new("") {
         command
             .current_dir(&executable.package_dir)

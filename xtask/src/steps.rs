@@ -32,7 +32,39 @@ pub struct Step {
     /// Progressive hints, shown one at a time.
     #[serde(default)]
     pub hints: Vec<String>,
+    /// What the learner writes: the code (the usual) or the tests.
+    #[serde(default)]
+    pub kind: StepKind,
+    /// For a [`StepKind::Tests`] step: the broken variants the learner's
+    /// tests must catch, selected with `WORKBOOK_MUTANT=<name>`.
+    #[serde(default)]
+    pub mutants: Vec<MutantInfo>,
 }
+
+/// What a step asks the learner to write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    /// The tests are given; the learner writes the code (`kind = "code"`).
+    #[default]
+    Code,
+    /// The code is given; the learner writes the tests, and `verify` also
+    /// runs them against each mutant (`kind = "tests"`).
+    Tests,
+}
+
+/// One deliberately broken variant of a tests step's code.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutantInfo {
+    /// The value of `WORKBOOK_MUTANT` that selects it.
+    pub name: String,
+    /// What kind of test catches it, shown when it slips through.
+    pub hint: String,
+}
+
+/// The environment variable a tests step reads to plant a mutant.
+pub const MUTANT_ENV: &str = "WORKBOOK_MUTANT";
 
 /// Which of a step's two crates a command works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +81,15 @@ impl Step {
         match flavor {
             Flavor::Exercise => self.name.clone(),
             Flavor::Solution => format!("{}_solution", self.name),
+        }
+    }
+
+    /// The folder of the exercise the learner edits: `src` for a code step,
+    /// `tests` for a tests step. `reset` restores it and backs it up first.
+    pub fn learner_dir(&self) -> &'static str {
+        match self.kind {
+            StepKind::Code => "src",
+            StepKind::Tests => "tests",
         }
     }
 
@@ -88,6 +129,18 @@ impl Catalogue {
         }
         let mut seen = HashSet::new();
         for step in &info.step {
+            if step.kind == StepKind::Tests && step.mutants.is_empty() {
+                bail!(
+                    "step `{}` has kind = \"tests\" but no mutants for its tests to catch",
+                    step.name
+                );
+            }
+            if step.kind == StepKind::Code && !step.mutants.is_empty() {
+                bail!(
+                    "step `{}` lists mutants but is not kind = \"tests\"",
+                    step.name
+                );
+            }
             for key in [&step.name, &step.short] {
                 if !seen.insert(key.to_lowercase()) {
                     bail!("step name `{key}` appears twice in steps/info.toml");
@@ -211,6 +264,36 @@ lab = "step2_lab"
         let next = catalogue.next_after(step).unwrap();
         assert_eq!(next.short, "step2");
         assert!(catalogue.next_after(next).is_none());
+    }
+
+    #[test]
+    fn a_step_is_code_unless_it_says_tests_and_then_lists_its_mutants() {
+        let catalogue = Catalogue::parse(SAMPLE).unwrap();
+        assert_eq!(catalogue.steps()[0].kind, StepKind::Code);
+        assert!(catalogue.steps()[0].mutants.is_empty());
+
+        let tests_step = format!(
+            "{SAMPLE}\n[[step]]\nname = \"step3_tests\"\nshort = \"step3\"\ntitle = \"T\"\n\
+             chapter = \"c.md\"\ntime_limit_secs = 5\nlab = \"l\"\nkind = \"tests\"\n\
+             mutants = [{{ name = \"off_by_one\", hint = \"test the edge\" }}]\n"
+        );
+        let catalogue = Catalogue::parse(&tests_step).unwrap();
+        let step = catalogue.resolve("step3").unwrap();
+        assert_eq!(step.kind, StepKind::Tests);
+        assert_eq!(
+            step.mutants,
+            [MutantInfo {
+                name: "off_by_one".into(),
+                hint: "test the edge".into()
+            }]
+        );
+
+        let without_mutants = tests_step.replace(
+            "mutants = [{ name = \"off_by_one\", hint = \"test the edge\" }]",
+            "",
+        );
+        let error = Catalogue::parse(&without_mutants).unwrap_err().to_string();
+        assert!(error.contains("no mutants"), "{error}");
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! benches run once, book includes and chapters, `mdbook build`, `//!`
 //! headers, and no `#[ignore]`/`#[should_panic]`.
 //!
+//! A `kind = "tests"` step inverts the roles (the code is given, the
+//! learner writes the tests): its solution shares the exercise's `src/` and
+//! has tests of its own with the same names, and every mutant listed in
+//! `steps/info.toml` must be caught by the reference tests.
+//!
 //! The expected-red stub runs are captured and shown only if a check about
 //! them fails, so the log ends with `check: N passed, M failed` and never on
 //! an expected red run. Each test's red and green count as one check each.
@@ -22,8 +27,9 @@ use crate::book_includes;
 use crate::cargo::{self, Build, Diagnostics, cargo_command};
 use crate::commands::book::{MDBOOK_INSTALL, mdbook_version};
 use crate::layout::Layout;
+use crate::mutants;
 use crate::step_run::{self, TestRun, TestStatus};
-use crate::steps::{Catalogue, Flavor, Step};
+use crate::steps::{Catalogue, Flavor, Step, StepKind};
 use crate::term;
 use crate::tidy;
 
@@ -76,17 +82,29 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
     for step in steps {
         println!("{}", term::bold(&format!("{} — {}", step.name, step.title)));
         let prefix = step.short.as_str();
-        tally.record(
-            &format!("{prefix}: crates, single-source tests, lab and chapter in place"),
-            check_step_layout(layout, step),
-        );
+        match step.kind {
+            StepKind::Code => tally.record(
+                &format!("{prefix}: crates, single-source tests, lab and chapter in place"),
+                check_step_layout(layout, step),
+            ),
+            StepKind::Tests => tally.record(
+                &format!(
+                    "{prefix}: crates, single-source code, same-named tests, lab and chapter in place"
+                ),
+                check_tests_step_layout(layout, step),
+            ),
+        }
         let stub = check_stub_is_red(layout, step, &mut tally)?;
         let solution = check_solution_is_green(layout, step, &mut tally)?;
+        let solution_green = solution.as_ref().is_some_and(TestRun::all_passed);
         if let (Some(stub), Some(solution)) = (stub, solution) {
             tally.record(
                 &format!("{prefix}: the exercise and the solution run the same tests"),
                 same_tests(&stub, &solution),
             );
+        }
+        if step.kind == StepKind::Tests {
+            check_mutants_are_caught(layout, step, solution_green, &mut tally)?;
         }
     }
 
@@ -242,6 +260,164 @@ fn check_step_layout(layout: &Layout, step: &Step) -> Result<(), String> {
     } else {
         Err(problems.join("\n"))
     }
+}
+
+/// (a') The layout of a `kind = "tests"` step: the code exists once (the
+/// solution's `[lib]` is the exercise's `src/lib.rs`), the solution has its
+/// own test files, with the same file names as the exercise's stubs.
+fn check_tests_step_layout(layout: &Layout, step: &Step) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let step_dir = layout.step_dir(&step.name);
+    let solution_dir = layout.solution_dir(&step.name);
+    match read_manifest(&step_dir.join("Cargo.toml")) {
+        Err(problem) => problems.push(problem),
+        Ok(manifest) => {
+            if package_name(&manifest) != Some(step.name.as_str()) {
+                problems.push(format!(
+                    "steps/{0}/Cargo.toml must name the package `{0}`",
+                    step.name
+                ));
+            }
+            if !declares_example(&manifest, &step.lab) {
+                problems.push(format!(
+                    "steps/{}/Cargo.toml has no [[example]] named `{}` (the lab)",
+                    step.name, step.lab
+                ));
+            }
+        }
+    }
+    match read_manifest(&solution_dir.join("Cargo.toml")) {
+        Err(problem) => problems.push(problem),
+        Ok(manifest) => {
+            let expected = step.package(Flavor::Solution);
+            if package_name(&manifest) != Some(expected.as_str()) {
+                problems.push(format!(
+                    "solutions/{}/Cargo.toml must name the package `{expected}`",
+                    step.name
+                ));
+            }
+            let lib = manifest.get("lib");
+            let lib_name = lib.and_then(|lib| lib.get("name")).and_then(|n| n.as_str());
+            let lib_path = lib.and_then(|lib| lib.get("path")).and_then(|p| p.as_str());
+            if lib_name != Some(step.name.as_str()) {
+                problems.push(format!(
+                    "solutions/{0}/Cargo.toml needs [lib] name = \"{0}\" so the tests compile against it",
+                    step.name
+                ));
+            }
+            let shared_lib = step_dir.join("src").join("lib.rs").canonicalize().ok();
+            let points_at = lib_path.and_then(|path| solution_dir.join(path).canonicalize().ok());
+            if shared_lib.is_none() || points_at != shared_lib {
+                problems.push(format!(
+                    "solutions/{0}/Cargo.toml needs [lib] path = \"../../steps/{0}/src/lib.rs\": \
+                     in a tests step the code exists once",
+                    step.name
+                ));
+            }
+            if !declares_example(&manifest, &step.lab) {
+                problems.push(format!(
+                    "solutions/{}/Cargo.toml has no [[example]] named `{}` (the lab)",
+                    step.name, step.lab
+                ));
+            }
+        }
+    }
+    let stub_tests = test_file_names(&step_dir.join("tests"));
+    let solution_tests = test_file_names(&solution_dir.join("tests"));
+    if stub_tests.is_empty() {
+        problems.push(format!("steps/{}/tests/ has no .rs test files", step.name));
+    }
+    if stub_tests != solution_tests {
+        problems.push(format!(
+            "the test files differ: steps/{0}/tests/ has {stub_tests:?}, solutions/{0}/tests/ has {solution_tests:?}",
+            step.name
+        ));
+    }
+    if solution_dir.join("src").exists() {
+        problems.push(format!(
+            "solutions/{}/src/ exists: in a tests step the code lives once, in steps/{}/src/",
+            step.name, step.name
+        ));
+    }
+    let chapter = layout.book_dir().join("src").join(&step.chapter);
+    if !chapter.is_file() {
+        problems.push(format!(
+            "the chapter {} does not exist",
+            step.chapter_path()
+        ));
+    }
+    if step.hints.is_empty() {
+        problems.push("steps/info.toml gives this step no hints".to_string());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// The `.rs` file names directly in `dir`, sorted.
+fn test_file_names(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+                .filter_map(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// (d) For a tests step: the reference tests catch every mutant, one check
+/// line per mutant. Skipped (as failures) when the reference tests are not
+/// green on the correct code, since "caught" would then mean nothing.
+fn check_mutants_are_caught(
+    layout: &Layout,
+    step: &Step,
+    solution_green: bool,
+    tally: &mut Tally,
+) -> Result<()> {
+    let prefix = &step.short;
+    let name =
+        |mutant: &str| format!("{prefix}: mutant `{mutant}` is caught by the reference tests");
+    if !solution_green {
+        for mutant in &step.mutants {
+            tally.fail(
+                &name(&mutant.name),
+                "not run: the reference tests are not green on the correct code",
+            );
+        }
+        return Ok(());
+    }
+    let package = step.package(Flavor::Solution);
+    let executables = match cargo::build_tests(layout.root(), &package, Diagnostics::Capture)? {
+        Build::Built(executables) => executables,
+        Build::Failed { compiler_output } => {
+            tally.fail(
+                &format!("{prefix}: the solution's tests compile"),
+                &compiler_output,
+            );
+            return Ok(());
+        }
+    };
+    let suites = step_run::list_suites(&executables)?;
+    let outcomes = mutants::run_mutants(step, &suites, Duration::from_secs(step.time_limit_secs))?;
+    for outcome in &outcomes {
+        tally.record(
+            &name(&outcome.name),
+            if outcome.caught() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "every reference test passed with {}={}",
+                    crate::steps::MUTANT_ENV,
+                    outcome.name
+                ))
+            },
+        );
+    }
+    Ok(())
 }
 
 fn read_manifest(path: &Path) -> Result<toml::Table, String> {

@@ -1,6 +1,7 @@
 //! `cargo xtask reset <step> [--from REV]`: back to the step's starting code.
 //!
-//! Backs up the learner's `steps/<name>/src/`, then restores it from git
+//! Backs up what the learner edits (`steps/<name>/src/`, or `tests/` for a
+//! step where the learner writes the tests), then restores it from git
 //! (`HEAD` unless `--from` says otherwise), so the result is exactly the
 //! committed tree: files the learner added are removed (they are in the
 //! backup), files they deleted come back.
@@ -18,7 +19,8 @@ use crate::term;
 pub fn run(layout: &Layout, query: &str, from: &str) -> Result<ExitCode> {
     let catalogue = Catalogue::load(layout)?;
     let step = catalogue.resolve(query)?;
-    let src_relative = format!("steps/{}/src", step.name);
+    let dir = step.learner_dir();
+    let src_relative = format!("steps/{}/{dir}", step.name);
 
     // Check everything git needs before touching a file.
     let version = git(layout, &["--version"]).output();
@@ -39,8 +41,8 @@ pub fn run(layout: &Layout, query: &str, from: &str) -> Result<ExitCode> {
         );
     }
 
-    let backup = backup::back_up_learner_src(layout, &step.name)?;
-    let src = layout.step_dir(&step.name).join("src");
+    let backup = backup::back_up_learner_dir(layout, &step.name, dir)?;
+    let src = layout.step_dir(&step.name).join(dir);
     if src.exists() {
         std::fs::remove_dir_all(&src).with_context(|| {
             format!(

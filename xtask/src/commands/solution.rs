@@ -15,15 +15,29 @@ use similar::TextDiff;
 use crate::backup;
 use crate::files;
 use crate::layout::Layout;
-use crate::steps::Catalogue;
+use crate::steps::{Catalogue, StepKind};
 use crate::term;
 
 /// Entry point of `solution`.
 pub fn run(layout: &Layout, query: &str, apply: bool) -> Result<ExitCode> {
     let catalogue = Catalogue::load(layout)?;
     let step = catalogue.resolve(query)?;
-    let learner_src = layout.step_dir(&step.name).join("src");
-    let solution_src = layout.solution_dir(&step.name).join("src");
+    // In a tests step the learner writes tests/, and the code in src/ is
+    // shared: the reference to compare with is the solution's tests/.
+    let written = match step.kind {
+        StepKind::Code => "src",
+        StepKind::Tests => "tests",
+    };
+    if step.kind == StepKind::Tests && apply {
+        bail!(
+            "in {} you write the tests, so there is nothing to apply: \
+             `cargo xtask solution {}` shows the reference tests as a diff",
+            step.short,
+            step.short
+        );
+    }
+    let learner_src = layout.step_dir(&step.name).join(written);
+    let solution_src = layout.solution_dir(&step.name).join(written);
     if !solution_src.is_dir() {
         bail!(
             "there is no reference solution at {}",

@@ -5,6 +5,10 @@
 //! test with its purpose and the first lines of each failure, then either
 //! marks the step done or shows the next hint. It writes only to
 //! `.workbook/`, never to the learner's files.
+//!
+//! In a `kind = "tests"` step (the learner writes the tests), green tests
+//! are not yet enough: they run again once per mutant, and every mutant must
+//! make at least one of them fail ("caught k of n mutants").
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,9 +18,10 @@ use anyhow::Result;
 use crate::cargo::{self, Build, Diagnostics};
 use crate::commands::hint;
 use crate::layout::Layout;
+use crate::mutants::{self, MutantOutcome};
 use crate::progress::Progress;
 use crate::step_run::{self, TestResult, TestRun, TestStatus};
-use crate::steps::{Catalogue, Flavor, Step};
+use crate::steps::{Catalogue, Flavor, Step, StepKind};
 use crate::term;
 
 /// What happens with hints when the tests are red.
@@ -125,13 +130,98 @@ pub fn verify(
     let run = step_run::run_suites(&suites, Duration::from_secs(limit_secs))?;
     print_results(&run, suites.len() > 1);
 
-    if run.all_passed() {
-        print_green(layout, catalogue, step, flavor, &run)?;
-        Ok(Outcome::Green)
-    } else {
+    if !run.all_passed() {
         print_red(layout, step, flavor, &run, hints)?;
-        Ok(Outcome::Red)
+        return Ok(Outcome::Red);
     }
+    if step.kind == StepKind::Tests {
+        println!();
+        println!(
+            "the tests pass on the correct code; now against {} broken version{} \
+             (mutants) {}",
+            step.mutants.len(),
+            plural(step.mutants.len()),
+            term::dim("(each must make at least one test fail)")
+        );
+        let outcomes = mutants::run_mutants(step, &suites, Duration::from_secs(limit_secs))?;
+        print_mutants(&outcomes);
+        println!();
+        println!("{}.", mutants::summary(&outcomes));
+        if outcomes.iter().any(|outcome| !outcome.caught()) {
+            print_mutants_red(layout, step, flavor, &outcomes)?;
+            return Ok(Outcome::Red);
+        }
+    }
+    print_green(layout, catalogue, step, flavor, &run)?;
+    Ok(Outcome::Green)
+}
+
+/// One line per mutant: caught (and by which test) or slipped through.
+fn print_mutants(outcomes: &[MutantOutcome]) {
+    for outcome in outcomes {
+        if outcome.caught() {
+            let by = outcome
+                .caught_by
+                .first()
+                .cloned()
+                .or_else(|| outcome.problems.first().cloned())
+                .unwrap_or_default();
+            let more = outcome.caught_by.len().saturating_sub(1);
+            let more = if more > 0 {
+                format!(" (+{more} more)")
+            } else {
+                String::new()
+            };
+            println!(
+                "  {} {} {}",
+                term::pass_mark(),
+                outcome.name,
+                term::dim(&format!("— caught by {by}{more}"))
+            );
+        } else {
+            println!(
+                "  {} {} {}",
+                term::fail_mark(),
+                outcome.name,
+                term::dim("— slipped through: every test passed with this bug in place")
+            );
+        }
+    }
+}
+
+/// The mutants that slipped through, each with the hint for catching it.
+fn print_mutants_red(
+    layout: &Layout,
+    step: &Step,
+    flavor: Flavor,
+    outcomes: &[MutantOutcome],
+) -> Result<()> {
+    println!();
+    println!("slipped through, and what kind of test catches each:");
+    for outcome in outcomes.iter().filter(|outcome| !outcome.caught()) {
+        println!("  {} {}", term::fail_mark(), term::bold(&outcome.name));
+        println!("      {}", outcome.hint);
+    }
+    if flavor == Flavor::Solution {
+        println!(
+            "{} the reference tests miss a mutant: that is a bug in the workbook.",
+            term::fail_mark()
+        );
+        return Ok(());
+    }
+    let mut progress = Progress::load(layout)?;
+    progress.mark_started(&step.name);
+    progress.save(layout)?;
+    println!();
+    println!(
+        "  run one mutant yourself:  {}",
+        term::cyan(&format!(
+            "WORKBOOK_MUTANT=<name> cargo test -p {}",
+            step.package(flavor)
+        ))
+    );
+    println!("  the chapter: {}", step.chapter_path());
+    Ok(())
 }
 
 /// One line per test, then the first lines of each failure below it.

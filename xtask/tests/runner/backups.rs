@@ -117,3 +117,21 @@ fn reset_from_an_unknown_revision_fails_clearly() {
     assert!(run.stderr.contains("no-such-rev"), "{run:?}");
     assert_eq!(fixture.read("steps/step1_demo/src/lib.rs"), LEARNER_LIB);
 }
+
+#[test]
+fn reset_of_a_tests_step_restores_the_learners_tests_not_the_given_code() {
+    let fixture = Fixture::new(Steps::WithTestsStep);
+    fixture.commit_everything();
+    let committed_tests = fixture.read("steps/step2_mutants/tests/sums.rs");
+    let given_code = fixture.read("steps/step2_mutants/src/lib.rs");
+    let learner_tests = "//! My tests.\n\n#[test]\nfn mine() {\n    assert_eq!(1, 1);\n}\n";
+    fixture.write("steps/step2_mutants/tests/sums.rs", learner_tests);
+
+    let run = fixture.xtask(&["reset", "step2"]);
+
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(fixture.read("steps/step2_mutants/tests/sums.rs"), committed_tests);
+    assert_eq!(fixture.read("steps/step2_mutants/src/lib.rs"), given_code);
+    let backup = single_backup(&fixture);
+    assert_eq!(read(&backup.join("tests/sums.rs")), learner_tests);
+}

@@ -4,7 +4,9 @@
 //! `step1` (`step1_demo`) is a normal exercise: a `todo!()` stub, a solution,
 //! two tests that fail on the stub and one that asserts nothing (so `check`
 //! has something to catch). `step2` (`step2_hang`) has a stub that never
-//! returns, to exercise the time limit. The crates have no dependencies, so
+//! returns, to exercise the time limit. `step2` (`step2_mutants`) is instead a
+//! `kind = "tests"` step: the code is given (with two mutants selected by
+//! `WORKBOOK_MUTANT`) and the learner writes the tests. The crates have no dependencies, so
 //! building them is quick and needs no network.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ pub enum Steps {
     DemoOnly,
     /// `step1_demo` and `step2_hang`.
     DemoAndHang,
+    /// `step1_demo` and `step2_mutants`, a tests step.
+    WithTestsStep,
 }
 
 /// A workbook in a temporary directory, deleted on drop.
@@ -140,6 +144,67 @@ lab = "step2_lab"
 hints = ["only hint"]
 "#;
 
+const MUTANTS_LIB: &str = "\
+//! The given code of the tests step, with two planted bugs.
+
+/// Adds two numbers, unless `WORKBOOK_MUTANT` plants a bug.
+pub fn add(a: u32, b: u32) -> u32 {
+    match std::env::var(\"WORKBOOK_MUTANT\").as_deref() {
+        Ok(\"off_by_one\") => a + b + 1,
+        Ok(\"ignores_b\") => a,
+        _ => a + b,
+    }
+}
+";
+
+pub const MUTANTS_STUB_TESTS: &str = "\
+//! The tests step's tests: the learner writes them.
+
+/// Two and two make four.
+#[test]
+fn two_and_two_make_four() {
+    todo!(\"write this test: two and two make four\")
+}
+
+/// Adding zero changes nothing.
+#[test]
+fn adding_zero_changes_nothing() {
+    todo!(\"write this test: adding zero changes nothing\")
+}
+";
+
+const MUTANTS_REFERENCE_TESTS: &str = "\
+//! The tests step's reference tests.
+
+/// Two and two make four.
+#[test]
+fn two_and_two_make_four() {
+    assert_eq!(step2_mutants::add(2, 2), 4);
+}
+
+/// Adding zero changes nothing.
+#[test]
+fn adding_zero_changes_nothing() {
+    assert_eq!(step2_mutants::add(5, 0), 5);
+}
+";
+
+const MUTANTS_INFO: &str = r#"
+[[step]]
+name = "step2_mutants"
+short = "step2"
+title = "The tests step"
+chapter = "step2-mutants.md"
+time_limit_secs = 60
+lab = "step2_lab"
+kind = "tests"
+mutants = [
+    { name = "off_by_one", hint = "check one exact sum" },
+    { name = "ignores_b", hint = "add something other than zero" },
+]
+hints = ["write the tests"]
+"#;
+
 impl Fixture {
     /// Writes the workbook's files (no git repository yet).
     pub fn new(steps: Steps) -> Self {
@@ -171,6 +236,13 @@ impl Fixture {
                 HANG_TESTS,
             );
             fixture.write("book/src/step2-hang.md", "# Hang\n");
+        }
+        if steps == Steps::WithTestsStep {
+            members.extend(["steps/step2_mutants", "solutions/step2_mutants"]);
+            info.push_str(MUTANTS_INFO);
+            summary.push_str("- [Mutants](step2-mutants.md)\n");
+            fixture.write_tests_step();
+            fixture.write("book/src/step2-mutants.md", "# Mutants\n");
         }
         let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
         fixture.write(
@@ -235,6 +307,43 @@ impl Fixture {
         self.write(&format!("solutions/{name}/src/lib.rs"), solution);
     }
 
+    /// A `kind = "tests"` step: the solution shares the exercise's `src/`
+    /// and has its own tests, with the same names.
+    fn write_tests_step(&self) {
+        let name = "step2_mutants";
+        let package = |package: &str, extra: &str| {
+            format!(
+                "[package]\nname = \"{package}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n{extra}"
+            )
+        };
+        self.write(
+            &format!("steps/{name}/Cargo.toml"),
+            &package(
+                name,
+                "\n[[test]]\nname = \"sums\"\npath = \"tests/sums.rs\"\n\n\
+                 [[example]]\nname = \"step2_lab\"\npath = \"lab/main.rs\"\n",
+            ),
+        );
+        self.write(&format!("steps/{name}/src/lib.rs"), MUTANTS_LIB);
+        self.write(&format!("steps/{name}/tests/sums.rs"), MUTANTS_STUB_TESTS);
+        self.write(&format!("steps/{name}/lab/main.rs"), LAB);
+        self.write(
+            &format!("solutions/{name}/Cargo.toml"),
+            &package(
+                &format!("{name}_solution"),
+                &format!(
+                    "\n[lib]\nname = \"{name}\"\npath = \"../../steps/{name}/src/lib.rs\"\ndoc = false\n\n\
+                     [[test]]\nname = \"sums\"\npath = \"tests/sums.rs\"\n\n\
+                     [[example]]\nname = \"step2_lab\"\npath = \"../../steps/{name}/lab/main.rs\"\n"
+                ),
+            ),
+        );
+        self.write(
+            &format!("solutions/{name}/tests/sums.rs"),
+            MUTANTS_REFERENCE_TESTS,
+        );
+    }
+
     /// The workbook root.
     pub fn root(&self) -> &Path {
         self.dir.path()
@@ -287,8 +396,15 @@ impl Fixture {
 
     /// Runs the real runner against this workbook.
     pub fn xtask(&self, args: &[&str]) -> Run {
+        self.xtask_with_env(args, &[])
+    }
+
+    /// Runs the real runner with extra environment variables, as if the
+    /// learner's shell had them set.
+    pub fn xtask_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(args)
+            .envs(env.iter().copied())
             .env("WORKBOOK_ROOT", self.root())
             .env("NO_COLOR", "1")
             // The fixture builds into its own target/, never the workspace's.

@@ -7,4 +7,5 @@ mod arguments;
 mod backups;
 mod check;
 mod fixture;
+mod mutants;
 mod verify;

@@ -1,0 +1,333 @@
+//! Unit tests of the orchestration logic: the reference solution.
+//!
+//! Every test here talks to [`FakeUpstreams`], an in-process fake, and runs
+//! with tokio's clock paused (`start_paused = true`). With no socket and no
+//! other thread, the runtime jumps straight to the next timer whenever every
+//! task is waiting, so "this took exactly 100 ms" is a safe, exact assertion
+//! that takes no real time. (Paused time with *real* sockets is not safe: the
+//! clock races ahead while the OS moves bytes, and timeouts fire at once.)
+//!
+//! What the response cannot show (how many calls, how many at once, whether
+//! they were cancelled), the fake's counters can.
+
+use std::future::Future;
+use std::time::Duration;
+
+use step5_tests::{Config, FakeUpstreams, FetchError, Orchestrator, Upstream};
+use tokio::time::Instant;
+
+/// Every test gets at most this long (on tokio's clock, which paused time
+/// advances instantly), so a future that never completes fails with a message.
+const TEST_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs `test`, failing it with a clear message if it outlives the limit.
+async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_TIME_LIMIT, test)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
+            )
+        })
+}
+
+/// A budget of one second: long enough that nothing times out in tests that
+/// are not about the deadline.
+fn roomy_config() -> Config {
+    Config {
+        budget: Duration::from_secs(1),
+        ..Config::default()
+    }
+}
+
+fn orchestrator(fake: &FakeUpstreams, config: Config) -> Orchestrator<FakeUpstreams> {
+    Orchestrator::new(fake.clone(), config).expect("a valid configuration")
+}
+
+// ANCHOR: concurrent
+/// The three upstreams are called at the same time: 3 × 100 ms takes 100 ms.
+#[tokio::test(start_paused = true)]
+async fn the_three_upstreams_are_called_concurrently() {
+    within_time_limit(async {
+        // Arrange: every upstream takes exactly 100 ms of (paused) time.
+        let fake = FakeUpstreams::healthy();
+        for upstream in Upstream::ALL {
+            fake.set_latency(upstream, Duration::from_millis(100));
+        }
+        let orchestrator = orchestrator(&fake, roomy_config());
+
+        // Act
+        let started = Instant::now();
+        let response = orchestrator.get_product(7).await;
+
+        // Assert: paused time makes this exact, not "about 100 ms".
+        assert!(
+            response.is_ok(),
+            "healthy upstreams must give a product: {response:?}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(100),
+            "concurrent calls take as long as the slowest one, not the sum"
+        );
+        for upstream in Upstream::ALL {
+            assert_eq!(fake.calls(upstream), 1, "{upstream} is called once");
+        }
+    })
+    .await;
+}
+// ANCHOR_END: concurrent
+
+// ANCHOR: deadline
+/// A stalled required upstream fails the request with `Timeout` exactly at the budget.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_upstream_times_out_exactly_at_the_budget() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.set_latency(Upstream::Inventory, Duration::from_secs(10));
+        let budget = Duration::from_millis(200);
+        let orchestrator = orchestrator(
+            &fake,
+            Config {
+                budget,
+                ..Config::default()
+            },
+        );
+
+        let started = Instant::now();
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(
+            matches!(
+                outcome,
+                Err(FetchError::Timeout {
+                    upstream: Upstream::Inventory
+                })
+            ),
+            "a stalled inventory must be a Timeout naming inventory, got {outcome:?}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            budget,
+            "the request must give up at its budget, not when the upstream answers"
+        );
+    })
+    .await;
+}
+// ANCHOR_END: deadline
+
+/// A 503 is retried, and the request succeeds once the upstream recovers.
+#[tokio::test(start_paused = true)]
+async fn a_server_error_is_retried_until_the_upstream_recovers() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.fail_first(Upstream::Pricing, 2, 503);
+        let orchestrator = orchestrator(&fake, roomy_config());
+
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(
+            outcome.is_ok(),
+            "two 503s then a 200 must succeed: {outcome:?}"
+        );
+        assert_eq!(
+            fake.calls(Upstream::Pricing),
+            3,
+            "two failed attempts and one that succeeded"
+        );
+    })
+    .await;
+}
+
+// ANCHOR: client_error
+/// A 404 is the answer, not a glitch: it is returned after exactly one call.
+#[tokio::test(start_paused = true)]
+async fn a_client_error_is_not_retried() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.fail_with(Upstream::Inventory, 404);
+        let orchestrator = orchestrator(&fake, roomy_config());
+
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(
+            matches!(
+                outcome,
+                Err(FetchError::Status {
+                    upstream: Upstream::Inventory,
+                    status: 404
+                })
+            ),
+            "a 404 from inventory fails the request with that status, got {outcome:?}"
+        );
+        assert_eq!(
+            fake.calls(Upstream::Inventory),
+            1,
+            "asking again cannot change a 404: retrying it only adds load"
+        );
+    })
+    .await;
+}
+// ANCHOR_END: client_error
+
+/// When reviews fail, the product is still served, marked as degraded.
+#[tokio::test(start_paused = true)]
+async fn a_failing_reviews_upstream_gives_a_partial_response() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.fail_with(Upstream::Reviews, 500);
+        let orchestrator = orchestrator(&fake, roomy_config());
+
+        let response = orchestrator
+            .get_product(7)
+            .await
+            .expect("reviews are optional: their failure must not fail the request");
+
+        assert_eq!(response.reviews, None);
+        assert_eq!(response.degraded, [Upstream::Reviews]);
+        assert_eq!(response.id, 7);
+    })
+    .await;
+}
+
+/// When a required upstream keeps failing, the request fails and names it.
+#[tokio::test(start_paused = true)]
+async fn a_failing_required_upstream_fails_the_request() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.fail_with(Upstream::Pricing, 500);
+        let orchestrator = orchestrator(&fake, roomy_config());
+
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(
+            matches!(
+                outcome,
+                Err(FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 500
+                })
+            ),
+            "without a price there is no product page, got {outcome:?}"
+        );
+        assert_eq!(
+            fake.calls(Upstream::Pricing),
+            roomy_config().max_attempts as usize,
+            "a 500 is retried up to max_attempts, then given up"
+        );
+    })
+    .await;
+}
+
+// ANCHOR: permits
+/// Permits come back after each request: many more requests in a row than
+/// `max_in_flight` all succeed.
+#[tokio::test(start_paused = true)]
+async fn permits_are_returned_after_every_request() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        let orchestrator = orchestrator(
+            &fake,
+            Config {
+                max_in_flight: 2,
+                ..roomy_config()
+            },
+        );
+
+        // One at a time, so at most one call per upstream is ever in flight.
+        for request in 1..=5 {
+            let outcome = orchestrator.get_product(request).await;
+            assert!(
+                outcome.is_ok(),
+                "request {request} of 5 (sent one after the other, limit 2) failed: {outcome:?}; \
+                 is a permit kept after a call ends?"
+            );
+        }
+    })
+    .await;
+}
+// ANCHOR_END: permits
+
+// ANCHOR: cancellation
+/// Dropping a request cancels its upstream calls: none is left running.
+#[tokio::test(start_paused = true)]
+async fn dropping_the_request_cancels_its_upstream_calls() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        for upstream in Upstream::ALL {
+            fake.set_latency(upstream, Duration::from_millis(500));
+        }
+        let orchestrator = orchestrator(&fake, roomy_config());
+
+        // The caller gives up after 50 ms (a client disconnect, an outer
+        // timeout): `timeout` drops the request's future.
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(50), orchestrator.get_product(7)).await;
+
+        assert!(gave_up.is_err(), "the request cannot finish in 50 ms");
+        for upstream in Upstream::ALL {
+            assert_eq!(
+                fake.in_flight(upstream),
+                0,
+                "a call to {upstream} is still running after its request was dropped"
+            );
+            assert_eq!(
+                fake.cancelled(upstream),
+                1,
+                "{upstream}'s call was cancelled"
+            );
+        }
+    })
+    .await;
+}
+// ANCHOR_END: cancellation
+
+/// More concurrent requests than `max_in_flight` are shed with `Overloaded`, not queued.
+#[tokio::test(start_paused = true)]
+async fn calls_beyond_the_limit_are_shed() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        for upstream in Upstream::ALL {
+            fake.set_latency(upstream, Duration::from_millis(100));
+        }
+        let orchestrator = orchestrator(
+            &fake,
+            Config {
+                max_in_flight: 1,
+                ..roomy_config()
+            },
+        );
+
+        let (first, second) =
+            tokio::join!(orchestrator.get_product(1), orchestrator.get_product(2));
+
+        assert!(
+            first.is_ok(),
+            "the first request gets the permits: {first:?}"
+        );
+        assert!(
+            matches!(second, Err(FetchError::Overloaded { .. })),
+            "the second finds every permit taken and is shed, got {second:?}"
+        );
+        assert_eq!(fake.peak_in_flight(Upstream::Inventory), 1);
+    })
+    .await;
+}
+
+/// A configuration that cannot work is rejected when the orchestrator is built.
+#[tokio::test]
+async fn an_unworkable_configuration_is_rejected() {
+    let zero_attempts = Orchestrator::new(
+        FakeUpstreams::healthy(),
+        Config {
+            max_attempts: 0,
+            ..Config::default()
+        },
+    );
+
+    assert!(
+        matches!(zero_attempts, Err(step5_tests::ConfigError::NoAttempts)),
+        "max_attempts = 0 must be ConfigError::NoAttempts, got {:?}",
+        zero_attempts.err()
+    );
+}
