@@ -130,7 +130,10 @@ fn reset_of_a_tests_step_restores_the_learners_tests_not_the_given_code() {
     let run = fixture.xtask(&["reset", "step2"]);
 
     assert_eq!(run.code, Some(0), "{run:?}");
-    assert_eq!(fixture.read("steps/step2_mutants/tests/sums.rs"), committed_tests);
+    assert_eq!(
+        fixture.read("steps/step2_mutants/tests/sums.rs"),
+        committed_tests
+    );
     assert_eq!(fixture.read("steps/step2_mutants/src/lib.rs"), given_code);
     let backup = single_backup(&fixture);
     assert_eq!(read(&backup.join("tests/sums.rs")), learner_tests);

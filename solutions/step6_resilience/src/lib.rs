@@ -1,0 +1,48 @@
+//! Step 6 — resilience: degrade, don't collapse (reference solution).
+//!
+//! Failure is normal: at scale some upstream is always slow, failing or
+//! down. This crate keeps the product page answering anyway:
+//!
+//! * a **circuit breaker** per upstream stops calling what is not working;
+//! * **hedged requests** race the rare slow answer, within a budget;
+//! * **cancellation** runs end to end: when nobody wants the answer, every
+//!   upstream request and spawned task for it ends;
+//! * **partial responses**: a missing optional section degrades the page
+//!   instead of failing it.
+//!
+//! # Layout
+//!
+//! * [`upstream`], [`product`], [`deadline`], [`error`], [`fetch`]: the
+//!   earlier steps' foundations, condensed (given).
+//! * [`breaker`]: the circuit breaker's state machine.
+//! * [`latency`], [`budget`]: recent latencies and a hedge budget (given).
+//! * [`hedge`]: hedged requests.
+//! * [`supervise`]: spawned calls that end when cancelled or dropped.
+//! * [`service`]: breaker + hedge + deadline around each upstream (given).
+//! * [`page`]: the fan-out with partial responses.
+
+pub mod breaker;
+pub mod budget;
+pub mod deadline;
+pub mod error;
+pub mod fetch;
+pub mod hedge;
+pub mod latency;
+pub mod page;
+pub mod product;
+pub mod service;
+pub mod supervise;
+pub mod upstream;
+
+pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
+pub use budget::HedgeBudget;
+pub use deadline::Deadline;
+pub use error::{ConfigError, FetchError};
+pub use fetch::fetch_json;
+pub use hedge::{Hedge, HedgeConfig, HedgeDelay, hedged};
+pub use latency::LatencyTracker;
+pub use page::fetch_product_page;
+pub use product::{Inventory, Price, ProductPage, ReviewStats};
+pub use service::{ProductService, Resilience};
+pub use supervise::{OwnedCall, spawn_call};
+pub use upstream::{Upstream, UpstreamUrls};

@@ -1,0 +1,73 @@
+//! The product page: fan out, degrade what is optional, cancel what is unwanted.
+//!
+//! Each section is fetched by its own spawned task ([`spawn_call`]), so the
+//! three calls run in parallel on every worker thread, and each is owned: it
+//! ends when the page no longer needs it. That happens in three ways, and in
+//! each the in-flight upstream requests are dropped, not left to finish:
+//!
+//! * a **required** section fails: `try_join!` returns its error at once and
+//!   drops the other `OwnedCall`s, aborting their tasks;
+//! * the **caller** drops this future (the client went away, an outer
+//!   timeout fired): the `OwnedCall`s are dropped with it;
+//! * the **token** is cancelled (shutdown): every task's work is dropped and
+//!   the page fails with [`FetchError::Cancelled`].
+//!
+//! The deadline bounds every call (see [`fetch_json`](crate::fetch::fetch_json)).
+
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::deadline::Deadline;
+use crate::error::FetchError;
+use crate::product::{Inventory, Price, ProductPage, ReviewStats};
+use crate::service::ProductService;
+use crate::supervise::{OwnedCall, spawn_call};
+use crate::upstream::Upstream;
+
+// ANCHOR: fetch_product_page
+/// Fetches the product page: inventory and pricing are required, reviews are
+/// optional (missing reviews make a degraded page, not an error).
+///
+/// # Errors
+///
+/// The first error of a required section (see [`FetchError::http_status`]
+/// for the status it maps to), or [`FetchError::Cancelled`] if `cancel` fired.
+///
+/// # Cancel safety
+///
+/// Dropping the future aborts the three spawned calls and so drops their
+/// upstream requests.
+pub async fn fetch_product_page(
+    service: &ProductService,
+    product_id: u64,
+    deadline: Deadline,
+    cancel: &CancellationToken,
+) -> Result<ProductPage, FetchError> {
+    let inventory =
+        spawn_section::<Inventory>(service, cancel, Upstream::Inventory, product_id, deadline);
+    let price = spawn_section::<Price>(service, cancel, Upstream::Pricing, product_id, deadline);
+    let reviews =
+        spawn_section::<ReviewStats>(service, cancel, Upstream::Reviews, product_id, deadline);
+
+    // Reviews are optional: their error is a value, not a reason to stop.
+    let reviews = async { Ok::<_, FetchError>(reviews.await) };
+    let (inventory, price, reviews) = tokio::try_join!(inventory, price, reviews)?;
+    Ok(ProductPage::assemble(product_id, inventory, price, reviews))
+}
+// ANCHOR_END: fetch_product_page
+
+/// Spawns the fetch of one section as an [`OwnedCall`] (given): the task
+/// owns a clone of the service, so it can outlive this stack frame, but not
+/// its owner.
+fn spawn_section<T: DeserializeOwned + Send + 'static>(
+    service: &ProductService,
+    cancel: &CancellationToken,
+    upstream: Upstream,
+    product_id: u64,
+    deadline: Deadline,
+) -> OwnedCall<T> {
+    let service = service.clone();
+    spawn_call(cancel, upstream, async move {
+        service.fetch(upstream, product_id, deadline).await
+    })
+}

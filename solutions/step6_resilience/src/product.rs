@@ -1,0 +1,89 @@
+//! What the three upstreams send, and the product page built from them.
+//!
+//! The page is where "degrade, don't collapse" becomes visible to the client:
+//! an optional section that could not be fetched is `null`, and its name is
+//! listed under `degraded`, so the client (and a dashboard) can tell a page
+//! with no reviews from a page whose reviews service was down.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FetchError;
+use crate::upstream::Upstream;
+
+/// The inventory service's answer: `GET /inventory/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Units ready to ship.
+    pub in_stock: u32,
+    /// Where they are.
+    pub warehouse: String,
+}
+
+/// The pricing service's answer: `GET /pricing/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    /// The price in the currency's smallest unit.
+    pub amount_cents: u64,
+    /// An ISO 4217 code such as `EUR`.
+    pub currency: String,
+}
+
+/// The reviews service's answer: `GET /reviews/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewStats {
+    /// Mean rating, 1.0 to 5.0.
+    pub average_stars: f64,
+    /// How many reviews the mean is over.
+    pub count: u32,
+}
+
+/// The product page: the required sections always, the optional ones when
+/// they could be fetched.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProductPage {
+    /// The product asked for.
+    pub id: u64,
+    /// From the inventory service (required).
+    pub inventory: Inventory,
+    /// From the pricing service (required).
+    pub price: Price,
+    /// From the reviews service (optional): `None` when it failed.
+    pub reviews: Option<ReviewStats>,
+    /// The optional sections that are missing because their upstream failed,
+    /// e.g. `["reviews"]`. Empty on a complete page.
+    pub degraded: Vec<Upstream>,
+}
+
+impl ProductPage {
+    /// Builds the page from the two required sections and the outcome of the
+    /// optional one.
+    ///
+    /// A failed `reviews` does not fail the page: the page is served without
+    /// reviews and lists `reviews` as degraded. The error itself is dropped
+    /// here; the service logs and counts it where it happened.
+    // ANCHOR: assemble
+    pub fn assemble(
+        id: u64,
+        inventory: Inventory,
+        price: Price,
+        reviews: Result<ReviewStats, FetchError>,
+    ) -> ProductPage {
+        let (reviews, degraded) = match reviews {
+            Ok(reviews) => (Some(reviews), Vec::new()),
+            Err(_) => (None, vec![Upstream::Reviews]),
+        };
+        ProductPage {
+            id,
+            inventory,
+            price,
+            reviews,
+            degraded,
+        }
+    }
+    // ANCHOR_END: assemble
+
+    /// Whether any optional section is missing.
+    pub fn is_degraded(&self) -> bool {
+        !self.degraded.is_empty()
+    }
+}

@@ -1,0 +1,130 @@
+//! The lab's matrix: four upstream profiles, and resilience off or on.
+//!
+//! Every profile starts from the same healthy latency (log-normal, median
+//! 20 ms, so the p95 is about 30 ms) and breaks one thing:
+//!
+//! * **healthy**: nothing; the control.
+//! * **stalls**: 1 % of answers from every upstream stall for 1 s (a GC
+//!   pause, a lost packet): the tail Dean and Barroso's hedging targets.
+//! * **20% failures**: every upstream answers 503 one time in five: neither
+//!   a breaker nor a hedge should react (retries are step 2's tool).
+//! * **reviews dead**: reviews never answers: the breaker's case.
+//!
+//! "Off" keeps the deadline and partial responses (they are the fan-out's
+//! shape, not an add-on); "on" adds a breaker and a hedge per upstream.
+
+use std::time::Duration;
+
+use fake_upstreams::fast::{Behaviour, Latency};
+use step6_resilience::{BreakerConfig, HedgeConfig, HedgeDelay, Resilience};
+
+/// One way the upstreams can behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Healthy,
+    Stalls,
+    Failures,
+    ReviewsDead,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 4] = [
+        Profile::Healthy,
+        Profile::Stalls,
+        Profile::Failures,
+        Profile::ReviewsDead,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Healthy => "healthy",
+            Profile::Stalls => "1% 1s stalls",
+            Profile::Failures => "20% failures",
+            Profile::ReviewsDead => "reviews dead",
+        }
+    }
+
+    /// The behaviours of inventory, pricing and reviews, in that order.
+    pub fn behaviours(self) -> [Behaviour; 3] {
+        let healthy = Behaviour::default().with_latency(base_latency());
+        match self {
+            Profile::Healthy => [healthy.clone(), healthy.clone(), healthy],
+            Profile::Stalls => {
+                let stalling = Behaviour::default().with_latency(Latency::WithStalls {
+                    base: Box::new(base_latency()),
+                    probability: 0.01,
+                    stall: Duration::from_secs(1),
+                });
+                [stalling.clone(), stalling.clone(), stalling]
+            }
+            Profile::Failures => {
+                let failing = healthy.failing(0.2, 503);
+                [failing.clone(), failing.clone(), failing]
+            }
+            Profile::ReviewsDead => [healthy.clone(), healthy, Behaviour::default().hanging()],
+        }
+    }
+}
+
+/// A healthy upstream's latency: most answers near 20 ms, a modest tail.
+fn base_latency() -> Latency {
+    Latency::LogNormal {
+        median: Duration::from_millis(20),
+        sigma: 0.25,
+    }
+}
+
+/// Resilience off or on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Off,
+    On,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 2] = [Mode::Off, Mode::On];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::On => "on",
+        }
+    }
+
+    pub fn resilience(self) -> Resilience {
+        match self {
+            Mode::Off => Resilience::off(),
+            Mode::On => Resilience {
+                breaker: Some(BREAKER),
+                hedge: Some(HEDGE),
+            },
+        }
+    }
+}
+
+/// Ten failures in a row: at a 20 % failure rate that happens by chance
+/// once in 0.2^10 ≈ 10 million calls, so a merely flaky upstream does not
+/// trip it; a dead one trips it within ten calls.
+pub const BREAKER: BreakerConfig = BreakerConfig {
+    failure_threshold: 10,
+    cool_down: Duration::from_secs(1),
+    half_open_probes: 1,
+};
+
+/// Hedge at the recent p95, at most 10 % extra requests.
+///
+/// The estimate needs `min_samples` answers in one window. At concurrency 5
+/// with stalls a closed loop makes only about 80 pages a second, so a 1 s
+/// window with 100 samples would never hedge at all (a first run of this lab
+/// did exactly that): 2 s windows and 50 samples keep the estimate available
+/// at every load level of the matrix.
+pub const HEDGE: HedgeConfig = HedgeConfig {
+    delay: HedgeDelay::Quantile {
+        quantile: 0.95,
+        floor: Duration::from_millis(5),
+        min_samples: 50,
+    },
+    budget_ratio: 0.1,
+    budget_burst: 10.0,
+    latency_window: Duration::from_secs(2),
+};

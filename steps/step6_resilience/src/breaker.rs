@@ -1,0 +1,257 @@
+//! A circuit breaker per upstream: stop calling what is not working.
+//!
+//! Calling a dead upstream costs twice: each call waits out its timeout (our
+//! latency), and each call is more load on a service that is trying to come
+//! back (its recovery). A breaker watches the outcomes and, after
+//! `failure_threshold` failures in a row, *opens*: calls fail at once with
+//! [`FetchError::CircuitOpen`] without touching the network. After
+//! `cool_down` it turns *half-open* and lets up to `half_open_probes` calls
+//! through; a successful probe *closes* it again, a failed one reopens it for
+//! another cool-down.
+//!
+//! ```text
+//!            failure_threshold failures in a row
+//!   Closed ─────────────────────────────────────▶ Open ◀─────┐
+//!     ▲                                            │         │ a probe fails
+//!     │ a probe succeeds              cool_down    │         │
+//!     └───────────────────── HalfOpen ◀────────────┘─────────┘
+//! ```
+//!
+//! Every transition is decided on `tokio::time::Instant`, so tests can pause
+//! the clock and step through a cool-down exactly. The state sits behind a
+//! `std::sync::Mutex`: it is held for a few instructions and never across an
+//! `.await`, which is what makes a plain mutex the right tool here.
+//!
+//! A call's outcome is reported through a [`Permit`]. A permit dropped without
+//! an outcome means the call was cancelled (a hedge won, the client went
+//! away, the deadline passed elsewhere): that says nothing about the
+//! upstream, so it is not counted as a failure, and a cancelled probe frees
+//! its slot for the next one.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::{ConfigError, FetchError};
+use crate::upstream::Upstream;
+
+/// How a breaker decides. See the [module documentation](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    /// Failures in a row that open the breaker. At least 1.
+    pub failure_threshold: u32,
+    /// How long an open breaker fails fast before letting probes through.
+    pub cool_down: Duration,
+    /// How many calls a half-open breaker lets through at once. At least 1.
+    pub half_open_probes: u32,
+}
+
+impl BreakerConfig {
+    /// Checks that the breaker can work with these settings.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the setting that cannot work.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        if self.failure_threshold == 0 {
+            return Err(ConfigError::ZeroFailureThreshold);
+        }
+        if self.half_open_probes == 0 {
+            return Err(ConfigError::ZeroProbes);
+        }
+        if self.cool_down.is_zero() {
+            return Err(ConfigError::ZeroCoolDown(self.cool_down));
+        }
+        Ok(self)
+    }
+}
+
+/// What the breaker would do with a call made now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls go through; failures are being counted.
+    Closed,
+    /// Calls fail fast until the cool-down is over.
+    Open,
+    /// A limited number of probe calls go through; the rest fail fast.
+    HalfOpen,
+}
+
+/// The breaker's memory: what it needs to make the next decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Closed { consecutive_failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probes_in_flight: u32 },
+}
+
+/// A circuit breaker for one upstream.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    upstream: Upstream,
+    config: BreakerConfig,
+    state: Mutex<State>,
+}
+
+/// The right to make one call through a breaker; report how it went with
+/// [`Permit::record_success`] or [`Permit::record_failure`]. Dropping it
+/// without either records a cancellation, which is not a failure.
+#[derive(Debug)]
+#[must_use = "a permit dropped at once records a cancelled call"]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    /// Whether this call is a half-open probe (only probes decide whether a
+    /// half-open breaker closes).
+    probe: bool,
+    /// Set once an outcome is recorded, so `Drop` knows it was not cancelled.
+    settled: bool,
+}
+
+impl CircuitBreaker {
+    /// A closed breaker for `upstream`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] if `config` cannot work (see [`BreakerConfig::validate`]).
+    pub fn new(upstream: Upstream, config: BreakerConfig) -> Result<Self, ConfigError> {
+        Ok(CircuitBreaker {
+            upstream,
+            config: config.validate()?,
+            state: Mutex::new(State::Closed {
+                consecutive_failures: 0,
+            }),
+        })
+    }
+
+    /// The upstream this breaker protects.
+    pub fn upstream(&self) -> Upstream {
+        self.upstream
+    }
+
+    /// What the breaker would do with a call made now. An open breaker whose
+    /// cool-down is over reports `HalfOpen`: the next call is a probe.
+    pub fn state(&self) -> BreakerState {
+        match *self.lock() {
+            State::Closed { .. } => BreakerState::Closed,
+            State::Open { until } if Instant::now() < until => BreakerState::Open,
+            State::Open { .. } | State::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Runs `call` through the breaker: fails fast with
+    /// [`FetchError::CircuitOpen`] if the breaker is open, otherwise awaits
+    /// `call` and records its outcome.
+    ///
+    /// `call` is a future that has not started yet (futures are lazy), so an
+    /// open breaker costs no request at all.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::CircuitOpen`], or whatever `call` returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the returned future drops `call` and its permit: the call is
+    /// recorded as cancelled, not failed.
+    pub async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, FetchError>>,
+    ) -> Result<T, FetchError> {
+        let permit = self.try_acquire()?;
+        let result = call.await;
+        match &result {
+            Ok(_) => permit.record_success(),
+            Err(error) if error.is_upstream_failure() => permit.record_failure(),
+            // Cancelled says nothing about the upstream: let the permit's
+            // `Drop` record it as such.
+            Err(FetchError::Cancelled { .. }) => drop(permit),
+            // Anything else (a 404) is the upstream answering correctly.
+            Err(_) => permit.record_success(),
+        }
+        result
+    }
+
+    /// Asks to make one call.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::CircuitOpen`] while the breaker is open, and while it is
+    /// half-open with all its probe slots taken.
+    pub fn try_acquire(&self) -> Result<Permit<'_>, FetchError> {
+        // TODO: lock the state (`self.lock()`) and decide:
+        // - `State::Open { until }`: before `until` (`Instant::now() < until`),
+        //   fail fast with `FetchError::CircuitOpen { upstream: self.upstream }`;
+        //   from `until` on, the cool-down is over: switch to
+        //   `State::HalfOpen { probes_in_flight: 0 }` and carry on below.
+        // - `State::Closed { .. }`: an ordinary call, `probe: false`.
+        // - `State::HalfOpen { probes_in_flight }`: a probe (`probe: true`) if
+        //   fewer than `self.config.half_open_probes` are in flight (count it),
+        //   otherwise `CircuitOpen`.
+        // Return `Permit { breaker: self, probe, settled: false }`.
+        todo!("CircuitBreaker::try_acquire: open -> half-open after the cool-down, limited probes")
+    }
+
+    /// A call succeeded: a closed breaker forgets its failures; a successful
+    /// probe closes a half-open breaker.
+    fn on_success(&self, probe: bool) {
+        // TODO: `Closed` forgets its failures (`consecutive_failures: 0`);
+        // `HalfOpen` closes if this call was a probe; anything else is a
+        // call from before the breaker opened: ignore it.
+        todo!("CircuitBreaker::on_success")
+    }
+
+    /// A call failed: a closed breaker counts it and opens at the threshold;
+    /// a failed probe reopens a half-open breaker for another cool-down.
+    fn on_failure(&self, probe: bool) {
+        // TODO: `Closed` counts one more failure in a row, and at
+        // `self.config.failure_threshold` becomes
+        // `State::Open { until: Instant::now() + self.config.cool_down }`;
+        // a failed probe reopens a `HalfOpen` breaker the same way.
+        todo!("CircuitBreaker::on_failure")
+    }
+
+    /// A call was cancelled: no verdict on the upstream, but a cancelled
+    /// probe gives its slot back so another call can probe.
+    fn on_cancelled(&self, probe: bool) {
+        // TODO: if the state is `HalfOpen` and this call was a probe, take
+        // one off `probes_in_flight`. Nothing else changes: a cancellation
+        // says nothing about the upstream.
+        //
+        // (No `todo!()` here: this runs inside `Drop`, and a panic in a
+        // destructor while a test is already failing aborts the test run.)
+    }
+
+    /// Locks the state. A panic while it was held cannot leave it torn (every
+    /// update is one assignment), so a poisoned lock is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Permit<'_> {
+    /// Records that the call succeeded.
+    pub fn record_success(mut self) {
+        self.settled = true;
+        self.breaker.on_success(self.probe);
+    }
+
+    /// Records that the call failed in a way that says the upstream is unhealthy.
+    pub fn record_failure(mut self) {
+        self.settled = true;
+        self.breaker.on_failure(self.probe);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        // TODO: a permit dropped without an outcome (`!self.settled`) means
+        // the call's future was dropped mid-flight: tell the breaker with
+        // `self.breaker.on_cancelled(self.probe)`.
+        //
+        // (No `todo!()` here either: a panicking destructor aborts the run.)
+    }
+}

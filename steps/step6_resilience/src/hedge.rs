@@ -1,0 +1,173 @@
+//! Hedged requests: race the tail instead of waiting it out.
+//!
+//! Most answers are fast; a few are very slow for reasons that have nothing
+//! to do with the request (a GC pause, a lost packet, a busy neighbour). If
+//! the first attempt has not answered by the time most answers have (the
+//! *hedge delay*, e.g. the recent p95), a second, identical request is sent,
+//! and whichever succeeds first wins. The slow one is dropped, which cancels
+//! it. Dean and Barroso's *The Tail at Scale* reports what this buys; the
+//! lab measures it here.
+//!
+//! Three guardrails keep hedging from turning into an overload amplifier:
+//!
+//! * no hedge while the first attempt is on time (a fast answer costs one
+//!   request, as before);
+//! * a [`HedgeBudget`] caps hedges at a share of requests;
+//! * the delay comes from observed latency, so when the upstream is slow for
+//!   everyone the delay grows with it instead of hedging everything.
+//!
+//! Only send hedges for requests that are safe to repeat (GETs, idempotent
+//! writes): the upstream may well serve both.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::future::{Either, select};
+use tokio::time::Instant;
+
+use crate::budget::HedgeBudget;
+use crate::error::ConfigError;
+use crate::latency::LatencyTracker;
+
+/// When to send the backup request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HedgeDelay {
+    /// Always after this long.
+    Fixed(Duration),
+    /// After the recent `quantile` of successful answers' latency (0.95 for
+    /// the p95), but never sooner than `floor`. No hedge at all until
+    /// `min_samples` answers have been seen: a guess is worse than waiting.
+    Quantile {
+        /// A fraction: 0.95, not 95.
+        quantile: f64,
+        /// The shortest delay, so a very fast upstream is not hedged on noise.
+        floor: Duration,
+        /// Answers needed before the estimate is trusted.
+        min_samples: u64,
+    },
+}
+
+/// How one upstream is hedged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HedgeConfig {
+    /// When to send the backup.
+    pub delay: HedgeDelay,
+    /// The share of requests that may be hedged, 0.0 to 1.0 (0.1 = 10 %).
+    pub budget_ratio: f64,
+    /// How many hedges the budget can save up (at least 1.0).
+    pub budget_burst: f64,
+    /// The length of each latency window (see [`LatencyTracker`]).
+    pub latency_window: Duration,
+}
+
+/// The hedging state of one upstream: its budget, its recent latencies and
+/// how many hedges it has sent.
+#[derive(Debug)]
+pub struct Hedge {
+    delay: HedgeDelay,
+    budget: HedgeBudget,
+    latency: LatencyTracker,
+    hedges_sent: AtomicU64,
+}
+
+impl Hedge {
+    /// Hedging state for one upstream.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for a quantile outside 0..=1 or a budget that cannot work.
+    pub fn new(config: HedgeConfig) -> Result<Self, ConfigError> {
+        if let HedgeDelay::Quantile { quantile, .. } = config.delay
+            && !(0.0..=1.0).contains(&quantile)
+        {
+            return Err(ConfigError::QuantileOutOfRange(quantile));
+        }
+        Ok(Hedge {
+            delay: config.delay,
+            budget: HedgeBudget::new(config.budget_ratio, config.budget_burst)?,
+            latency: LatencyTracker::new(config.latency_window),
+            hedges_sent: AtomicU64::new(0),
+        })
+    }
+
+    /// How long to wait before hedging a call starting now; `None` means
+    /// "do not hedge" (not enough latency data yet).
+    pub fn delay(&self) -> Option<Duration> {
+        match self.delay {
+            HedgeDelay::Fixed(delay) => Some(delay),
+            HedgeDelay::Quantile {
+                quantile,
+                floor,
+                min_samples,
+            } => self
+                .latency
+                .quantile(quantile, min_samples)
+                .map(|estimate| estimate.max(floor)),
+        }
+    }
+
+    /// The budget hedges are paid from.
+    pub fn budget(&self) -> &HedgeBudget {
+        &self.budget
+    }
+
+    /// The recent latencies the delay is computed from.
+    pub fn latency(&self) -> &LatencyTracker {
+        &self.latency
+    }
+
+    /// How many backups this upstream has been sent so far.
+    pub fn hedges_sent(&self) -> u64 {
+        self.hedges_sent.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `attempt()` once and, if it has not answered after the hedge delay
+/// and the budget allows, runs it a second time; the first success wins.
+///
+/// `attempt` makes a fresh, not-yet-started request each time it is called.
+/// A success's latency (from its own start) is recorded for future delays.
+///
+/// # Errors
+///
+/// The error of the last attempt to finish, when no attempt succeeded.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future drops every attempt in flight. When one
+/// attempt wins, the other is dropped (so cancelled) before this returns.
+pub async fn hedged<T, E, F, Fut>(hedge: &Hedge, attempt: F) -> Result<T, E>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    // TODO:
+    // 1. `hedge.budget.deposit()`: every request pays into the budget.
+    // 2. Start the first attempt: `let mut first = pin!(attempt());` (pinned,
+    //    so it can be polled a bit, set aside and polled again).
+    // 3. `hedge.delay()`: `None` means just await the first attempt. With
+    //    `Some(delay)`, `tokio::time::timeout(delay, &mut first)` gives the
+    //    first attempt until the delay; if it answered, return that.
+    // 4. Late: `hedge.budget.try_withdraw()`; if the budget is spent, await
+    //    `first` and return its answer.
+    // 5. Otherwise count the hedge (`hedge.hedges_sent.fetch_add(1, ..)`),
+    //    start `let backup = pin!(attempt());`, and race the two with
+    //    `futures::future::select(first, backup)`. It returns
+    //    `Either::Left((result, backup))` or `Either::Right((result, first))`:
+    //    an `Ok` wins at once (the other attempt is dropped, and so
+    //    cancelled, when this function returns); an `Err` waits for the
+    //    other attempt instead.
+    // Record each success's latency (from its own start) with
+    // `record_if_success`, so `HedgeDelay::Quantile` learns from it.
+    todo!("hedged: a backup after the delay, within budget; the first success wins")
+}
+
+/// Records a success's latency; failures are left out, so a burst of fast
+/// errors cannot drag the hedge delay down.
+fn record_if_success<T, E>(hedge: &Hedge, result: &Result<T, E>, started: Instant) {
+    if result.is_ok() {
+        hedge.latency.record(started.elapsed());
+    }
+}
