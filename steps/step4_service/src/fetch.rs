@@ -1,0 +1,75 @@
+//! One upstream call: take a permit, GET before the deadline, check the
+//! status, decode the JSON.
+//!
+//! Every failure is classified here, in one place, into a [`FetchError`]
+//! that names the upstream. The status is handed back with the body so the
+//! caller can put it on the call's span.
+
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::error::FetchError;
+use crate::state::AppState;
+use crate::upstream::Upstream;
+
+/// A decoded answer and the HTTP status it came with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched<T> {
+    /// The decoded body.
+    pub body: T,
+    /// The HTTP status, e.g. 200.
+    pub status: u16,
+}
+
+/// Fetches `upstream`'s answer for `product_id`, giving up at `deadline`.
+///
+/// # Errors
+///
+/// [`FetchError::Overloaded`] if the upstream's bulkhead is full (nothing is
+/// sent), [`FetchError::Timeout`] if the deadline passes first,
+/// [`FetchError::Transport`], [`FetchError::Status`] or
+/// [`FetchError::Decode`] as in step 1.
+///
+/// # Cancel safety
+///
+/// Dropping the future abandons the request and returns the permit.
+pub async fn fetch_upstream<T: DeserializeOwned>(
+    state: &AppState,
+    upstream: Upstream,
+    product_id: u64,
+    deadline: Instant,
+) -> Result<Fetched<T>, FetchError> {
+    // Held until this function returns, whichever way it returns.
+    let _permit = state.bulkheads.try_acquire(upstream)?;
+
+    let call = async {
+        let response = state
+            .client
+            .get(state.config.urls.url(upstream, product_id))
+            .send()
+            .await
+            .map_err(|source| FetchError::Transport { upstream, source })?;
+
+        // A 500 is still `Ok(response)` to reqwest: check the status ourselves.
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                upstream,
+                status: status.as_u16(),
+            });
+        }
+        let body = response
+            .json::<T>()
+            .await
+            .map_err(|source| FetchError::Decode { upstream, source })?;
+        Ok(Fetched {
+            body,
+            status: status.as_u16(),
+        })
+    };
+
+    // The deadline covers the whole exchange, body included.
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or(Err(FetchError::Timeout { upstream }))
+}

@@ -1,0 +1,104 @@
+//! Serving, and stopping politely.
+//!
+//! Graceful shutdown is cancellation done politely: on the signal, stop
+//! accepting connections, let the requests already in flight finish, then
+//! return. "Let them finish" needs a bound, or one hung request keeps a
+//! deploy waiting forever; past the bound, give up and say so.
+
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Why [`serve`] returned with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener failed.
+    #[error("the server failed")]
+    Io(#[from] io::Error),
+    /// Requests were still in flight when the drain bound ran out; they were
+    /// abandoned.
+    #[error("requests were still in flight {bound:?} after the shutdown signal")]
+    DrainTimedOut {
+        /// The bound that ran out.
+        bound: Duration,
+    },
+}
+
+/// Binds `addr` with a deep accept queue.
+///
+/// `TcpListener::bind` asks for a backlog of 128; a burst of 500 connects
+/// overflows it and the kernel drops the extra SYNs, which clients retry
+/// about a second later. 4096 keeps a 500-way burst from looking slow.
+///
+/// # Errors
+///
+/// If the socket cannot be created, bound or put in listening mode.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
+/// Serves `app` on `listener` until `signal` completes, then drains.
+///
+/// After the signal no new connection is accepted; requests in flight get
+/// up to `drain_bound` to finish.
+///
+/// # Errors
+///
+/// [`ServeError::Io`] if serving fails, [`ServeError::DrainTimedOut`] if
+/// requests were still running when `drain_bound` ran out.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    signal: impl Future<Output = ()> + Send + 'static,
+    drain_bound: Duration,
+) -> Result<(), ServeError> {
+    // TODO: `axum::serve(listener, app).with_graceful_shutdown(fut)` stops
+    // accepting when `fut` completes and then waits for in-flight requests,
+    // with no bound. Add the bound:
+    // - make a `tokio::sync::oneshot` channel, and let `fut` be
+    //   `async move { signal.await; let _ = sender.send(()); }`, so you learn
+    //   when the signal fired;
+    // - `.into_future()` the server and `tokio::pin!` it, then
+    //   `tokio::select!` on it (it returned first: pass its result on) and on
+    //   the receiver (the signal fired);
+    // - after the signal, `tokio::time::timeout(drain_bound, server)`:
+    //   `Err(_)` means requests outlived the bound: `ServeError::DrainTimedOut`.
+    todo!("serve: axum::serve with graceful shutdown, bounded by drain_bound")
+}
+
+/// Completes on Ctrl-C, or on SIGTERM where there is one (what `docker
+/// stop` and Kubernetes send).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // No Ctrl-C handler: wait for SIGTERM alone, never return early.
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,96 @@
+//! What every handler shares: one HTTP client, the configuration, the
+//! bulkheads and the metrics handle.
+//!
+//! Built once at start-up and handed to axum as `State<Arc<AppState>>`.
+//! The `reqwest::Client` is the important part: it owns the connection pool,
+//! so building one per request would pay a TCP handshake on every call.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::{ConfigError, ServiceConfig};
+use crate::error::FetchError;
+use crate::telemetry::ServiceMetrics;
+use crate::upstream::Upstream;
+
+/// The state every request handler sees.
+#[derive(Debug)]
+pub struct AppState {
+    /// One client for the whole service: its pool keeps connections warm.
+    pub client: reqwest::Client,
+    /// The checked configuration.
+    pub config: ServiceConfig,
+    /// One cap per upstream (step 3's bulkhead, without the wait).
+    pub bulkheads: Bulkheads,
+    /// Renders the Prometheus text for `GET /metrics`.
+    pub metrics: PrometheusHandle,
+    /// The upstream calls' metric handles, registered once.
+    pub upstream_metrics: ServiceMetrics,
+}
+
+impl AppState {
+    /// Checks `config` and builds the shared state around it.
+    ///
+    /// `metrics` is the handle of whichever Prometheus recorder records this
+    /// service's metrics: the global one in the binary, a test's own in tests.
+    /// The series are registered here, with the recorder current now, so
+    /// call this after installing it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if the configuration cannot work.
+    pub fn new(config: ServiceConfig, metrics: PrometheusHandle) -> Result<Arc<Self>, ConfigError> {
+        config.validate()?;
+        let client = reqwest::Client::builder()
+            // System proxies apply even to 127.0.0.1; upstreams are called directly.
+            .no_proxy()
+            .build()
+            .expect("a reqwest client without TLS or proxies always builds");
+        Ok(Arc::new(Self {
+            client,
+            bulkheads: Bulkheads::new(config.max_in_flight_per_upstream),
+            config,
+            metrics,
+            upstream_metrics: ServiceMetrics::register(),
+        }))
+    }
+}
+
+/// A semaphore per upstream: at most `cap` calls to each in flight.
+///
+/// Unlike step 3's bulkhead this one never waits: a service with a 200 ms
+/// budget has no time to queue, so a full bulkhead sheds the call at once.
+#[derive(Debug)]
+pub struct Bulkheads {
+    inventory: Arc<Semaphore>,
+    pricing: Arc<Semaphore>,
+    reviews: Arc<Semaphore>,
+}
+
+impl Bulkheads {
+    fn new(cap: usize) -> Self {
+        Self {
+            inventory: Arc::new(Semaphore::new(cap)),
+            pricing: Arc::new(Semaphore::new(cap)),
+            reviews: Arc::new(Semaphore::new(cap)),
+        }
+    }
+
+    /// Takes a permit for one call to `upstream`, or sheds the call.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Overloaded`] if the upstream's cap is reached.
+    pub fn try_acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
+        let semaphore = match upstream {
+            Upstream::Inventory => &self.inventory,
+            Upstream::Pricing => &self.pricing,
+            Upstream::Reviews => &self.reviews,
+        };
+        Arc::clone(semaphore)
+            .try_acquire_owned()
+            .map_err(|_| FetchError::Overloaded { upstream })
+    }
+}
