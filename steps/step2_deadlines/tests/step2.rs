@@ -627,6 +627,8 @@ async fn a_body_that_is_not_json_is_a_decode_error_and_is_not_retried() {
 async fn a_hung_upstream_times_out_within_the_budget() {
     within_time_limit(async {
         // Arrange: inventory and reviews take 3 s, far past the 400 ms budget.
+        // Ten attempts of 150 ms would take 1.5 s: only the shared deadline
+        // can end this request within its budget.
         let upstreams = MockUpstreams::healthy().await;
         upstreams.serve_slow(Service::Inventory, ms(3_000)).await;
         upstreams.serve_slow(Service::Reviews, ms(3_000)).await;
@@ -635,6 +637,7 @@ async fn a_hung_upstream_times_out_within_the_budget() {
             attempt_timeout: ms(150),
             margin: ms(20),
             min_attempt: ms(20),
+            max_attempts: 10,
             ..http_config()
         });
 

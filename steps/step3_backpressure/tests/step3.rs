@@ -153,6 +153,50 @@ async fn the_bulkhead_caps_each_upstreams_calls_in_flight_and_uses_the_whole_cap
     .await;
 }
 
+/// `fetch_many` keeps at most `concurrency` products in flight, even when the bulkhead would allow more.
+#[tokio::test]
+async fn fetch_many_keeps_at_most_its_concurrency_in_flight() {
+    within_time_limit(async {
+        // Arrange: one fake per service, 100 ms each; a generous cap of 100,
+        // so only `fetch_many`'s own bound can keep the upstreams at 2.
+        const CONCURRENCY: usize = 2;
+        let latency = Duration::from_millis(100);
+        let inventory = start(Behaviour::fixed(latency)).await;
+        let pricing = start(Behaviour::fixed(latency)).await;
+        let reviews = start(Behaviour::fixed(latency)).await;
+        let urls = UpstreamUrls {
+            inventory: inventory.base_url(),
+            pricing: pricing.base_url(),
+            reviews: reviews.base_url(),
+        };
+        let bulkhead = bulkhead(100, NO_SHEDDING);
+        let ids: Vec<u64> = (1..=8).collect();
+
+        // Act
+        let results = fetch_many(&client(), &urls, &bulkhead, &ids, non_zero(CONCURRENCY)).await;
+
+        // Assert: each upstream saw exactly two calls at a time, never more.
+        assert!(
+            results.iter().all(Result::is_ok),
+            "healthy upstreams and no shedding, yet some products failed: {results:?}"
+        );
+        for (name, upstream) in [
+            ("inventory", &inventory),
+            ("pricing", &pricing),
+            ("reviews", &reviews),
+        ] {
+            let peak = upstream.counters().peak_in_flight;
+            assert_eq!(
+                peak, CONCURRENCY as u64,
+                "{name} saw at most {peak} calls at once for a batch of 8 with concurrency \
+                 {CONCURRENCY}: `fetch_many` must run up to `concurrency` products side by \
+                 side, and no more (`buffered(k)`, not `join_all`)"
+            );
+        }
+    })
+    .await;
+}
+
 /// `fetch_many` returns one result per id, in the order of the ids, with a failing id's error in its own slot.
 #[tokio::test]
 async fn fetch_many_returns_one_result_per_id_in_input_order() {

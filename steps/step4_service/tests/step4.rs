@@ -423,6 +423,16 @@ async fn a_full_bulkhead_sheds_with_a_503_problem_and_retry_after() {
             elapsed < Duration::from_millis(300),
             "shedding took {elapsed:?}: a full bulkhead should answer at once, not queue"
         );
+        let metrics = service.scrape().await;
+        assert_eq!(
+            sample(
+                &metrics,
+                UPSTREAM_CALLS,
+                &[("upstream", "inventory"), ("outcome", "shed")]
+            ),
+            Some(1.0),
+            "the shed call to inventory is counted as `shed`; metrics were:\n{metrics}"
+        );
         let first = first.await.expect("the first request's task");
         assert_eq!(
             first.status,
