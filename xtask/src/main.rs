@@ -3,8 +3,8 @@
 //! Learners use it to verify a step (per-test ✓/✗ with each test's purpose and
 //! the next hint), watch, read hints, see their progress, compare with or
 //! apply the reference solution, reset a step, run its lab and open the book.
-//! Maintainers use `check` (everything CI runs) and `doctor` (is this machine
-//! ready for a classroom?).
+//! Maintainers use `check` (everything CI runs), `browser` (the built book in
+//! headless Chromium) and `doctor` (is this machine ready for a classroom?).
 //!
 //! # Layout
 //! - `layout`, `steps`, `progress`: where things are, which steps exist, how far
@@ -13,6 +13,7 @@
 //!   step's tests, run the binaries under a time limit, read their output.
 //! - `backup`, `files`: nothing a learner wrote is lost.
 //! - `book_includes`, `tidy`, `debounce`: small checkers used by commands.
+//! - `static_server`: serves the built book on loopback for `browser`.
 //! - `commands/`: one file per command.
 //!
 //! Exit codes: 0 success, 1 red tests or a failed check, 2 bad input (an
@@ -29,6 +30,7 @@ mod libtest;
 mod mutants;
 mod progress;
 mod run_limit;
+mod static_server;
 mod step_run;
 mod steps;
 mod term;
@@ -131,6 +133,8 @@ enum Command {
     },
     /// Check everything CI checks: red stubs, green solutions, fmt, clippy, book.
     Check,
+    /// Check the built book in headless Chromium: every chapter, search, screenshots.
+    Browser,
     /// Check this machine: toolchain, mdbook, git, open-file limit, offline readiness.
     Doctor,
 }
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
         }) => commands::lab::run(&layout, &step, solution, &args),
         Some(Command::Book { open, build }) => commands::book::run(&layout, open, build),
         Some(Command::Check) => commands::check::run(&layout),
+        Some(Command::Browser) => commands::browser::run(&layout),
         Some(Command::Doctor) => commands::doctor::run(&layout),
     };
     match result {

@@ -38,9 +38,9 @@ const HEADER_DIRS: [&str; 4] = ["steps", "solutions", "support", "xtask"];
 /// Folders where tests live, so where `#[ignore]`/`#[should_panic]` are banned.
 const TEST_DIRS: [&str; 2] = ["steps", "solutions"];
 
-/// Counts checks and prints one line for each.
+/// Counts checks and prints one line for each (shared with `browser`).
 #[derive(Debug, Default)]
-struct Tally {
+pub struct Tally {
     passed: usize,
     failed: usize,
 }
@@ -59,10 +59,23 @@ impl Tally {
         }
     }
 
-    fn record(&mut self, name: &str, outcome: Result<(), String>) {
+    /// One ✓ line, or a ✗ line with the details indented below it.
+    pub fn record(&mut self, name: &str, outcome: Result<(), String>) {
         match outcome {
             Ok(()) => self.pass(name),
             Err(details) => self.fail(name, &details),
+        }
+    }
+
+    /// Prints `<command>: N passed, M failed` and gives the exit code: 1 if
+    /// anything failed.
+    pub fn finish(&self, command: &str) -> ExitCode {
+        println!();
+        println!("{command}: {} passed, {} failed", self.passed, self.failed);
+        if self.failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
         }
     }
 }
@@ -175,13 +188,7 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
         check_no_skipped_tests(layout),
     );
 
-    println!();
-    println!("check: {} passed, {} failed", tally.passed, tally.failed);
-    Ok(if tally.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(tally.finish("check"))
 }
 
 /// (a) Both crates exist, the solution borrows the exercise's test files (and

@@ -1,6 +1,7 @@
 //! One module per `cargo xtask` command; `main.rs` dispatches to their `run`.
 
 pub mod book;
+pub mod browser;
 pub mod check;
 pub mod doctor;
 pub mod hint;
