@@ -10,6 +10,11 @@ use crate::layout::Layout;
 /// The line that installs the mdBook version the book is written for.
 pub const MDBOOK_INSTALL: &str = "cargo install mdbook --locked --version ^0.5";
 
+/// Where `cargo xtask book` serves the book. Not mdBook's default (3000):
+/// step 4's service listens there, and a learner reads the chapter while
+/// the service runs.
+pub const BOOK_PORT: u16 = 3300;
+
 /// Entry point of `book`.
 pub fn run(layout: &Layout, open: bool, build: bool) -> Result<ExitCode> {
     if mdbook_version().is_none() {
@@ -20,6 +25,9 @@ pub fn run(layout: &Layout, open: bool, build: bool) -> Result<ExitCode> {
         .current_dir(layout.root())
         .arg(if build { "build" } else { "serve" })
         .arg("book");
+    if !build {
+        command.args(["--port", &BOOK_PORT.to_string()]);
+    }
     if open {
         command.arg("--open");
     }

@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::Result;
 
 use crate::cargo::cargo_command;
-use crate::commands::book::{MDBOOK_INSTALL, mdbook_version};
+use crate::commands::book::{BOOK_PORT, MDBOOK_INSTALL, mdbook_version};
 use crate::layout::Layout;
 use crate::term;
 
@@ -43,6 +43,14 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
         ("open-file limit", check_open_files()),
         ("dependencies available offline", check_offline(layout)),
         ("loopback networking", check_loopback()),
+        (
+            "port 3000 (step 4's service)",
+            check_port_free(3000, "the step 4 service"),
+        ),
+        (
+            "port 3300 (cargo xtask book)",
+            check_port_free(BOOK_PORT, "cargo xtask book"),
+        ),
     ];
     let mut failed = 0;
     for (name, finding) in checks {
@@ -223,9 +231,46 @@ fn check_loopback() -> Finding {
     }
 }
 
+/// Whether `port` on 127.0.0.1 is free for `user`. The labs and tests use
+/// port 0 (any free port); only the step 4 service and the book have fixed
+/// ports a learner types into a browser or `curl`.
+fn check_port_free(port: u16, user: &str) -> Finding {
+    match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(format!("127.0.0.1:{port} is free")),
+        Err(error) => Err(problem(
+            format!("cannot listen on 127.0.0.1:{port} for {user}: {error}"),
+            format!(
+                "stop what listens there (`lsof -i :{port}` or `ss -ltnp` shows it), \
+                 or give {user} another port"
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_already_taken_is_reported_with_a_fix() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = taken.local_addr().expect("its address").port();
+
+        let finding = check_port_free(port, "a test");
+
+        let problem = finding.expect_err("the port is taken");
+        assert!(
+            problem.found.contains(&port.to_string()),
+            "{}",
+            problem.found
+        );
+        assert!(problem.fix.contains("another port"), "{}", problem.fix);
+        drop(taken);
+        assert!(
+            check_port_free(port, "a test").is_ok(),
+            "the port is free again"
+        );
+    }
 
     #[test]
     fn versions_compare_numerically() {
