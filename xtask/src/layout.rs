@@ -17,16 +17,40 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The workbook this runner belongs to, or the one named by `WORKBOOK_ROOT`.
+    /// The workbook to work on: the one named by `WORKBOOK_ROOT`, else the
+    /// checkout that contains the current directory, else the one this
+    /// runner was built from.
+    ///
+    /// Why not just the build path: a shared cargo target folder (a global
+    /// `build.target-dir`, or `CARGO_TARGET_DIR`) lets one compiled runner
+    /// serve two clones, and the path baked in at compile time would then
+    /// point at the wrong one, so `verify` or `reset` would act on someone
+    /// else's files.
     pub fn discover() -> Self {
         if let Some(dir) = std::env::var_os(ROOT_ENV).filter(|value| !value.is_empty()) {
             return Self::at(PathBuf::from(dir));
         }
-        // xtask/ sits directly below the workspace root; the path is baked in at
-        // compile time, which is fine because `cargo xtask` always builds in place.
+        if let Some(root) = std::env::current_dir()
+            .ok()
+            .and_then(|dir| Self::enclosing_root(&dir))
+        {
+            return Self::at(root);
+        }
+        // xtask/ sits directly below the workspace root.
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let root = manifest_dir.parent().unwrap_or(manifest_dir);
         Self::at(root.to_path_buf())
+    }
+
+    /// The nearest folder at or above `dir` that looks like a workbook
+    /// checkout: it has `steps/info.toml` and `xtask/Cargo.toml`.
+    pub fn enclosing_root(dir: &Path) -> Option<PathBuf> {
+        dir.ancestors()
+            .find(|candidate| {
+                candidate.join("steps").join("info.toml").is_file()
+                    && candidate.join("xtask").join("Cargo.toml").is_file()
+            })
+            .map(Path::to_path_buf)
     }
 
     /// A workbook rooted at `root`.
@@ -83,5 +107,33 @@ impl Layout {
     pub fn display(&self, path: &Path) -> String {
         let shown = path.strip_prefix(&self.root).unwrap_or(path);
         shown.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_found_from_any_folder_inside_a_checkout() {
+        let checkout = tempfile::tempdir().expect("a temp dir");
+        let root = checkout.path();
+        for file in ["steps/info.toml", "xtask/Cargo.toml"] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "").unwrap();
+        }
+        let deep = root.join("steps/step1_baseline/src");
+        std::fs::create_dir_all(&deep).unwrap();
+
+        assert_eq!(Layout::enclosing_root(&deep).as_deref(), Some(root));
+        assert_eq!(Layout::enclosing_root(root).as_deref(), Some(root));
+    }
+
+    #[test]
+    fn a_folder_outside_any_checkout_has_no_root() {
+        let elsewhere = tempfile::tempdir().expect("a temp dir");
+
+        assert_eq!(Layout::enclosing_root(elsewhere.path()), None);
     }
 }

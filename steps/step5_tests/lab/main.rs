@@ -37,6 +37,6 @@ async fn main() -> anyhow::Result<()> {
         println!("  {:24} {}", mutant.name(), mutant.description());
     }
     println!();
-    println!("the report that matters here: cargo xtask verify step5 --solution");
+    println!("the report that matters here: cargo xtask verify step5");
     Ok(())
 }

@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use step5_tests::{Config, FakeUpstreams, FetchError, Orchestrator, Upstream};
+use step5_tests::{Config, ConfigError, FakeUpstreams, FetchError, Orchestrator, Upstream};
 use tokio::time::Instant;
 
 /// Every test gets at most this long (on tokio's clock, which paused time
