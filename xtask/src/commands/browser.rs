@@ -231,8 +231,9 @@ struct Browser {
 }
 
 impl Browser {
-    /// Opens `url`, writes a 1280×2000 screenshot to `shot`, and returns the
-    /// DOM as it stands once scripts have run.
+    /// Opens `url`, writes a 1280×6000 screenshot to `shot` (tall enough to
+    /// show a chapter's code, not only its opening), and returns the DOM as it
+    /// stands once scripts have run.
     fn visit(&self, url: &str, shot: &Path) -> Result<String, String> {
         // A fresh profile per visit: no cache, no lock left by a killed run.
         let profile = self.profiles.join(format!("profile-{}", unique_suffix()));
@@ -241,7 +242,7 @@ impl Browser {
             .args(CHROMIUM_FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg(format!("--virtual-time-budget={VIRTUAL_TIME_BUDGET_MS}"))
-            .arg("--window-size=1280,2000")
+            .arg("--window-size=1280,6000")
             .arg(format!("--screenshot={}", shot.display()))
             .arg("--dump-dom")
             .arg(url);
