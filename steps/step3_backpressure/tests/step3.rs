@@ -23,7 +23,7 @@ use fake_upstreams::fast::{Behaviour, FastUpstream};
 use fake_upstreams::mock::MockUpstreams;
 use step3_backpressure::{
     Bulkhead, ConfigError, FetchError, Inventory, Price, Product, Upstream, UpstreamUrls,
-    fetch_json_guarded, fetch_many,
+    fetch_json_guarded, fetch_many, fetch_product,
 };
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
@@ -357,6 +357,55 @@ async fn a_saturated_upstream_does_not_hold_up_calls_to_the_others() {
             outcome.is_ok(),
             "inventory is healthy and none of its permits are taken, yet the call failed with \
              {outcome:?}: does every upstream have its own semaphore?"
+        );
+        holder.abort();
+    })
+    .await;
+}
+
+/// A page is admitted whole or not at all: when one upstream is full, no call is sent to the others.
+#[tokio::test]
+async fn a_page_that_cannot_get_every_permit_sends_no_call_at_all() {
+    within_time_limit(async {
+        // Arrange: a cap of 1, and pricing's only permit held by a hanging call.
+        let stuck = start(Behaviour::default().hanging()).await;
+        let healthy = start(Behaviour::default()).await;
+        let urls = UpstreamUrls {
+            inventory: healthy.base_url(),
+            pricing: stuck.base_url(),
+            reviews: healthy.base_url(),
+        };
+        let client = client();
+        let bulkhead = Arc::new(bulkhead(1, Duration::from_millis(50)));
+        let holder = tokio::spawn({
+            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
+            async move {
+                fetch_json_guarded::<Price>(&client, &urls, &bulkhead, Upstream::Pricing, 1).await
+            }
+        });
+        eventually("the pricing call to take pricing's only permit", || {
+            bulkhead.available_permits(Upstream::Pricing) == 0
+        })
+        .await;
+
+        // Act: a whole page while pricing is full.
+        let page = fetch_product(&client, &urls, &bulkhead, 2).await;
+
+        // Assert: shed on pricing, and inventory and reviews were never asked.
+        assert!(
+            matches!(
+                page,
+                Err(FetchError::Overloaded {
+                    upstream: Upstream::Pricing
+                })
+            ),
+            "expected the page to be shed on pricing, got {page:?}"
+        );
+        assert_eq!(
+            healthy.counters().requests,
+            0,
+            "inventory and reviews were called for a page that could never be completed: take \
+             all three permits first (admission), then send the calls"
         );
         holder.abort();
     })
