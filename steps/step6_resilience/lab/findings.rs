@@ -2,7 +2,9 @@
 //! and the breaker against a dead upstream.
 //!
 //! Labs report, they do not pass or fail: each line states the measured
-//! numbers and whether they meet the issue's floor, so a reader sees both.
+//! numbers and whether they meet the workbook's floor, so a reader sees both.
+//! A comparison with a cell that finished no page has no numbers to judge,
+//! so it says so instead of giving a verdict.
 
 use load_lab::Load;
 use load_lab::report::Row;
@@ -10,7 +12,7 @@ use load_lab::report::Row;
 use crate::cell::Tally;
 use crate::matrix::{Mode, Profile};
 
-/// The floors from the issue.
+/// The workbook's floors for the two reproductions.
 const TAIL_CUT_FLOOR: f64 = 5.0;
 const HEDGE_COST_CEILING: f64 = 0.10;
 const BREAKER_DROP_FLOOR: f64 = 0.90;
@@ -50,6 +52,10 @@ pub fn findings(results: &[(Profile, Mode, Row, Tally)]) -> Vec<String> {
             find(Profile::ReviewsDead, Mode::Off, concurrency),
             find(Profile::ReviewsDead, Mode::On, concurrency),
         ) {
+            if let Some(line) = no_pages(&format!("Breaker, c={concurrency}"), &off.2, &on.2) {
+                lines.push(line);
+                continue;
+            }
             let calls_off = off.3.per_page(off.3.reviews_requests);
             let calls_on = on.3.per_page(on.3.reviews_requests);
             let drop = 1.0 - calls_on / calls_off.max(f64::MIN_POSITIVE);
@@ -91,6 +97,24 @@ pub fn findings(results: &[(Profile, Mode, Row, Tally)]) -> Vec<String> {
     lines
 }
 
+/// The line for a comparison where a cell finished no page at all (its
+/// window was shorter than the page deadline, say): zeros there are not
+/// measurements, so no verdict is given.
+fn no_pages(finding: &str, off: &Row, on: &Row) -> Option<String> {
+    let empty: Vec<&str> = [(off, "resilience off"), (on, "resilience on")]
+        .into_iter()
+        .filter(|(row, _)| row.measurement.ok == 0)
+        .map(|(_, label)| label)
+        .collect();
+    (!empty.is_empty()).then(|| {
+        format!(
+            "**{finding}:** no verdict: the {} cell finished no page inside its window \
+             (make the window longer than the page deadline).",
+            empty.join(" and ")
+        )
+    })
+}
+
 /// One *Tail at Scale* finding: p99 with and without hedging, and the price.
 fn tail_at_scale_line(
     load: &str,
@@ -99,6 +123,9 @@ fn tail_at_scale_line(
     on: &Row,
     on_tally: &Tally,
 ) -> String {
+    if let Some(line) = no_pages(&format!("Tail at Scale, {load}"), off, on) {
+        return line;
+    }
     let p99_off = millis(off, 99.0);
     let p99_on = millis(on, 99.0);
     let cut = p99_off / p99_on.max(0.001);
