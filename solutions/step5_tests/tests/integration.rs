@@ -43,10 +43,13 @@ fn http_orchestrator(mocks: &MockUpstreams, config: Config) -> Orchestrator<Http
     Orchestrator::new(HttpClient::new(client, urls), config).expect("a valid configuration")
 }
 
-/// A budget wide enough that nothing times out by accident on a busy machine.
+/// A budget and an attempt timeout wide enough that nothing times out by
+/// accident on a busy machine: a timed-out attempt would be retried, and
+/// the upstream would see one request more than the test expects.
 fn roomy_config() -> Config {
     Config {
-        budget: Duration::from_secs(2),
+        budget: Duration::from_secs(3),
+        attempt_timeout: Duration::from_secs(3),
         ..Config::default()
     }
 }
@@ -82,10 +85,13 @@ async fn a_slow_http_upstream_is_cut_off_at_the_budget() {
             .serve_slow(Service::Inventory, Duration::from_millis(1500))
             .await;
         let budget = Duration::from_millis(300);
+        // An attempt timeout far above the budget: only the request's
+        // deadline can cut this call off, and nothing is retried after it.
         let orchestrator = http_orchestrator(
             &mocks,
             Config {
                 budget,
+                attempt_timeout: Duration::from_secs(10),
                 ..Config::default()
             },
         );

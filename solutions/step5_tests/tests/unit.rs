@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use step5_tests::{Config, FakeUpstreams, FetchError, Orchestrator, Upstream};
+use step5_tests::{Config, ConfigError, FakeUpstreams, FetchError, Orchestrator, Upstream};
 use tokio::time::Instant;
 
 /// Every test gets at most this long (on tokio's clock, which paused time
@@ -31,11 +31,12 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
         })
 }
 
-/// A budget of one second: long enough that nothing times out in tests that
-/// are not about the deadline.
+/// A budget and an attempt timeout of one second: long enough that nothing
+/// times out in tests that are not about time.
 fn roomy_config() -> Config {
     Config {
         budget: Duration::from_secs(1),
+        attempt_timeout: Duration::from_secs(1),
         ..Config::default()
     }
 }
@@ -79,17 +80,22 @@ async fn the_three_upstreams_are_called_concurrently() {
 // ANCHOR_END: concurrent
 
 // ANCHOR: deadline
-/// A stalled required upstream fails the request with `Timeout` exactly at the budget.
+/// A stalled required upstream fails the request with `Timeout` exactly at
+/// the budget: the deadline cuts the last attempt short.
 #[tokio::test(start_paused = true)]
 async fn a_stalled_upstream_times_out_exactly_at_the_budget() {
     within_time_limit(async {
         let fake = FakeUpstreams::healthy();
         fake.set_latency(Upstream::Inventory, Duration::from_secs(10));
+        // Three attempts of 70 ms, plus backoffs, would end after 210 ms:
+        // the third attempt gets only what is left of the 200 ms.
         let budget = Duration::from_millis(200);
         let orchestrator = orchestrator(
             &fake,
             Config {
                 budget,
+                attempt_timeout: Duration::from_millis(70),
+                max_attempts: 3,
                 ..Config::default()
             },
         );
@@ -109,12 +115,65 @@ async fn a_stalled_upstream_times_out_exactly_at_the_budget() {
         assert_eq!(
             started.elapsed(),
             budget,
-            "the request must give up at its budget, not when the upstream answers"
+            "the request must give up at its budget: not before, and not after a last \
+             attempt that was given more time than was left"
+        );
+        assert_eq!(
+            fake.calls(Upstream::Inventory),
+            3,
+            "each timed-out attempt is retried while attempts and time are left"
         );
     })
     .await;
 }
 // ANCHOR_END: deadline
+
+// ANCHOR: attempt_timeout
+/// A stalled attempt is abandoned at `attempt_timeout` and retried, so one
+/// slow attempt does not eat the whole budget.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_attempt_is_abandoned_and_retried() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.stall_first(Upstream::Pricing, 1);
+        let attempt_timeout = Duration::from_millis(100);
+        // No backoff at all (the bottom of the jitter range), so the only
+        // wait is the abandoned attempt.
+        let orchestrator = orchestrator(
+            &fake,
+            Config {
+                attempt_timeout,
+                ..roomy_config()
+            },
+        )
+        .with_jitter(|_ceiling| Duration::ZERO);
+
+        let started = Instant::now();
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(
+            outcome.is_ok(),
+            "the second attempt answers at once, well inside the 1 s budget: {outcome:?}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            attempt_timeout,
+            "the stalled attempt is given up at attempt_timeout, not at the deadline"
+        );
+        assert_eq!(
+            fake.calls(Upstream::Pricing),
+            2,
+            "one stalled, one answered"
+        );
+        assert_eq!(
+            fake.cancelled(Upstream::Pricing),
+            1,
+            "the abandoned attempt was dropped, not left running"
+        );
+    })
+    .await;
+}
+// ANCHOR_END: attempt_timeout
 
 /// A 503 is retried, and the request succeeds once the upstream recovers.
 #[tokio::test(start_paused = true)]
@@ -135,6 +194,110 @@ async fn a_server_error_is_retried_until_the_upstream_recovers() {
             3,
             "two failed attempts and one that succeeded"
         );
+    })
+    .await;
+}
+
+// ANCHOR: backoff
+/// With the jitter at the top of its range, the backoffs are the ceilings:
+/// `base_delay`, doubled each retry, capped at `max_delay`.
+#[tokio::test(start_paused = true)]
+async fn the_backoff_doubles_up_to_its_cap() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.fail_first(Upstream::Pricing, 3, 503);
+        let orchestrator = orchestrator(
+            &fake,
+            Config {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(25),
+                ..roomy_config()
+            },
+        )
+        .with_jitter(|ceiling| ceiling);
+
+        let started = Instant::now();
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(outcome.is_ok(), "three 503s, then a 200: {outcome:?}");
+        assert_eq!(fake.calls(Upstream::Pricing), 4);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(10 + 20 + 25),
+            "backoffs of 10 ms, 20 ms, then 25 ms (40 capped at 25); the fake answers at once"
+        );
+    })
+    .await;
+}
+
+/// The jitter source decides each backoff: at the bottom of its range the
+/// retries follow at once, so no fixed delay hides in the orchestrator.
+#[tokio::test(start_paused = true)]
+async fn the_backoff_is_drawn_from_the_jitter_source() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.fail_first(Upstream::Pricing, 2, 503);
+        let orchestrator =
+            orchestrator(&fake, roomy_config()).with_jitter(|_ceiling| Duration::ZERO);
+
+        let started = Instant::now();
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(outcome.is_ok(), "two 503s, then a 200: {outcome:?}");
+        assert_eq!(fake.calls(Upstream::Pricing), 3);
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "full jitter's range starts at zero: a backoff of zero must be possible"
+        );
+    })
+    .await;
+}
+// ANCHOR_END: backoff
+
+/// When no attempt could start after the next backoff, the request does not
+/// sleep past its deadline: it returns the real error at once.
+#[tokio::test(start_paused = true)]
+async fn no_backoff_is_slept_when_no_attempt_could_follow_it() {
+    within_time_limit(async {
+        let fake = FakeUpstreams::healthy();
+        fake.fail_with(Upstream::Pricing, 503);
+        let budget = Duration::from_millis(100);
+        // Backoffs of exactly 80 ms: the first fits (80 < 100), the second
+        // would end at 160 ms, after the deadline.
+        let orchestrator = orchestrator(
+            &fake,
+            Config {
+                budget,
+                attempt_timeout: budget,
+                max_attempts: 3,
+                base_delay: Duration::from_millis(80),
+                max_delay: Duration::from_millis(80),
+                ..Config::default()
+            },
+        )
+        .with_jitter(|ceiling| ceiling);
+
+        let started = Instant::now();
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(
+            matches!(
+                outcome,
+                Err(FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 503
+                })
+            ),
+            "the caller gets the upstream's real answer, not a timeout, got {outcome:?}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(80),
+            "the request ends after the one backoff that fit, and never past its budget"
+        );
+        assert_eq!(fake.calls(Upstream::Pricing), 2);
     })
     .await;
 }
@@ -314,20 +477,66 @@ async fn calls_beyond_the_limit_are_shed() {
     .await;
 }
 
-/// A configuration that cannot work is rejected when the orchestrator is built.
-#[tokio::test]
-async fn an_unworkable_configuration_is_rejected() {
-    let zero_attempts = Orchestrator::new(
-        FakeUpstreams::healthy(),
-        Config {
-            max_attempts: 0,
-            ..Config::default()
-        },
-    );
+/// A configuration that cannot work is rejected when the orchestrator is
+/// built, naming the problem; one at the edge of working is accepted.
+#[test]
+fn an_unworkable_configuration_is_rejected() {
+    let ms = Duration::from_millis;
+    let build = |config: Config| Orchestrator::new(FakeUpstreams::healthy(), config).err();
+    let unworkable = [
+        (
+            Config {
+                budget: Duration::ZERO,
+                ..Config::default()
+            },
+            ConfigError::ZeroBudget,
+        ),
+        (
+            Config {
+                attempt_timeout: Duration::ZERO,
+                ..Config::default()
+            },
+            ConfigError::ZeroAttemptTimeout,
+        ),
+        (
+            Config {
+                max_attempts: 0,
+                ..Config::default()
+            },
+            ConfigError::NoAttempts,
+        ),
+        (
+            Config {
+                base_delay: ms(41),
+                max_delay: ms(40),
+                ..Config::default()
+            },
+            ConfigError::BaseAboveCap {
+                base: ms(41),
+                cap: ms(40),
+            },
+        ),
+        (
+            Config {
+                max_in_flight: 0,
+                ..Config::default()
+            },
+            ConfigError::NoPermits,
+        ),
+    ];
+    for (config, expected) in unworkable {
+        assert_eq!(build(config), Some(expected), "for {config:?}");
+    }
 
-    assert!(
-        matches!(zero_attempts, Err(step5_tests::ConfigError::NoAttempts)),
-        "max_attempts = 0 must be ConfigError::NoAttempts, got {:?}",
-        zero_attempts.err()
-    );
+    // The boundaries themselves work: one attempt, one permit, a backoff
+    // range that starts at its cap, the shortest budget and attempt.
+    let at_the_edge = Config {
+        budget: ms(1),
+        attempt_timeout: ms(1),
+        max_attempts: 1,
+        base_delay: ms(40),
+        max_delay: ms(40),
+        max_in_flight: 1,
+    };
+    assert_eq!(build(at_the_edge), None, "{at_the_edge:?} can work");
 }

@@ -2,9 +2,11 @@
 //!
 //! In this step the thing to measure is the test suite itself, and its
 //! measurement is `cargo xtask verify step5` ("caught k of n"). This lab
-//! prints the catalogue of mutants and runs one request through the
-//! orchestrator each mutant builds, against in-process fakes, so you can see
-//! what each planted bug does to a single answer before writing a test for it.
+//! runs one request, against in-process fakes with the reviews failing,
+//! through the orchestrator `WORKBOOK_MUTANT` selects (the correct one when
+//! it is unset), then prints the catalogue of mutants. Run it once per
+//! mutant to see what a planted bug does to a single answer before writing a
+//! test for it.
 
 use std::time::Duration;
 
@@ -30,6 +32,10 @@ async fn main() -> anyhow::Result<()> {
             orchestrator.response_body(&response)
         ),
         Err(error) => println!("product 42 failed after {elapsed:?}: {error}"),
+    }
+    // Reviews answer 503 every time: each call to them is one attempt.
+    for upstream in Upstream::ALL {
+        println!("  {upstream}: {} call(s)", fake.calls(upstream));
     }
     println!();
     println!("the mutants (select one with {MUTANT_ENV}=<name>):");

@@ -13,8 +13,9 @@ use crate::upstream::Upstream;
 /// Why one upstream call failed.
 #[derive(Debug, Error)]
 pub enum FetchError {
-    /// No answer before the request's deadline.
-    #[error("{upstream} did not answer before the deadline")]
+    /// No answer within the attempt's timeout (the smaller of
+    /// `attempt_timeout` and what was left of the request's deadline).
+    #[error("{upstream} did not answer in time")]
     Timeout {
         /// Which upstream.
         upstream: Upstream,
@@ -86,9 +87,22 @@ pub enum ConfigError {
     /// A zero budget would fail every request at once.
     #[error("the request budget must be longer than zero")]
     ZeroBudget,
+    /// A zero attempt timeout would fail every attempt before it started.
+    #[error("the attempt timeout must be longer than zero")]
+    ZeroAttemptTimeout,
     /// At least one attempt is needed to call an upstream at all.
     #[error("max_attempts must be at least 1")]
     NoAttempts,
+    /// A backoff range that starts above its own cap.
+    #[error(
+        "base_delay ({base:?}) is above max_delay ({cap:?}): the cap would cut even the first backoff"
+    )]
+    BaseAboveCap {
+        /// The base delay asked for.
+        base: std::time::Duration,
+        /// The cap asked for.
+        cap: std::time::Duration,
+    },
     /// A limit of zero calls in flight would shed every call.
     #[error("max_in_flight must be at least 1 per upstream")]
     NoPermits,

@@ -3,7 +3,8 @@
 //! [`FakeUpstreams`] implements [`UpstreamClient`] without any socket: each
 //! call sleeps for the upstream's scripted latency with `tokio::time::sleep`
 //! and then answers with the same bodies the wiremock fixtures send
-//! ([`fake_upstreams::Service::body`]), or with a scripted status. Because
+//! ([`fake_upstreams::Service::body`]), or with a scripted status, or never
+//! answers at all (a stall, until the caller gives up). Because
 //! everything runs on the test's own runtime, a test can pause tokio's clock
 //! (`#[tokio::test(start_paused = true)]`) and assert durations exactly.
 //!
@@ -28,6 +29,8 @@ use crate::upstream::Upstream;
 #[derive(Debug, Clone, Default)]
 struct Script {
     latency: Duration,
+    /// Never answer the next `stalls_left` calls.
+    stalls_left: u32,
     /// Fail the next `failures_left` calls with `failure_status`...
     failures_left: u32,
     failure_status: u16,
@@ -81,6 +84,13 @@ impl FakeUpstreams {
         script.failure_status = status;
     }
 
+    /// The next `times` calls to `upstream` never answer: each waits until
+    /// the caller drops it (a timeout, a cancelled request). Later calls
+    /// behave as scripted otherwise.
+    pub fn stall_first(&self, upstream: Upstream, times: u32) {
+        self.script(upstream).stalls_left = times;
+    }
+
     /// Calls made to `upstream` so far (including retries).
     pub fn calls(&self, upstream: Upstream) -> usize {
         self.counters(upstream).calls.load(Ordering::SeqCst)
@@ -115,9 +125,13 @@ impl FakeUpstreams {
     }
 
     /// Decides this call's answer now, so concurrent calls each consume one
-    /// scripted failure.
-    fn next_answer(&self, upstream: Upstream) -> (Duration, Option<u16>) {
+    /// scripted stall or failure.
+    fn next_answer(&self, upstream: Upstream) -> Answer {
         let mut script = self.script(upstream);
+        if script.stalls_left > 0 {
+            script.stalls_left -= 1;
+            return Answer::Stall;
+        }
         let status = if let Some(status) = script.always_status {
             Some(status)
         } else if script.failures_left > 0 {
@@ -126,8 +140,22 @@ impl FakeUpstreams {
         } else {
             None
         };
-        (script.latency, status)
+        Answer::After {
+            latency: script.latency,
+            status,
+        }
     }
+}
+
+/// What one call will do.
+enum Answer {
+    /// Never answer.
+    Stall,
+    /// Answer after `latency`: with `status` as an error, or the body.
+    After {
+        latency: Duration,
+        status: Option<u16>,
+    },
 }
 
 /// Counts a call as in flight until dropped; a drop before `finish` is a
@@ -179,7 +207,10 @@ impl UpstreamClient for FakeUpstreams {
         let fake = self.clone();
         async move {
             let mut guard = InFlight::start(Arc::clone(&fake.state), upstream.index());
-            let (latency, status) = fake.next_answer(upstream);
+            let (latency, status) = match fake.next_answer(upstream) {
+                Answer::Stall => std::future::pending().await,
+                Answer::After { latency, status } => (latency, status),
+            };
             tokio::time::sleep(latency).await;
             guard.finished = true;
             match status {

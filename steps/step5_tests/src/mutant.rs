@@ -24,8 +24,17 @@ pub enum Mutant {
     SequentialFanOut,
     /// Retries a 4xx answer as if it were a 5xx.
     RetriesClientErrors,
-    /// Waits for an upstream however long it takes.
+    /// Lets one attempt use all the time left, with no `attempt_timeout`.
+    NoAttemptTimeout,
+    /// Gives every attempt its full `attempt_timeout`, even past the
+    /// request's deadline.
     IgnoresDeadline,
+    /// Sleeps the top of the backoff range every time: no jitter.
+    BackoffWithoutJitter,
+    /// Keeps the backoff range at `base_delay`: it never doubles.
+    BackoffNeverGrows,
+    /// Sleeps a backoff even when no attempt could start after it.
+    SleepsPastDeadline,
     /// Never gives back the per-upstream permit after a call.
     LeaksPermit,
     /// Spawns the upstream calls as detached tasks, so dropping the request
@@ -39,10 +48,14 @@ pub enum Mutant {
 
 impl Mutant {
     /// Every mutant, in the order the runner reports them.
-    pub const ALL: [Mutant; 7] = [
+    pub const ALL: [Mutant; 11] = [
         Mutant::SequentialFanOut,
         Mutant::RetriesClientErrors,
+        Mutant::NoAttemptTimeout,
         Mutant::IgnoresDeadline,
+        Mutant::BackoffWithoutJitter,
+        Mutant::BackoffNeverGrows,
+        Mutant::SleepsPastDeadline,
         Mutant::LeaksPermit,
         Mutant::SwallowsCancellation,
         Mutant::RenamesJsonField,
@@ -54,7 +67,11 @@ impl Mutant {
         match self {
             Mutant::SequentialFanOut => "sequential_fan_out",
             Mutant::RetriesClientErrors => "retries_client_errors",
+            Mutant::NoAttemptTimeout => "no_attempt_timeout",
             Mutant::IgnoresDeadline => "ignores_deadline",
+            Mutant::BackoffWithoutJitter => "backoff_without_jitter",
+            Mutant::BackoffNeverGrows => "backoff_never_grows",
+            Mutant::SleepsPastDeadline => "sleeps_past_deadline",
             Mutant::LeaksPermit => "leaks_permit",
             Mutant::SwallowsCancellation => "swallows_cancellation",
             Mutant::RenamesJsonField => "renames_json_field",
@@ -67,7 +84,19 @@ impl Mutant {
         match self {
             Mutant::SequentialFanOut => "awaits inventory, then pricing, then reviews",
             Mutant::RetriesClientErrors => "retries a 404 as if it were a 503",
-            Mutant::IgnoresDeadline => "waits for a stalled upstream forever",
+            Mutant::NoAttemptTimeout => {
+                "waits for a stalled attempt until the deadline, leaving no time to retry"
+            }
+            Mutant::IgnoresDeadline => {
+                "gives every attempt its full attempt_timeout, even past the deadline"
+            }
+            Mutant::BackoffWithoutJitter => {
+                "sleeps the top of the backoff range every time, so retries arrive together"
+            }
+            Mutant::BackoffNeverGrows => "keeps the backoff range at base_delay for every retry",
+            Mutant::SleepsPastDeadline => {
+                "sleeps a backoff that leaves no time for another attempt, past the deadline"
+            }
             Mutant::LeaksPermit => "never returns the per-upstream permit",
             Mutant::SwallowsCancellation => {
                 "spawns upstream calls detached: dropping the request leaves them running"

@@ -1,15 +1,29 @@
 //! The orchestrator: `GET /products/{id}` as one concurrent fan-out.
 //!
-//! Everything the earlier steps built, in one place: a shared [`Deadline`]
-//! for the whole request, a per-upstream semaphore that sheds calls beyond
-//! `max_in_flight`, bounded retries for retryable failures only, a
-//! concurrent fan-out where a required failure cancels the rest, and a
-//! partial answer when only the optional reviews fail.
+//! It carries what steps 1 to 3 built, in one place:
+//!
+//! * one [`Deadline`] for the whole request, set when it arrives, that every
+//!   call and every retry spends from (step 2);
+//! * per attempt, a timeout of `min(attempt_timeout, time left)`, so a
+//!   stalled attempt is abandoned while there is still time to try again,
+//!   and no attempt outlives the request (step 2);
+//! * bounded retries for retryable failures only, each after a *full-jitter*
+//!   backoff drawn from a [`Jitter`] in `0..=min(max_delay, base_delay × 2^n)`,
+//!   and no backoff slept when no attempt could follow it (step 2);
+//! * a per-upstream semaphore that sheds a call beyond `max_in_flight` at
+//!   once with `Overloaded` (step 3's bulkhead);
+//! * a concurrent fan-out where a required failure cancels the rest (step 1),
+//!   and a partial answer when only the optional reviews fail (ahead of
+//!   step 6).
+//!
+//! What it leaves out, and why, is listed in the crate's documentation
+//! (`lib.rs`).
 //!
 //! The code is correct unless `WORKBOOK_MUTANT` selects a [`Mutant`]: each
 //! `if self.mutant == Some(...)` below is one planted bug. They are marked so
 //! you can read what each one breaks; your tests should not need to know.
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +33,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::backoff::{FullJitter, Jitter};
 use crate::client::UpstreamClient;
 use crate::error::{ConfigError, FetchError};
 use crate::mutant::Mutant;
@@ -30,23 +45,67 @@ use crate::upstream::Upstream;
 pub struct Config {
     /// How long one product request may take, all calls and retries included.
     pub budget: Duration,
+    /// The longest one attempt may take, even when more of the budget is
+    /// left: the point at which a slow attempt is abandoned and tried again.
+    pub attempt_timeout: Duration,
     /// Attempts per upstream call, the first one included.
     pub max_attempts: u32,
-    /// The pause before each retry.
-    pub retry_delay: Duration,
+    /// The backoff before the first retry is drawn from `0..=base_delay`;
+    /// each later retry doubles the range.
+    pub base_delay: Duration,
+    /// The cap on the backoff range, however many retries came before.
+    pub max_delay: Duration,
     /// Our calls in flight per upstream; more are shed with `Overloaded`.
     pub max_in_flight: usize,
 }
 
 impl Default for Config {
-    /// 200 ms budget (the p99 target), 3 attempts 20 ms apart, 32 in flight.
+    /// Step 2's numbers: a 200 ms budget (the p99 target), attempts of at
+    /// most 70 ms, 3 attempts, backoff ranges of 10, 20, 40, 40, ... ms, and
+    /// 32 calls in flight per upstream.
     fn default() -> Self {
         Self {
             budget: Duration::from_millis(200),
+            attempt_timeout: Duration::from_millis(70),
             max_attempts: 3,
-            retry_delay: Duration::from_millis(20),
+            base_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
             max_in_flight: 32,
         }
+    }
+}
+
+impl Config {
+    /// The top of the backoff range before retry number `retry` (0 for the
+    /// first retry): `min(max_delay, base_delay × 2^retry)`, saturating
+    /// instead of overflowing.
+    pub fn backoff_ceiling(&self, retry: u32) -> Duration {
+        2u32.checked_pow(retry)
+            .and_then(|factor| self.base_delay.checked_mul(factor))
+            .map_or(self.max_delay, |delay| delay.min(self.max_delay))
+    }
+
+    /// Refuses a configuration that cannot work, naming the first problem.
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.budget.is_zero() {
+            return Err(ConfigError::ZeroBudget);
+        }
+        if self.attempt_timeout.is_zero() {
+            return Err(ConfigError::ZeroAttemptTimeout);
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError::NoAttempts);
+        }
+        if self.base_delay > self.max_delay {
+            return Err(ConfigError::BaseAboveCap {
+                base: self.base_delay,
+                cap: self.max_delay,
+            });
+        }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::NoPermits);
+        }
+        Ok(())
     }
 }
 
@@ -76,10 +135,11 @@ impl Deadline {
 }
 
 /// Answers product requests by fanning out to the three upstreams.
-#[derive(Debug)]
 pub struct Orchestrator<C> {
     client: Arc<C>,
     config: Config,
+    /// Where each backoff's random part comes from.
+    jitter: Arc<dyn Jitter>,
     /// One semaphore per upstream, indexed by [`Upstream::index`].
     permits: [Arc<Semaphore>; 3],
     mutant: Option<Mutant>,
@@ -87,28 +147,31 @@ pub struct Orchestrator<C> {
 
 impl<C: UpstreamClient> Orchestrator<C> {
     /// An orchestrator over `client`, checking `config` and reading
-    /// `WORKBOOK_MUTANT` (see [`Mutant`]).
+    /// `WORKBOOK_MUTANT` (see [`Mutant`]). Its backoffs are random
+    /// ([`FullJitter::from_entropy`]); [`with_jitter`](Self::with_jitter)
+    /// replaces that.
     ///
     /// # Errors
     /// A [`ConfigError`] for a configuration that cannot work, or an unknown
     /// mutant name.
     pub fn new(client: C, config: Config) -> Result<Self, ConfigError> {
-        if config.budget.is_zero() {
-            return Err(ConfigError::ZeroBudget);
-        }
-        if config.max_attempts == 0 {
-            return Err(ConfigError::NoAttempts);
-        }
-        if config.max_in_flight == 0 {
-            return Err(ConfigError::NoPermits);
-        }
+        config.check()?;
         let mutant = Mutant::from_env()?;
         Ok(Self {
             client: Arc::new(client),
             config,
+            jitter: Arc::new(FullJitter::from_entropy()),
             permits: std::array::from_fn(|_| Arc::new(Semaphore::new(config.max_in_flight))),
             mutant,
         })
+    }
+
+    /// The same orchestrator, drawing its backoffs from `jitter`: a seeded
+    /// [`FullJitter`], or a closure such as `|ceiling| ceiling` that makes
+    /// every backoff a known length on a paused clock.
+    pub fn with_jitter(mut self, jitter: impl Jitter) -> Self {
+        self.jitter = Arc::new(jitter);
+        self
     }
 
     /// The configuration in use.
@@ -186,6 +249,7 @@ impl<C: UpstreamClient> Orchestrator<C> {
             client: Arc::clone(&self.client),
             permits: Arc::clone(&self.permits[upstream.index()]),
             config: self.config,
+            jitter: Arc::clone(&self.jitter),
             mutant: self.mutant,
             upstream,
             product_id,
@@ -206,11 +270,24 @@ impl<C: UpstreamClient> Orchestrator<C> {
     }
 }
 
+impl<C: fmt::Debug> fmt::Debug for Orchestrator<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The jitter source may be a closure, which has no `Debug`.
+        f.debug_struct("Orchestrator")
+            .field("client", &self.client)
+            .field("config", &self.config)
+            .field("permits", &self.permits)
+            .field("mutant", &self.mutant)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything one upstream call needs, owned.
 struct Call<C> {
     client: Arc<C>,
     permits: Arc<Semaphore>,
     config: Config,
+    jitter: Arc<dyn Jitter>,
     mutant: Option<Mutant>,
     upstream: Upstream,
     product_id: u64,
@@ -235,37 +312,71 @@ impl<C: UpstreamClient> Call<C> {
     }
 
     async fn with_retries(&self) -> Result<Value, FetchError> {
-        let mut attempt = 1;
+        // `retry` counts the retries made so far: 0 during the first attempt.
+        let mut retry: u32 = 0;
         loop {
             let error = match self.attempt().await {
                 Ok(body) => return Ok(body),
                 Err(error) => error,
             };
-            let worth_retrying = self.is_retryable(&error)
-                && attempt < self.config.max_attempts
-                // A retry that cannot finish before the deadline only adds load.
-                && self.deadline.remaining() > self.config.retry_delay;
-            if !worth_retrying {
+            if !self.is_retryable(&error) || retry + 1 >= self.config.max_attempts {
                 return Err(error);
             }
-            tokio::time::sleep(self.config.retry_delay).await;
-            attempt += 1;
+            let delay = self.backoff(retry);
+            // After this sleep no attempt could start before the deadline:
+            // return the real error now instead of a timeout later.
+            let no_attempt_fits_after = delay >= self.deadline.remaining();
+            // MUTANT sleeps_past_deadline: sleeps anyway, past the deadline.
+            if no_attempt_fits_after && self.mutant != Some(Mutant::SleepsPastDeadline) {
+                return Err(error);
+            }
+            tokio::time::sleep(delay).await;
+            retry += 1;
         }
     }
     // ANCHOR_END: call
 
+    // ANCHOR: attempt
+    /// One attempt, cut off at `min(attempt_timeout, time left)`.
     async fn attempt(&self) -> Result<Value, FetchError> {
-        let call = self.client.get(self.upstream, self.product_id);
-        if self.mutant == Some(Mutant::IgnoresDeadline) {
-            // MUTANT ignores_deadline: no timeout around the call.
-            return call.await;
+        let remaining = self.deadline.remaining();
+        if remaining.is_zero() {
+            // An expired deadline sends nothing.
+            return Err(FetchError::Timeout {
+                upstream: self.upstream,
+            });
         }
-        tokio::time::timeout_at(self.deadline.at(), call)
+        let limit = match self.mutant {
+            // MUTANT no_attempt_timeout: an attempt may use all the time left.
+            Some(Mutant::NoAttemptTimeout) => remaining,
+            // MUTANT ignores_deadline: a fresh attempt_timeout per attempt,
+            // whatever is left of the request's deadline.
+            Some(Mutant::IgnoresDeadline) => self.config.attempt_timeout,
+            _ => self.config.attempt_timeout.min(remaining),
+        };
+        tokio::time::timeout(limit, self.client.get(self.upstream, self.product_id))
             .await
             .unwrap_or(Err(FetchError::Timeout {
                 upstream: self.upstream,
             }))
     }
+
+    /// How long to wait before retry number `retry`: full jitter below the
+    /// doubling, capped ceiling.
+    fn backoff(&self, retry: u32) -> Duration {
+        let ceiling = match self.mutant {
+            // MUTANT backoff_never_grows: the range never doubles.
+            Some(Mutant::BackoffNeverGrows) => self.config.base_delay,
+            _ => self.config.backoff_ceiling(retry),
+        };
+        if self.mutant == Some(Mutant::BackoffWithoutJitter) {
+            // MUTANT backoff_without_jitter: every client waits the same
+            // ceiling, so their retries arrive together.
+            return ceiling;
+        }
+        self.jitter.pick(ceiling).min(ceiling)
+    }
+    // ANCHOR_END: attempt
 
     fn is_retryable(&self, error: &FetchError) -> bool {
         if self.mutant == Some(Mutant::RetriesClientErrors)

@@ -47,10 +47,13 @@ fn http_orchestrator(mocks: &MockUpstreams, config: Config) -> Orchestrator<Http
     Orchestrator::new(HttpClient::new(client, urls), config).expect("a valid configuration")
 }
 
-/// A budget wide enough that nothing times out by accident on a busy machine.
+/// A budget and an attempt timeout wide enough that nothing times out by
+/// accident on a busy machine: a timed-out attempt would be retried, and
+/// the upstream would see one request more than the test expects.
 fn roomy_config() -> Config {
     Config {
-        budget: Duration::from_secs(2),
+        budget: Duration::from_secs(3),
+        attempt_timeout: Duration::from_secs(3),
         ..Config::default()
     }
 }
@@ -67,7 +70,8 @@ async fn healthy_http_upstreams_give_the_complete_product() {
 /// A slow HTTP upstream is cut off at the budget (real time, wide margins).
 #[tokio::test]
 async fn a_slow_http_upstream_is_cut_off_at_the_budget() {
-    // Arrange: serve_slow on inventory, ≥ 3× the budget (real time!).
+    // Arrange: serve_slow on inventory, ≥ 3× the budget (real time!), and an
+    // attempt_timeout above the slow delay, so only the deadline can cut it off.
     // Act: time get_product with std::time::Instant.
     // Assert: Timeout naming inventory; budget <= elapsed < budget + a wide margin.
     todo!("write this test: a slow http upstream is cut off at the budget")

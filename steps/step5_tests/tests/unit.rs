@@ -34,11 +34,12 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
         })
 }
 
-/// A budget of one second: long enough that nothing times out in tests that
-/// are not about the deadline.
+/// A budget and an attempt timeout of one second: long enough that nothing
+/// times out in tests that are not about time.
 fn roomy_config() -> Config {
     Config {
         budget: Duration::from_secs(1),
+        attempt_timeout: Duration::from_secs(1),
         ..Config::default()
     }
 }
@@ -56,13 +57,26 @@ async fn the_three_upstreams_are_called_concurrently() {
     todo!("write this test: the three upstreams are called concurrently")
 }
 
-/// A stalled required upstream fails the request with `Timeout` exactly at the budget.
+/// A stalled required upstream fails the request with `Timeout` exactly at
+/// the budget: the deadline cuts the last attempt short.
 #[tokio::test(start_paused = true)]
 async fn a_stalled_upstream_times_out_exactly_at_the_budget() {
-    // Arrange: one required upstream far slower than Config::budget.
+    // Arrange: one required upstream far slower than the budget, and an
+    // attempt_timeout short enough that max_attempts attempts would not fit in it.
     // Act: time get_product.
     // Assert: Err(FetchError::Timeout { upstream }) naming it, elapsed == budget exactly.
     todo!("write this test: a stalled upstream times out exactly at the budget")
+}
+
+/// A stalled attempt is abandoned at `attempt_timeout` and retried, so one
+/// slow attempt does not eat the whole budget.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_attempt_is_abandoned_and_retried() {
+    // Arrange: stall_first(Upstream::Pricing, 1), an attempt_timeout well below the
+    // budget, and a jitter source that makes the backoff a known length (with_jitter).
+    // Act: time get_product.
+    // Assert: Ok; elapsed is the attempt timeout plus that backoff; 2 calls, 1 cancelled.
+    todo!("write this test: a stalled attempt is abandoned and retried")
 }
 
 /// A 503 is retried, and the request succeeds once the upstream recovers.
@@ -72,6 +86,39 @@ async fn a_server_error_is_retried_until_the_upstream_recovers() {
     // Act: get_product.
     // Assert: Ok, and the fake saw 3 calls to pricing.
     todo!("write this test: a server error is retried until the upstream recovers")
+}
+
+/// With the jitter at the top of its range, the backoffs are the ceilings:
+/// `base_delay`, doubled each retry, capped at `max_delay`.
+#[tokio::test(start_paused = true)]
+async fn the_backoff_doubles_up_to_its_cap() {
+    // Arrange: an upstream that fails a few times with a 5xx, enough attempts to reach
+    // the cap, and a jitter source that always picks the ceiling.
+    // Act: time get_product.
+    // Assert: Ok, and elapsed is exactly the sum of the capped, doubling backoffs.
+    todo!("write this test: the backoff doubles up to its cap")
+}
+
+/// The jitter source decides each backoff: at the bottom of its range the
+/// retries follow at once, so no fixed delay hides in the orchestrator.
+#[tokio::test(start_paused = true)]
+async fn the_backoff_is_drawn_from_the_jitter_source() {
+    // Arrange: an upstream that fails twice with a 5xx, and a jitter source that
+    // always picks zero.
+    // Act: time get_product.
+    // Assert: Ok, 3 calls, and no time passed at all.
+    todo!("write this test: the backoff is drawn from the jitter source")
+}
+
+/// When no attempt could start after the next backoff, the request does not
+/// sleep past its deadline: it returns the real error at once.
+#[tokio::test(start_paused = true)]
+async fn no_backoff_is_slept_when_no_attempt_could_follow_it() {
+    // Arrange: an upstream that always answers 503; a budget that fits exactly one
+    // backoff (e.g. 100 ms budget, backoffs of exactly 80 ms).
+    // Act: time get_product.
+    // Assert: the 503 itself (not a Timeout), and elapsed is that one backoff.
+    todo!("write this test: no backoff is slept when no attempt could follow it")
 }
 
 /// A 404 is the answer, not a glitch: it is returned after exactly one call.
@@ -129,10 +176,13 @@ async fn calls_beyond_the_limit_are_shed() {
     todo!("write this test: calls beyond the limit are shed")
 }
 
-/// A configuration that cannot work is rejected when the orchestrator is built.
-#[tokio::test]
-async fn an_unworkable_configuration_is_rejected() {
-    // Arrange/act: Orchestrator::new with max_attempts: 0.
-    // Assert: Err(ConfigError::NoAttempts).
+/// A configuration that cannot work is rejected when the orchestrator is
+/// built, naming the problem; one at the edge of working is accepted.
+#[test]
+fn an_unworkable_configuration_is_rejected() {
+    // Arrange/act: Orchestrator::new with each unworkable Config (one per ConfigError
+    // variant except UnknownMutant), and with one at the edge (1 attempt, 1 permit,
+    // base_delay == max_delay).
+    // Assert: the matching ConfigError for each; Ok for the edge.
     todo!("write this test: an unworkable configuration is rejected")
 }
