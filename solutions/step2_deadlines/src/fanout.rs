@@ -23,6 +23,11 @@ use crate::upstream::{Upstream, UpstreamUrls};
 /// # Cancel safety
 ///
 /// Dropping the returned future cancels every call and retry in flight.
+///
+/// # Send
+///
+/// The future is `Send`: the lab spawns it on a multi-thread runtime, as a
+/// server would.
 pub async fn fetch_product(
     client: &reqwest::Client,
     urls: &UpstreamUrls,

@@ -68,7 +68,10 @@ fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
 
 // ANCHOR: fetch_with_retry
 /// Fetches `upstream`'s answer for `product_id`, retrying as `policy` allows
-/// within `deadline`.
+/// within `deadline` (the caller's: it makes none of its own).
+///
+/// Each call draws its backoff pauses from randomness of its own, so calls
+/// that fail together do not retry together.
 ///
 /// # Errors
 ///
@@ -78,6 +81,11 @@ fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
 /// # Cancel safety
 ///
 /// Dropping the future cancels the attempt in flight; nothing is retried.
+///
+/// # Send
+///
+/// The future is `Send`: the lab spawns it on a multi-thread runtime, and a
+/// server would too.
 pub async fn fetch_with_retry<T: DeserializeOwned>(
     client: &reqwest::Client,
     urls: &UpstreamUrls,
@@ -86,9 +94,9 @@ pub async fn fetch_with_retry<T: DeserializeOwned>(
     policy: &RetryPolicy,
     deadline: Deadline,
 ) -> Result<T, FetchError> {
-    // Each call gets its own small RNG, seeded from the thread's. The
-    // thread-local RNG itself cannot be held across an `.await` (it is not
-    // `Send`), and a seeded `StdRng` can.
+    // Each call gets its own RNG, seeded from the thread's. The thread-local
+    // RNG is not `Send`: held across the `.await` below, it would make this
+    // future `!Send`, and `tokio::spawn` would refuse it. A `StdRng` is `Send`.
     let mut rng = StdRng::from_rng(&mut rand::rng());
     retry(policy, deadline, upstream, &mut rng, || {
         fetch_json(client, urls, upstream, product_id)

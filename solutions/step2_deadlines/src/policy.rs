@@ -227,13 +227,13 @@ impl RetryPolicy {
 
     /// How long to sleep before retry number `retry` (0 for the first retry):
     /// *full jitter*, a uniformly random whole number of milliseconds in
-    /// `0..=backoff_ceiling(retry)` (Brooker, 2015).
+    /// `0..=backoff_ceiling(retry)` (Brooker, 2015). Every value in that
+    /// range, 0 and the ceiling included, is equally likely.
     ///
-    /// It draws exactly once from `rng`, as
-    /// `rng.random_range(0..=ceiling_in_whole_milliseconds)`, so a seeded
-    /// RNG gives a schedule a test can predict. Whole milliseconds, because
-    /// tokio's timers have millisecond resolution: finer jitter would be
-    /// rounded away.
+    /// The randomness comes from `rng` and nowhere else, so two RNGs seeded
+    /// alike give the same pauses: a test can replay them. Whole
+    /// milliseconds, because tokio's timers have millisecond resolution:
+    /// finer jitter would be rounded away.
     pub fn backoff_delay(&self, retry: u32, rng: &mut (impl Rng + ?Sized)) -> Duration {
         let ceiling_ms = u64::try_from(self.backoff_ceiling(retry).as_millis()).unwrap_or(u64::MAX);
         Duration::from_millis(rng.random_range(0..=ceiling_ms))

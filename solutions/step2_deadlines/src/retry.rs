@@ -19,11 +19,16 @@ use crate::upstream::Upstream;
 /// Runs `operation` until it succeeds, fails in a way not worth retrying,
 /// runs out of attempts, or would cross the deadline.
 ///
-/// Each attempt gets [`RetryPolicy::timeout_for_attempt`] of what is left,
-/// and one that runs out becomes [`FetchError::Timeout`] naming `upstream`.
-/// Between attempts it sleeps [`RetryPolicy::backoff_delay`], drawn from
-/// `rng`, but only if an attempt still fits after the sleep: it never sleeps
-/// past the deadline.
+/// The `deadline` is the caller's, and the only one: the loop makes none of
+/// its own. Each attempt gets [`RetryPolicy::timeout_for_attempt`] of what
+/// is left of it, and one that runs out becomes [`FetchError::Timeout`]
+/// naming `upstream`. An attempt that would get no time is not started: with
+/// a deadline that has passed, or is too close, `operation` is never called.
+///
+/// Before attempt *n* + 2 (retry *n*, counting from 0) it sleeps
+/// [`RetryPolicy::backoff_delay`]`(n, rng)`, one draw per retry, but only
+/// if an attempt still fits after the sleep: it never sleeps past the
+/// deadline.
 ///
 /// # Errors
 ///
@@ -33,8 +38,14 @@ use crate::upstream::Upstream;
 ///
 /// # Cancel safety
 ///
-/// Dropping the future drops the attempt in flight (cancelling its request)
-/// or the sleep; no attempt starts after that.
+/// Dropping the future drops the attempt in flight (cancelling its request,
+/// though the upstream may already have acted on it) or the sleep; no
+/// attempt starts after that.
+///
+/// # Send
+///
+/// The future is `Send` whenever `R`, the operation and its futures are, so
+/// it can be spawned: it keeps nothing tied to one thread across an `.await`.
 pub async fn retry<T, F, Fut, R>(
     policy: &RetryPolicy,
     deadline: Deadline,

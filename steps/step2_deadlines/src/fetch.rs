@@ -67,7 +67,10 @@ fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
 }
 
 /// Fetches `upstream`'s answer for `product_id`, retrying as `policy` allows
-/// within `deadline`.
+/// within `deadline` (the caller's: it makes none of its own).
+///
+/// Each call draws its backoff pauses from randomness of its own, so calls
+/// that fail together do not retry together.
 ///
 /// # Errors
 ///
@@ -77,6 +80,11 @@ fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
 /// # Cancel safety
 ///
 /// Dropping the future cancels the attempt in flight; nothing is retried.
+///
+/// # Send
+///
+/// The future is `Send`: the lab spawns it on a multi-thread runtime, and a
+/// server would too.
 pub async fn fetch_with_retry<T: DeserializeOwned>(
     client: &reqwest::Client,
     urls: &UpstreamUrls,
@@ -85,11 +93,10 @@ pub async fn fetch_with_retry<T: DeserializeOwned>(
     policy: &RetryPolicy,
     deadline: Deadline,
 ) -> Result<T, FetchError> {
-    // TODO: call `retry(policy, deadline, upstream, &mut rng, || ...)` with
-    // a closure that starts one `fetch_json(client, urls, upstream,
-    // product_id)` each time it is called.
-    // For `rng`, seed a `StdRng` from the thread's RNG first:
-    // `StdRng::from_rng(&mut rand::rng())`. (The thread-local RNG itself is
-    // not `Send`, so it may not be held across an `.await`.)
+    // TODO: `retry` around `fetch_json`, with a closure that starts one
+    // request each time it is called. For the RNG: the thread-local one
+    // (`rand::rng()`) is not `Send`, so a future that holds it across an
+    // `.await` is not `Send` either, and cannot be spawned. A `StdRng`
+    // seeded from it (`SeedableRng::from_rng`) is.
     todo!("fetch_with_retry: the retry loop around fetch_json")
 }

@@ -208,19 +208,18 @@ impl RetryPolicy {
 
     /// How long to sleep before retry number `retry` (0 for the first retry):
     /// *full jitter*, a uniformly random whole number of milliseconds in
-    /// `0..=backoff_ceiling(retry)` (Brooker, 2015).
+    /// `0..=backoff_ceiling(retry)` (Brooker, 2015). Every value in that
+    /// range, 0 and the ceiling included, is equally likely.
     ///
-    /// It draws exactly once from `rng`, as
-    /// `rng.random_range(0..=ceiling_in_whole_milliseconds)`, so a seeded
-    /// RNG gives a schedule a test can predict. Whole milliseconds, because
-    /// tokio's timers have millisecond resolution: finer jitter would be
-    /// rounded away.
+    /// The randomness comes from `rng` and nowhere else, so two RNGs seeded
+    /// alike give the same pauses: a test can replay them. Whole
+    /// milliseconds, because tokio's timers have millisecond resolution:
+    /// finer jitter would be rounded away.
     pub fn backoff_delay(&self, retry: u32, rng: &mut (impl Rng + ?Sized)) -> Duration {
-        // TODO: full jitter. Take `self.backoff_ceiling(retry)` in whole
-        // milliseconds (`as_millis()`, then `u64::try_from`), draw once with
-        // `rng.random_range(0..=ceiling_ms)` and turn the draw back into a
-        // `Duration::from_millis`. Draw exactly once per call, in exactly
-        // this way: the tests replay the same seed and expect the same pauses.
+        // TODO: full jitter, drawn from `rng`: a whole number of
+        // milliseconds, uniformly from 0 up to and including the ceiling.
+        // `Duration::as_millis` and `Rng::random_range` (which takes an
+        // inclusive range) are the tools.
         todo!("backoff_delay: a uniformly random whole number of ms in 0..=ceiling")
     }
 }

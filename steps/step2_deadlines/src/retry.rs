@@ -18,11 +18,16 @@ use crate::upstream::Upstream;
 /// Runs `operation` until it succeeds, fails in a way not worth retrying,
 /// runs out of attempts, or would cross the deadline.
 ///
-/// Each attempt gets [`RetryPolicy::timeout_for_attempt`] of what is left,
-/// and one that runs out becomes [`FetchError::Timeout`] naming `upstream`.
-/// Between attempts it sleeps [`RetryPolicy::backoff_delay`], drawn from
-/// `rng`, but only if an attempt still fits after the sleep: it never sleeps
-/// past the deadline.
+/// The `deadline` is the caller's, and the only one: the loop makes none of
+/// its own. Each attempt gets [`RetryPolicy::timeout_for_attempt`] of what
+/// is left of it, and one that runs out becomes [`FetchError::Timeout`]
+/// naming `upstream`. An attempt that would get no time is not started: with
+/// a deadline that has passed, or is too close, `operation` is never called.
+///
+/// Before attempt *n* + 2 (retry *n*, counting from 0) it sleeps
+/// [`RetryPolicy::backoff_delay`]`(n, rng)`, one draw per retry, but only
+/// if an attempt still fits after the sleep: it never sleeps past the
+/// deadline.
 ///
 /// # Errors
 ///
@@ -32,8 +37,14 @@ use crate::upstream::Upstream;
 ///
 /// # Cancel safety
 ///
-/// Dropping the future drops the attempt in flight (cancelling its request)
-/// or the sleep; no attempt starts after that.
+/// Dropping the future drops the attempt in flight (cancelling its request,
+/// though the upstream may already have acted on it) or the sleep; no
+/// attempt starts after that.
+///
+/// # Send
+///
+/// The future is `Send` whenever `R`, the operation and its futures are, so
+/// it can be spawned: it keeps nothing tied to one thread across an `.await`.
 pub async fn retry<T, F, Fut, R>(
     policy: &RetryPolicy,
     deadline: Deadline,
@@ -46,19 +57,10 @@ where
     Fut: Future<Output = Result<T, FetchError>>,
     R: Rng + ?Sized,
 {
-    // TODO: a loop, counting attempts from 1.
-    // 1. Ask `policy.timeout_for_attempt(deadline.remaining())` how long this
-    //    attempt may take. `None`: return `FetchError::Timeout { upstream }`.
-    // 2. Run the attempt under that timeout: `tokio::time::timeout(timeout,
-    //    operation()).await`. The outer `Err` (the timer won) becomes
-    //    `FetchError::Timeout { upstream }`; `Ok(Ok(value))` is the answer.
-    // 3. Return the error if it is not `is_retryable()`, or if this was the
-    //    last attempt allowed (`policy.max_attempts()`).
-    // 4. Draw the pause with `policy.backoff_delay(retry, rng)`, where
-    //    `retry` is 0 before the second attempt, 1 before the third, ...
-    // 5. If an attempt would no longer fit after that pause (ask
-    //    `timeout_for_attempt` about `deadline.remaining()` minus the pause,
-    //    with `saturating_sub`), return the error now, without sleeping.
-    // 6. `tokio::time::sleep(pause).await`, and go round again.
+    // TODO: the loop the doc comment above specifies. The tools:
+    // `policy.timeout_for_attempt` (how long an attempt may take, and
+    // whether it may start at all), `tokio::time::timeout` (an outer `Err`
+    // means the timer won), `FetchError::is_retryable`,
+    // `policy.max_attempts`, `policy.backoff_delay` and `tokio::time::sleep`.
     todo!("retry: attempt, classify, back off with jitter, never past the deadline")
 }

@@ -13,19 +13,28 @@
 //!   closure, no sockets) on tokio's *paused* clock. Time then moves only
 //!   when every task is waiting on a timer, straight to the next one, so the
 //!   instant of each attempt is exact and the tests take no real time.
+//!
+//! One test spawns the retrying futures with `tokio::spawn`, as the lab and
+//! a server do. That needs them to be `Send`: a future that holds something
+//! thread-bound (the thread-local RNG, an `Rc`) across an `.await` makes this
+//! whole file fail to compile, and the compiler's message names the culprit.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use fake_upstreams::Service;
 use fake_upstreams::mock::MockUpstreams;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use step2_deadlines::{
     ConfigError, Deadline, FetchError, Inventory, Price, Product, RetryConfig, RetryPolicy,
-    ReviewStats, Upstream, UpstreamUrls, fetch_json, fetch_product, retry,
+    ReviewStats, Upstream, UpstreamUrls, fetch_json, fetch_product, fetch_with_retry, retry,
 };
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// Every test gets at most this long, so a future that never completes fails
@@ -34,6 +43,10 @@ const TEST_TIME_LIMIT: Duration = Duration::from_secs(15);
 
 /// The product every test asks for.
 const PRODUCT_ID: u64 = 42;
+
+/// How much later than planned a real-time test may finish: wiremock and the
+/// test share two busy cores with other work, so wall-clock time is noisy.
+const SLACK: Duration = Duration::from_millis(150);
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -115,7 +128,7 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
 // Deciding: what to retry, what configuration can work, how long to wait.
 // ---------------------------------------------------------------------------
 
-/// Timeouts, 5xx and 429 are retryable; a 4xx such as 404 never is.
+/// Timeouts, every 5xx and 429 are retryable; every other 4xx never is.
 #[test]
 fn retryability_is_decided_by_the_kind_of_failure() {
     let status = |status| FetchError::Status {
@@ -123,13 +136,13 @@ fn retryability_is_decided_by_the_kind_of_failure() {
         status,
     };
 
-    for code in [500, 502, 503, 504, 429] {
+    for code in (500..=599).chain([429]) {
         assert!(
             status(code).is_retryable(),
             "a {code} should be retried: the upstream may answer next time"
         );
     }
-    for code in [400, 401, 403, 404, 409, 422] {
+    for code in (400..=499).filter(|code| *code != 429) {
         assert!(
             !status(code).is_retryable(),
             "a {code} must not be retried: the request itself is wrong, and will be again"
@@ -160,13 +173,6 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
                 ..valid
             },
             "max_attempts",
-        ),
-        (
-            RetryConfig {
-                margin: ms(2_000),
-                ..valid
-            },
-            "margin",
         ),
         (
             RetryConfig {
@@ -208,27 +214,157 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
             "the error for a bad {field} should name it, got: {message:?}"
         );
     }
-
-    assert_eq!(
-        RetryPolicy::new(RetryConfig {
-            max_attempts: 0,
-            ..valid
-        }),
-        Err(ConfigError::NoAttempts)
-    );
-    assert_eq!(
-        RetryPolicy::new(RetryConfig {
-            margin: ms(2_000),
-            ..valid
-        }),
-        Err(ConfigError::MarginNotBelowBudget {
-            margin: ms(2_000),
-            budget: ms(2_000)
-        })
-    );
 }
 
-/// An attempt gets the smaller of its own limit and what is left minus the margin, and none below min_attempt.
+/// Each configuration rule is refused exactly at its boundary, with its own ConfigError, and accepted just inside it.
+#[test]
+fn each_configuration_rule_holds_exactly_at_its_boundary() {
+    // Every rule is satisfied here with room to spare: each case below
+    // breaks one rule, and only that one.
+    let valid = RetryConfig {
+        budget: ms(1_000),
+        attempt_timeout: ms(300),
+        margin: ms(100),
+        min_attempt: ms(50),
+        max_attempts: 3,
+        base_delay: ms(10),
+        max_delay: ms(40),
+    };
+    let accepted = [
+        (
+            "one attempt (no retries)",
+            RetryConfig {
+                max_attempts: 1,
+                ..valid
+            },
+        ),
+        (
+            "a 1 ms attempt timeout",
+            RetryConfig {
+                attempt_timeout: ms(1),
+                min_attempt: ms(1),
+                ..valid
+            },
+        ),
+        (
+            "a margin 1 ms shorter than the budget",
+            RetryConfig {
+                margin: ms(999),
+                min_attempt: ms(1),
+                ..valid
+            },
+        ),
+        (
+            "min_attempt equal to attempt_timeout (the smaller limit)",
+            RetryConfig {
+                min_attempt: ms(300),
+                ..valid
+            },
+        ),
+        (
+            "min_attempt equal to budget minus margin (the smaller limit)",
+            RetryConfig {
+                margin: ms(800),
+                min_attempt: ms(200),
+                ..valid
+            },
+        ),
+        (
+            "base_delay equal to max_delay",
+            RetryConfig {
+                base_delay: ms(40),
+                ..valid
+            },
+        ),
+        (
+            "no backoff at all (both delays zero)",
+            RetryConfig {
+                base_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
+                ..valid
+            },
+        ),
+    ];
+    for (what, config) in accepted {
+        assert!(
+            RetryPolicy::new(config).is_ok(),
+            "{what} can work and must be accepted: {config:?} gave {:?}",
+            RetryPolicy::new(config)
+        );
+    }
+
+    let refused = [
+        (
+            RetryConfig {
+                max_attempts: 0,
+                ..valid
+            },
+            ConfigError::NoAttempts,
+        ),
+        (
+            // min_attempt is zero too, so only the zero-timeout rule can
+            // refuse this one.
+            RetryConfig {
+                attempt_timeout: Duration::ZERO,
+                min_attempt: Duration::ZERO,
+                ..valid
+            },
+            ConfigError::ZeroAttemptTimeout,
+        ),
+        (
+            RetryConfig {
+                margin: ms(1_000),
+                ..valid
+            },
+            ConfigError::MarginNotBelowBudget {
+                margin: ms(1_000),
+                budget: ms(1_000),
+            },
+        ),
+        (
+            // Here attempt_timeout (300 ms) is the smaller limit.
+            RetryConfig {
+                min_attempt: ms(301),
+                ..valid
+            },
+            ConfigError::MinAttemptDoesNotFit {
+                min_attempt: ms(301),
+                available: ms(300),
+            },
+        ),
+        (
+            // Here budget minus margin (200 ms) is the smaller limit.
+            RetryConfig {
+                margin: ms(800),
+                min_attempt: ms(201),
+                ..valid
+            },
+            ConfigError::MinAttemptDoesNotFit {
+                min_attempt: ms(201),
+                available: ms(200),
+            },
+        ),
+        (
+            RetryConfig {
+                base_delay: ms(41),
+                ..valid
+            },
+            ConfigError::BaseAboveCap {
+                base: ms(41),
+                cap: ms(40),
+            },
+        ),
+    ];
+    for (config, expected) in refused {
+        assert_eq!(
+            RetryPolicy::new(config),
+            Err(expected.clone()),
+            "{config:?} breaks exactly one rule, and should be refused with {expected:?}"
+        );
+    }
+}
+
+/// An attempt gets the smaller of its own limit and what is left minus the margin, and none below min_attempt or of zero length.
 #[test]
 fn an_attempt_gets_the_smaller_of_its_limit_and_the_remaining_budget() {
     let policy = policy(RetryConfig {
@@ -256,9 +392,35 @@ fn an_attempt_gets_the_smaller_of_its_limit_and_the_remaining_budget() {
             "with {remaining:?} left (attempt_timeout 70 ms, margin 10 ms, min_attempt 20 ms)"
         );
     }
+
+    // With no minimum, an attempt still needs *some* time: once only the
+    // margin is left, there is none to give.
+    let no_minimum = policy_with_min_attempt(Duration::ZERO);
+    for (remaining, expected) in [
+        (ms(11), Some(ms(1))),
+        (ms(10), None),
+        (ms(3), None),
+        (Duration::ZERO, None),
+    ] {
+        assert_eq!(
+            no_minimum.timeout_for_attempt(remaining),
+            expected,
+            "with {remaining:?} left (margin 10 ms, min_attempt 0): a zero-length attempt must not be started"
+        );
+    }
 }
 
-/// Backoff delays stay within [0, min(cap, base·2^n)], saturate at the cap, and are not constant.
+fn policy_with_min_attempt(min_attempt: Duration) -> RetryPolicy {
+    policy(RetryConfig {
+        budget: ms(200),
+        attempt_timeout: ms(70),
+        margin: ms(10),
+        min_attempt,
+        ..http_config()
+    })
+}
+
+/// Backoff ceilings are min(cap, base·2^n) for every n, saturating at the cap; the delays stay under them and vary.
 #[test]
 fn backoff_delays_stay_under_the_exponential_ceiling_and_vary() {
     let policy = policy(RetryConfig {
@@ -287,15 +449,121 @@ fn backoff_delays_stay_under_the_exponential_ceiling_and_vary() {
             "the delays before retry {retry} are all {:?}: full jitter draws each one at random",
             delays[0]
         );
-        assert!(
-            delays.iter().any(|delay| *delay < ceiling / 2),
-            "full jitter draws from the whole range 0..=ceiling, not only its top half"
+    }
+    // Past 2^31 the factor no longer fits a u32, past about 2^64 ms the
+    // product no longer fits a Duration: every one of them is the cap.
+    for retry in (12..=80).chain([u32::MAX]) {
+        assert_eq!(
+            policy.backoff_ceiling(retry),
+            ms(1_000),
+            "the ceiling before retry {retry} saturates at the cap, without overflowing or wrapping"
         );
     }
+}
+
+/// Full jitter draws whole milliseconds, from 0 up to and including the ceiling, each value about equally often.
+#[test]
+fn full_jitter_reaches_both_ends_of_the_range_evenly() {
+    let policy = policy(RetryConfig {
+        base_delay: ms(10),
+        max_delay: ms(1_000),
+        ..http_config()
+    });
+    let mut rng = StdRng::seed_from_u64(2015);
+
+    // Before the first retry the range is 0..=10 ms: eleven values, each
+    // expected 2,000 times in 22,000 draws. The band below is about seven
+    // standard deviations wide, so a fair draw never leaves it.
+    let mut counts: BTreeMap<u128, u32> = (0..=10).map(|value| (value, 0)).collect();
+    for _ in 0..22_000 {
+        let delay = policy.backoff_delay(0, &mut rng);
+        assert_whole_milliseconds(delay);
+        *counts.entry(delay.as_millis()).or_default() += 1;
+    }
+    assert!(
+        counts.keys().all(|value| *value <= 10),
+        "every delay before the first retry must be within 0..=10 ms, got these counts: {counts:?}"
+    );
+    assert!(
+        counts.values().all(|count| (1_700..=2_300).contains(count)),
+        "each of 0, 1, ..., 10 ms should come up about 2,000 times in 22,000 draws (both ends included), got {counts:?}"
+    );
+
+    // Before retry 7 the range is capped: 0..=1000 ms. Both ends must come
+    // up, and the ten 100 ms bands about equally often.
+    let mut smallest = Duration::MAX;
+    let mut largest = Duration::ZERO;
+    let mut bands = [0_u32; 10];
+    for _ in 0..30_000 {
+        let delay = policy.backoff_delay(7, &mut rng);
+        assert_whole_milliseconds(delay);
+        smallest = smallest.min(delay);
+        largest = largest.max(delay);
+        let band = usize::try_from(delay.as_millis() / 100).map_or(9, |band| band.min(9));
+        bands[band] += 1;
+    }
     assert_eq!(
-        policy.backoff_ceiling(u32::MAX),
-        ms(1_000),
-        "a huge retry number saturates at the cap instead of overflowing"
+        (smallest, largest),
+        (Duration::ZERO, ms(1_000)),
+        "30,000 draws from 0..=1000 ms should include both 0 and the cap itself"
+    );
+    assert!(
+        bands.iter().all(|count| (2_600..=3_400).contains(count)),
+        "each 100 ms band of 0..=1000 ms should hold about 3,000 of 30,000 draws, got {bands:?}"
+    );
+
+    // A policy without backoff: the range is 0..=0, and the only pause is 0.
+    let no_backoff = policy_without_backoff();
+    let mut rng = StdRng::seed_from_u64(1);
+    for retry in [0, 1, 5] {
+        assert_eq!(
+            no_backoff.backoff_delay(retry, &mut rng),
+            Duration::ZERO,
+            "with base_delay and max_delay both zero, every pause is zero"
+        );
+    }
+}
+
+fn assert_whole_milliseconds(delay: Duration) {
+    assert_eq!(
+        delay.subsec_nanos() % 1_000_000,
+        0,
+        "a pause of {delay:?} is not a whole number of milliseconds"
+    );
+}
+
+fn policy_without_backoff() -> RetryPolicy {
+    policy(RetryConfig {
+        base_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+        ..http_config()
+    })
+}
+
+/// backoff_delay draws only from the RNG it is given: the same seed gives the same pauses, another seed others.
+#[test]
+fn the_same_seed_gives_the_same_pauses() {
+    let policy = policy(RetryConfig {
+        base_delay: ms(10),
+        max_delay: ms(1_000),
+        ..http_config()
+    });
+    let pauses = |seed| {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..60_u32)
+            .map(|n| policy.backoff_delay(n % 8, &mut rng))
+            .collect::<Vec<_>>()
+    };
+
+    assert_eq!(
+        pauses(11),
+        pauses(11),
+        "two RNGs seeded alike must give the same pauses: draw from the rng parameter, not from another source"
+    );
+    assert_ne!(
+        pauses(11),
+        pauses(12),
+        "RNGs seeded differently gave the same 60 pauses: is the draw really taken from the rng parameter?"
     );
 }
 
@@ -303,9 +571,9 @@ fn backoff_delays_stay_under_the_exponential_ceiling_and_vary() {
 // The retry loop, on tokio's paused clock, with in-process fakes.
 // ---------------------------------------------------------------------------
 
-/// Under paused time, each retry starts exactly one seeded full-jitter draw after the previous attempt.
+/// Under paused time, each retry starts exactly one backoff_delay after the previous attempt, drawn from the RNG the loop was given.
 #[tokio::test(start_paused = true)]
-async fn the_backoff_schedule_is_exact_under_paused_time() {
+async fn each_retry_waits_one_backoff_delay_drawn_from_the_given_rng() {
     within_time_limit(async {
         // Arrange: an upstream that always answers 503 at once, six attempts,
         // and a budget far too large to matter.
@@ -335,19 +603,19 @@ async fn the_backoff_schedule_is_exact_under_paused_time() {
         )
         .await;
 
-        // Assert: the same seed, drawn the documented way, predicts every
-        // pause: retry n sleeps random_range(0..=min(1000, 100 × 2^n)) ms.
+        // Assert: replaying the policy's own `backoff_delay` on an RNG seeded
+        // alike predicts every pause, however `backoff_delay` draws: retry 0
+        // before the second attempt, retry 1 before the third, and so on.
         let mut rng = StdRng::seed_from_u64(SEED);
         let mut expected = vec![Duration::ZERO];
         for retry in 0..5_u32 {
-            let ceiling_ms = (100 * 2_u64.pow(retry)).min(1_000);
-            let pause = ms(rng.random_range(0..=ceiling_ms));
+            let pause = policy.backoff_delay(retry, &mut rng);
             expected.push(expected[retry as usize] + pause);
         }
         assert_eq!(
             *attempts.borrow(),
             expected,
-            "attempts started at these offsets; expected each retry one full-jitter draw after the last attempt"
+            "attempts started at these offsets; expected each retry n to start backoff_delay(n) after the last attempt, drawn once from the rng the loop was given"
         );
         assert!(
             matches!(
@@ -485,6 +753,120 @@ async fn a_hung_operation_is_retried_and_times_out_before_the_deadline() {
     .await;
 }
 
+/// The loop obeys the deadline it is given, not one of its own made from the policy's budget.
+#[tokio::test(start_paused = true)]
+async fn the_retry_loop_honours_the_deadline_it_is_given() {
+    within_time_limit(async {
+        // Arrange: the policy's budget is a minute, but the request arrived
+        // long ago and only 150 ms of its deadline are left.
+        let policy = policy(RetryConfig {
+            budget: ms(60_000),
+            attempt_timeout: ms(1_000),
+            margin: ms(10),
+            min_attempt: ms(20),
+            max_attempts: 5,
+            base_delay: ms(10),
+            max_delay: ms(20),
+        });
+        let deadline = Deadline::after(ms(150));
+        let started = Instant::now();
+        let calls = Cell::new(0_u32);
+
+        // Act: an operation that never answers.
+        let result: Result<(), FetchError> = retry(
+            &policy,
+            deadline,
+            Upstream::Reviews,
+            &mut StdRng::seed_from_u64(4),
+            || {
+                calls.set(calls.get() + 1);
+                std::future::pending()
+            },
+        )
+        .await;
+        let returned = started.elapsed();
+
+        // Assert
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Timeout {
+                    upstream: Upstream::Reviews
+                })
+            ),
+            "expected a Timeout naming reviews, got {result:?}"
+        );
+        assert!(
+            calls.get() >= 1,
+            "140 ms fit an attempt (min_attempt 20 ms): it must be tried"
+        );
+        assert!(
+            returned <= ms(150 - 10),
+            "returned after {returned:?}: the deadline passed in was 150 ms away, and the last 10 ms are the margin"
+        );
+    })
+    .await;
+}
+
+/// A deadline that has passed, or leaves less than margin + min_attempt, starts no attempt at all.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_with_no_room_for_an_attempt_starts_none() {
+    within_time_limit(async {
+        let policy = policy(RetryConfig {
+            budget: ms(1_000),
+            attempt_timeout: ms(100),
+            margin: ms(10),
+            min_attempt: ms(20),
+            max_attempts: 3,
+            base_delay: ms(10),
+            max_delay: ms(20),
+        });
+        let already_passed = Deadline::after(Duration::ZERO);
+        tokio::time::advance(ms(5)).await;
+
+        // 29 ms left: 19 ms after the margin, under min_attempt.
+        for (what, deadline) in [
+            ("a deadline that has passed", already_passed),
+            ("a deadline 29 ms away", Deadline::after(ms(29))),
+        ] {
+            let started = Instant::now();
+            let calls = Cell::new(0_u32);
+            let result: Result<(), FetchError> = retry(
+                &policy,
+                deadline,
+                Upstream::Inventory,
+                &mut StdRng::seed_from_u64(6),
+                || {
+                    calls.set(calls.get() + 1);
+                    async { Ok(()) }
+                },
+            )
+            .await;
+
+            assert_eq!(
+                calls.get(),
+                0,
+                "{what} leaves no room for an attempt: nothing may be sent"
+            );
+            assert!(
+                matches!(
+                    result,
+                    Err(FetchError::Timeout {
+                        upstream: Upstream::Inventory
+                    })
+                ),
+                "{what}: expected a Timeout naming inventory, got {result:?}"
+            );
+            assert_eq!(
+                started.elapsed(),
+                Duration::ZERO,
+                "{what}: the answer is known at once, without waiting"
+            );
+        }
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------
 // Over HTTP, against wiremock, in real time.
 // ---------------------------------------------------------------------------
@@ -516,6 +898,93 @@ async fn a_healthy_fan_out_asks_each_upstream_once() {
                 "{service} is healthy: one request, no retries"
             );
         }
+    })
+    .await;
+}
+
+/// The three upstreams are asked at the same time: three slow answers take about as long as one.
+#[tokio::test]
+async fn the_three_upstreams_are_asked_at_the_same_time() {
+    within_time_limit(async {
+        // Arrange: every upstream answers after 500 ms. One after another
+        // they would take 1.5 s; at the same time, 500 ms.
+        let upstreams = MockUpstreams::start().await;
+        for service in Service::ALL {
+            upstreams.serve_slow(service, ms(500)).await;
+        }
+        let policy = policy(RetryConfig {
+            budget: ms(5_000),
+            attempt_timeout: ms(2_000),
+            ..http_config()
+        });
+
+        // Act
+        let started = Instant::now();
+        let product = fetch_product(
+            &client(),
+            &urls_of(&upstreams),
+            &policy,
+            Deadline::after(policy.budget()),
+            PRODUCT_ID,
+        )
+        .await;
+        let elapsed = started.elapsed();
+
+        // Assert
+        assert_eq!(
+            product.expect("slow is not broken: all three answer in time"),
+            expected_product()
+        );
+        assert!(
+            elapsed < ms(1_000),
+            "took {elapsed:?}: three 500 ms calls made at once take about 500 ms, two after another 1 s"
+        );
+    })
+    .await;
+}
+
+/// The first error comes back at once; the page does not wait for the slow upstreams.
+#[tokio::test]
+async fn the_first_error_comes_back_without_waiting_for_the_others() {
+    within_time_limit(async {
+        // Arrange: reviews answers 404 at once, the other two take 2 s.
+        let upstreams = MockUpstreams::start().await;
+        upstreams.serve_slow(Service::Inventory, ms(2_000)).await;
+        upstreams.serve_slow(Service::Pricing, ms(2_000)).await;
+        upstreams.serve_status(Service::Reviews, 404).await;
+        let policy = policy(RetryConfig {
+            budget: ms(5_000),
+            attempt_timeout: ms(3_000),
+            ..http_config()
+        });
+
+        // Act
+        let started = Instant::now();
+        let result = fetch_product(
+            &client(),
+            &urls_of(&upstreams),
+            &policy,
+            Deadline::after(policy.budget()),
+            PRODUCT_ID,
+        )
+        .await;
+        let elapsed = started.elapsed();
+
+        // Assert
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Status {
+                    upstream: Upstream::Reviews,
+                    status: 404
+                })
+            ),
+            "expected reviews' 404, got {result:?}"
+        );
+        assert!(
+            elapsed < ms(1_000),
+            "took {elapsed:?}: the 404 is known at once, and the page must not wait 2 s for the other two"
+        );
     })
     .await;
 }
@@ -582,6 +1051,58 @@ async fn a_404_is_not_retried_and_names_the_upstream() {
             1,
             "a 404 will be a 404 again: it must not be retried"
         );
+    })
+    .await;
+}
+
+/// Every 4xx comes back as a Status error with its code after one request, except 429, which is retried.
+#[tokio::test]
+async fn a_4xx_is_a_status_error_sent_once_and_only_429_is_retried() {
+    within_time_limit(async {
+        let upstreams = MockUpstreams::start().await;
+        let client = client();
+        let urls = urls_of(&upstreams);
+        let policy = policy(http_config());
+
+        for (status, requests) in [
+            (400, 1),
+            (401, 1),
+            (403, 1),
+            (410, 1),
+            (422, 1),
+            (451, 1),
+            (429, 3),
+        ] {
+            // The latest behaviour wins, so each round answers `status`.
+            upstreams.serve_status(Service::Pricing, status).await;
+            let before = upstreams.received(Service::Pricing).await;
+
+            let result: Result<Price, FetchError> = fetch_with_retry(
+                &client,
+                &urls,
+                Upstream::Pricing,
+                PRODUCT_ID,
+                &policy,
+                Deadline::after(policy.budget()),
+            )
+            .await;
+
+            let sent = upstreams.received(Service::Pricing).await - before;
+            assert!(
+                matches!(
+                    result,
+                    Err(FetchError::Status {
+                        upstream: Upstream::Pricing,
+                        status: got
+                    }) if got == status
+                ),
+                "a {status} should come back as a Status error for pricing with {status}, got {result:?}"
+            );
+            assert_eq!(
+                sent, requests,
+                "a {status} should be sent {requests} time(s) with 3 attempts allowed, was sent {sent}"
+            );
+        }
     })
     .await;
 }
@@ -670,9 +1191,91 @@ async fn a_hung_upstream_times_out_within_the_budget() {
             "gave up after {elapsed:?}, before even one 150 ms attempt could time out"
         );
         assert!(
-            elapsed < ms(400 + 150),
+            elapsed < ms(400) + SLACK,
             "took {elapsed:?}: the whole request must end within its 400 ms budget"
         );
+    })
+    .await;
+}
+
+/// The page obeys the deadline passed in, even one mostly spent, not a fresh one made from the policy's budget.
+#[tokio::test]
+async fn the_page_honours_the_deadline_passed_in() {
+    within_time_limit(async {
+        // Arrange: pricing takes 3 s. The policy would allow attempts of 2 s
+        // within 10 s, but the request arrived long ago: 400 ms are left.
+        let upstreams = MockUpstreams::healthy().await;
+        upstreams.serve_slow(Service::Pricing, ms(3_000)).await;
+        let policy = policy(RetryConfig {
+            budget: ms(10_000),
+            attempt_timeout: ms(2_000),
+            margin: ms(20),
+            min_attempt: ms(20),
+            ..http_config()
+        });
+        let deadline = Deadline::after(ms(400));
+
+        // Act
+        let started = Instant::now();
+        let result = fetch_product(
+            &client(),
+            &urls_of(&upstreams),
+            &policy,
+            deadline,
+            PRODUCT_ID,
+        )
+        .await;
+        let elapsed = started.elapsed();
+
+        // Assert
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Timeout {
+                    upstream: Upstream::Pricing
+                })
+            ),
+            "expected a Timeout naming pricing, got {result:?}"
+        );
+        assert!(
+            upstreams.received(Service::Pricing).await >= 1,
+            "380 ms fit an attempt: pricing must have been asked"
+        );
+        assert!(
+            elapsed < ms(400) + SLACK,
+            "took {elapsed:?}: the deadline passed in was 400 ms away"
+        );
+    })
+    .await;
+}
+
+/// A page whose deadline has already passed sends no request at all, and says Timeout.
+#[tokio::test]
+async fn a_page_whose_deadline_has_passed_sends_nothing() {
+    within_time_limit(async {
+        let upstreams = MockUpstreams::healthy().await;
+        let policy = policy(http_config());
+
+        let result = fetch_product(
+            &client(),
+            &urls_of(&upstreams),
+            &policy,
+            Deadline::after(Duration::ZERO),
+            PRODUCT_ID,
+        )
+        .await;
+
+        assert!(
+            matches!(result, Err(FetchError::Timeout { .. })),
+            "a request out of time should end as a Timeout, got {result:?}"
+        );
+        for service in Service::ALL {
+            assert_eq!(
+                upstreams.received(service).await,
+                0,
+                "the deadline had passed: {service} must not be asked"
+            );
+        }
     })
     .await;
 }
@@ -722,6 +1325,193 @@ async fn a_refused_connection_is_retried_and_classified_as_transport() {
             calls.get(),
             3,
             "a refused connection may succeed next time: all 3 attempts should be used"
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Spawned, on a multi-thread runtime, as the lab and a server run them.
+// ---------------------------------------------------------------------------
+
+/// Everything shared by the spawned calls below, cloned into each task.
+struct Shared {
+    client: reqwest::Client,
+    urls: UpstreamUrls,
+    policy: RetryPolicy,
+}
+
+/// fetch_product, fetch_with_retry and retry can be spawned: their futures are Send (a thread-bound RNG held across an .await does not compile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retrying_futures_can_be_spawned_on_a_multi_thread_runtime() {
+    within_time_limit(async {
+        // Arrange: pricing fails once, so the spawned calls back off and
+        // retry on whichever worker thread picks them up.
+        let upstreams = MockUpstreams::healthy().await;
+        upstreams.serve_flaky(Service::Pricing, 1, 503).await;
+        let shared = Arc::new(Shared {
+            client: client(),
+            urls: urls_of(&upstreams),
+            policy: policy(http_config()),
+        });
+        let deadline = Deadline::after(shared.policy.budget());
+
+        // Act: `tokio::spawn` accepts only `Send + 'static` futures. If this
+        // does not compile, the compiler names the value that is not `Send`
+        // and the `.await` it is held across.
+        let page = tokio::spawn({
+            let shared = Arc::clone(&shared);
+            async move {
+                fetch_product(
+                    &shared.client,
+                    &shared.urls,
+                    &shared.policy,
+                    deadline,
+                    PRODUCT_ID,
+                )
+                .await
+            }
+        });
+        let price = tokio::spawn({
+            let shared = Arc::clone(&shared);
+            async move {
+                fetch_with_retry::<Price>(
+                    &shared.client,
+                    &shared.urls,
+                    Upstream::Pricing,
+                    PRODUCT_ID,
+                    &shared.policy,
+                    deadline,
+                )
+                .await
+            }
+        });
+        let looped = tokio::spawn({
+            let shared = Arc::clone(&shared);
+            async move {
+                let mut rng = StdRng::seed_from_u64(9);
+                // The operation fails once, then succeeds.
+                let failures_left = AtomicU32::new(1);
+                retry(
+                    &shared.policy,
+                    deadline,
+                    Upstream::Reviews,
+                    &mut rng,
+                    || {
+                        let failed = failures_left
+                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                                left.checked_sub(1)
+                            })
+                            .is_ok();
+                        async move {
+                            if failed {
+                                Err(FetchError::Status {
+                                    upstream: Upstream::Reviews,
+                                    status: 503,
+                                })
+                            } else {
+                                Ok(7_u32)
+                            }
+                        }
+                    },
+                )
+                .await
+            }
+        });
+
+        // Assert
+        let page = page.await.expect("the spawned page did not panic");
+        let price = price.await.expect("the spawned price call did not panic");
+        let looped = looped.await.expect("the spawned retry loop did not panic");
+        assert_eq!(
+            page.expect("pricing recovers on a retry"),
+            expected_product()
+        );
+        assert_eq!(
+            price.expect("pricing answers 200 by now"),
+            expected_product().price
+        );
+        assert_eq!(
+            looped.expect("the operation succeeds on its second attempt"),
+            7
+        );
+    })
+    .await;
+}
+
+/// Calls that fail together back off by different amounts: each call draws its pauses from randomness of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_that_fail_together_retry_at_different_moments() {
+    within_time_limit(async {
+        // Arrange: pricing always answers 503. Each caller makes two attempts
+        // with a pause drawn from 0..=1000 ms in between, so a caller's
+        // duration is about its pause.
+        const CALLERS: usize = 24;
+        let upstreams = MockUpstreams::start().await;
+        upstreams.serve_status(Service::Pricing, 503).await;
+        let shared = Arc::new(Shared {
+            client: client(),
+            urls: urls_of(&upstreams),
+            policy: policy(RetryConfig {
+                budget: ms(5_000),
+                attempt_timeout: ms(2_000),
+                margin: ms(10),
+                min_attempt: ms(10),
+                max_attempts: 2,
+                base_delay: ms(1_000),
+                max_delay: ms(1_000),
+            }),
+        });
+        let deadline = Deadline::after(shared.policy.budget());
+
+        // Act: all of them at once.
+        let started = Instant::now();
+        let mut callers = JoinSet::new();
+        for _ in 0..CALLERS {
+            let shared = Arc::clone(&shared);
+            callers.spawn(async move {
+                let result = fetch_with_retry::<Price>(
+                    &shared.client,
+                    &shared.urls,
+                    Upstream::Pricing,
+                    PRODUCT_ID,
+                    &shared.policy,
+                    deadline,
+                )
+                .await;
+                (result, started.elapsed())
+            });
+        }
+        let mut durations = Vec::new();
+        while let Some(joined) = callers.join_next().await {
+            let (result, took) = joined.expect("a caller did not panic");
+            assert!(
+                matches!(
+                    result,
+                    Err(FetchError::Status {
+                        upstream: Upstream::Pricing,
+                        status: 503
+                    })
+                ),
+                "each caller should end with pricing's 503, got {result:?}"
+            );
+            durations.push(took);
+        }
+
+        // Assert: with 24 pauses drawn independently from 0..=1000 ms, the
+        // spread between the first and last caller to finish is below 300 ms
+        // with a probability of about 1 in 10^11. Pauses that are all the
+        // same (a fixed seed, no jitter) finish within a few ms of each other.
+        let first = durations.iter().min().expect("there are callers");
+        let last = durations.iter().max().expect("there are callers");
+        assert!(
+            *last - *first >= ms(300),
+            "all {CALLERS} callers finished between {first:?} and {last:?}: they retried in step, so each call's pauses are not its own random draws"
+        );
+        assert_eq!(
+            upstreams.received(Service::Pricing).await,
+            2 * CALLERS,
+            "each caller makes exactly its 2 attempts"
         );
     })
     .await;
