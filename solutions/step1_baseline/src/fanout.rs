@@ -40,9 +40,9 @@ pub async fn fetch_product_sequential(
 ///
 /// # Errors
 ///
-/// The first [`FetchError`] to arrive. `try_join!` then drops the other two
-/// futures, which cancels their requests: nobody waits for answers that can
-/// no longer be used.
+/// The first [`FetchError`] to arrive, returned at once. `try_join!` then
+/// drops the other two futures, which cancels their requests: nobody waits
+/// for answers that can no longer be used.
 ///
 /// # Cancel safety
 ///
@@ -54,7 +54,10 @@ pub async fn fetch_product_concurrent(
 ) -> Result<Product, FetchError> {
     // Creating a future does not start it. `try_join!` polls all three in the
     // same task, so their requests overlap, and returns when all have
-    // succeeded or as soon as one fails.
+    // succeeded or as soon as one fails. The task has one waker: whichever
+    // socket becomes ready, the task is woken and `try_join!` polls every
+    // branch that has not finished yet. Cheap for three; for thousands of
+    // futures, `FuturesUnordered` polls only the ones that were woken.
     let (inventory, price, reviews) = tokio::try_join!(
         fetch_json(client, urls, Upstream::Inventory, product_id),
         fetch_json(client, urls, Upstream::Pricing, product_id),

@@ -14,7 +14,8 @@ use crate::upstream::{Upstream, UpstreamUrls};
 /// # Errors
 ///
 /// [`FetchError::Transport`] if no response arrived, [`FetchError::Status`]
-/// for a non-2xx status, [`FetchError::Decode`] if the body is not a `T`.
+/// for any status outside 2xx (a 404 as much as a 500), [`FetchError::Decode`]
+/// if the body is not a `T`.
 ///
 /// # Cancel safety
 ///

@@ -1,22 +1,26 @@
 //! Step 1's lab: the same product route served two ways, measured side by side.
 //!
-//! * **blocking**: a pool of OS threads (32 by default), each taking one
-//!   connection at a time and running `fetch_product_blocking`, the way a
-//!   classic thread-per-request server does;
+//! * **blocking**: a pool of OS threads, each taking one connection at a
+//!   time and running `fetch_product_blocking`, the way a classic
+//!   thread-per-request server does. Two pools by default: 32 threads, a
+//!   typical fixed size, and 512, enough for every client of the largest
+//!   load, so the thread count is no longer the limit;
 //! * **async**: an axum server running `fetch_product_concurrent` as one tokio
 //!   task per request.
 //!
 //! Both sit in front of the same fake upstreams (about 50 ms each) and take
 //! the same load: a closed loop at each concurrency level (5, 50, 500 by
-//! default) and, with `--rates`, an open loop at fixed arrival rates. Then a
-//! child process holds hundreds of requests in flight, once on threads and
-//! once on tasks, to measure what each in-flight request costs in memory.
+//! default) and, with `--rates`, an open loop at fixed arrival rates. First,
+//! while the machine is still quiet, a child process holds 10,000 requests in
+//! flight, once on threads and once on tasks, to measure what each in-flight
+//! request costs in memory.
 //!
 //! Run it with `cargo xtask lab step1` (your code) or
 //! `cargo xtask lab step1 --solution` (the reference); always in release mode.
 
 mod async_server;
 mod blocking_server;
+mod limits;
 mod memory;
 
 use std::path::PathBuf;
@@ -56,26 +60,26 @@ struct Args {
     /// Latency of each fake upstream, in milliseconds.
     #[arg(long, default_value_t = 50)]
     upstream_latency_ms: u64,
-    /// Worker threads in the blocking server.
-    #[arg(long, default_value_t = 32)]
-    threads: usize,
+    /// Blocking servers to measure, by their number of worker threads: one
+    /// server per value.
+    #[arg(long, value_delimiter = ',', default_value = "32,512")]
+    threads: Vec<usize>,
     /// Requests held in flight by the memory experiment (0 skips it).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 10_000)]
     memory_in_flight: usize,
     /// Internal: run as the memory experiment's child process.
     #[arg(long, hide = true)]
     hold: Option<memory::HoldMode>,
-    /// Internal: the upstream base URL the memory child calls.
-    #[arg(long, hide = true)]
-    hold_upstream: Option<String>,
+    /// Internal: the three upstream base URLs the memory child calls.
+    #[arg(long, hide = true, value_delimiter = ',')]
+    hold_upstreams: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(mode) = args.hold {
         // The memory experiment's child: hold requests, report RSS, exit.
-        let upstream = args.hold_upstream.context("--hold needs --hold-upstream")?;
-        memory::hold_requests(mode, args.memory_in_flight, &upstream);
+        memory::hold_requests(mode, args.memory_in_flight, &args.hold_upstreams);
     }
 
     // Not `#[tokio::main]`: the memory child above must run without a
@@ -102,9 +106,19 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
     let upstream_latency = Duration::from_millis(args.upstream_latency_ms);
     println!("step 1 lab on {machine}");
     println!(
-        "upstreams: 3 fakes at {upstream_latency:?} each; blocking server: {} threads; windows: {warmup:?} warm-up + {window:?}",
+        "upstreams: 3 fakes at {upstream_latency:?} each; blocking servers: {:?} threads; windows: {warmup:?} warm-up + {window:?}",
         args.threads
     );
+    println!("{}", limits::Limits::read().summary());
+
+    // Memory first, while nothing else holds sockets or threads: the fakes
+    // it starts share this process's open-file limit, and the figures are
+    // cleanest on a quiet machine.
+    let memory = if args.memory_in_flight > 0 {
+        memory::measure(args.memory_in_flight).await?
+    } else {
+        None
+    };
 
     // Three separate fake upstreams, as in production: one per service.
     let behaviour = Behaviour::fixed(upstream_latency);
@@ -117,16 +131,17 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
         reviews: reviews.base_url(),
     };
 
-    let servers = [
-        (
-            format!("blocking ({} threads)", args.threads),
-            blocking_server::start(args.threads, urls.clone())?,
-        ),
-        (
-            "async (tokio tasks)".to_owned(),
-            async_server::start(urls).await?,
-        ),
-    ];
+    let mut servers = Vec::new();
+    for &threads in &args.threads {
+        servers.push((
+            format!("blocking ({threads} threads)"),
+            blocking_server::start(threads, urls.clone())?,
+        ));
+    }
+    servers.push((
+        "async (tokio tasks)".to_owned(),
+        async_server::start(urls).await?,
+    ));
 
     let mut loads: Vec<Load> = args
         .concurrency
@@ -161,12 +176,6 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
         }
     }
     progress.finish_and_clear();
-
-    let memory = if args.memory_in_flight > 0 {
-        memory::measure(args.memory_in_flight).await?
-    } else {
-        None
-    };
 
     print_and_save(&args, &machine, upstream_latency, &rows, memory.as_ref())
 }
@@ -242,17 +251,12 @@ fn print_and_save(
     Ok(())
 }
 
-/// The two numbers the chapter quotes: the throughput ratio at the highest
-/// concurrency, and how close the async p50 gets to the upstream latency at
-/// the lowest.
+/// The numbers the chapter quotes: at the highest concurrency, the async
+/// server's throughput against each blocking pool's (and the ceiling Little's
+/// law sets for that pool); at the lowest, how close the async p50 gets to
+/// the upstream latency.
 fn headline(closed: &[&Row], upstream_latency: Duration) -> Vec<String> {
     let mut lines = Vec::new();
-    let at = |concurrency: usize, blocking: bool| {
-        closed.iter().find(|row| {
-            row.measurement.load == Load::Closed { concurrency }
-                && row.scenario.starts_with("blocking") == blocking
-        })
-    };
     let levels: Vec<usize> = closed
         .iter()
         .filter_map(|row| match row.measurement.load {
@@ -260,25 +264,52 @@ fn headline(closed: &[&Row], upstream_latency: Duration) -> Vec<String> {
             Load::Open { .. } => None,
         })
         .collect();
-    if let (Some(&highest), Some(&lowest)) = (levels.iter().max(), levels.iter().min()) {
-        if let (Some(blocking), Some(async_row)) = (at(highest, true), at(highest, false)) {
-            let ratio = async_row.measurement.throughput()
-                / blocking.measurement.throughput().max(f64::MIN_POSITIVE);
+    let (Some(&highest), Some(&lowest)) = (levels.iter().max(), levels.iter().min()) else {
+        return lines;
+    };
+    let at = |concurrency: usize| {
+        closed
+            .iter()
+            .filter(move |row| row.measurement.load == Load::Closed { concurrency })
+    };
+    let is_async = |row: &&&Row| !row.scenario.starts_with("blocking");
+    // The blocking fan-out makes three calls one after another.
+    let blocking_request = upstream_latency.as_secs_f64() * 3.0;
+
+    if let Some(async_row) = at(highest).find(is_async) {
+        let async_throughput = async_row.measurement.throughput();
+        for blocking in at(highest).filter(|row| !is_async(row)) {
+            let throughput = blocking.measurement.throughput();
+            let ceiling = blocking_threads(&blocking.scenario)
+                .map(|threads| threads.min(highest) as f64 / blocking_request);
             lines.push(format!(
-                "at concurrency {highest}: async serves {:.0} req/s, blocking {:.0} req/s: {ratio:.1}× the throughput on the same machine",
-                async_row.measurement.throughput(),
-                blocking.measurement.throughput()
-            ));
-        }
-        if let Some(async_row) = at(lowest, false) {
-            let p50 = async_row.measurement.percentile(50.0);
-            lines.push(format!(
-                "at concurrency {lowest}: async p50 is {:.1} ms, {:.1} ms above the {:.0} ms the slowest upstream takes",
-                p50.as_secs_f64() * 1e3,
-                (p50.as_secs_f64() - upstream_latency.as_secs_f64()) * 1e3,
-                upstream_latency.as_secs_f64() * 1e3
+                "at concurrency {highest}: async serves {async_throughput:.0} req/s, {} {throughput:.0} req/s{}: {:.1}× the throughput on the same machine",
+                blocking.scenario,
+                ceiling.map_or(String::new(), |ceiling| format!(
+                    " (Little's law allows {ceiling:.0})"
+                )),
+                async_throughput / throughput.max(f64::MIN_POSITIVE),
             ));
         }
     }
+    if let Some(async_row) = at(lowest).find(is_async) {
+        let p50 = async_row.measurement.percentile(50.0);
+        lines.push(format!(
+            "at concurrency {lowest}: async p50 is {:.1} ms, {:.1} ms above the {:.0} ms the slowest upstream takes",
+            p50.as_secs_f64() * 1e3,
+            (p50.as_secs_f64() - upstream_latency.as_secs_f64()) * 1e3,
+            upstream_latency.as_secs_f64() * 1e3
+        ));
+    }
     lines
+}
+
+/// The thread count in a scenario named "blocking (32 threads)".
+fn blocking_threads(scenario: &str) -> Option<usize> {
+    scenario
+        .strip_prefix("blocking (")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

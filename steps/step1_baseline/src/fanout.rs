@@ -30,7 +30,8 @@ pub async fn fetch_product_sequential(
 ///
 /// # Errors
 ///
-/// The first [`FetchError`] to arrive; the other calls are then cancelled.
+/// The first [`FetchError`] to arrive, returned at once, without waiting for
+/// the other calls; those are then cancelled, not left running.
 ///
 /// # Cancel safety
 ///

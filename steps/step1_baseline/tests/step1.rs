@@ -4,9 +4,11 @@
 //! against the reference solution (`cargo xtask verify step1 --solution`).
 //!
 //! The upstreams are wiremock servers on loopback, running on their own
-//! threads in real time. So timing checks here use real time with wide
-//! margins: they tell "overlapping" (about the slowest call) from "one after
-//! another" (the sum), never a few milliseconds one way or the other.
+//! threads in real time, and, where a test must see a call being cancelled,
+//! the fast fake (`FastUpstream`), which counts the requests its clients gave
+//! up on. Both are real sockets, so timing checks here use real time with
+//! wide margins: they tell "overlapping" (about the slowest call) from "one
+//! after another" (the sum), never a few milliseconds one way or the other.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fake_upstreams::Service;
+use fake_upstreams::fast::{Behaviour, FastUpstream};
 use fake_upstreams::mock::MockUpstreams;
 use step1_baseline::{
     FetchError, Inventory, Price, Product, ReviewStats, Upstream, UpstreamUrls,
@@ -76,6 +79,72 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
         })
 }
 
+/// Runs `fetch` as a task of its own, the way a server runs a request, and
+/// returns its output.
+///
+/// `tokio::spawn` only accepts a future that is `Send` (it may move between
+/// worker threads), so a fan-out that holds something thread-bound across an
+/// `.await` fails to compile here, just as it would in the lab's axum server.
+/// A panic inside the task is re-raised with its own message.
+async fn as_spawned_task<F>(fetch: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(fetch)
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
+}
+
+/// Runs `fetch_product_blocking` on a plain OS thread, as a thread-pool server
+/// would, and waits for it without blocking the test's runtime.
+async fn fetch_blocking_on_a_plain_thread(urls: UpstreamUrls) -> Result<Product, FetchError> {
+    // reqwest's blocking client must live and die outside the async runtime
+    // (it panics when dropped inside one), so it gets a thread of its own.
+    let worker = std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("a blocking client builds");
+        fetch_product_blocking(&client, &urls, PRODUCT_ID)
+    });
+    tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .expect("the waiting task finishes")
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// A loopback URL where nothing listens: the port was free a moment ago.
+fn refusing_url() -> String {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("binding loopback port 0 works")
+        .port();
+    format!("http://127.0.0.1:{closed_port}")
+}
+
+/// How many requests the three wiremock upstreams received between them.
+async fn requests_to_all_three(upstreams: &MockUpstreams) -> usize {
+    let mut total = 0;
+    for service in Service::ALL {
+        total += upstreams.received(service).await;
+    }
+    total
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` has passed;
+/// returns whether it held.
+async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let give_up_at = Instant::now() + limit;
+    while !condition() {
+        if Instant::now() >= give_up_at {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
 /// Concurrent fan-out takes about as long as the slowest upstream, not the sum of all three.
 #[tokio::test]
 async fn concurrent_fetch_takes_about_the_slowest_upstream_not_the_sum() {
@@ -122,10 +191,14 @@ async fn sequential_fetch_takes_the_sum_of_the_three_latencies() {
                 .serve_slow(service, Duration::from_millis(150))
                 .await;
         }
-        let client = client();
+        let (client, urls) = (client(), urls_of(&upstreams));
 
+        // Spawned, as the lab's memory experiment runs it: its future must be `Send`.
         let started = Instant::now();
-        let product = fetch_product_sequential(&client, &urls_of(&upstreams), PRODUCT_ID).await;
+        let product = as_spawned_task(async move {
+            fetch_product_sequential(&client, &urls, PRODUCT_ID).await
+        })
+        .await;
         let elapsed = started.elapsed();
 
         assert_eq!(product.expect("all three upstreams are healthy"), expected_product());
@@ -137,13 +210,20 @@ async fn sequential_fetch_takes_the_sum_of_the_three_latencies() {
     .await;
 }
 
-/// The concurrent fan-out merges inventory, pricing and reviews into one product.
-#[tokio::test]
+/// The concurrent fan-out merges inventory, pricing and reviews into one product, spawned on a multi-thread runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_fetch_merges_the_three_answers_into_one_product() {
     within_time_limit(async {
         let upstreams = MockUpstreams::healthy().await;
+        let (client, urls) = (client(), urls_of(&upstreams));
 
-        let product = fetch_product_concurrent(&client(), &urls_of(&upstreams), PRODUCT_ID).await;
+        // Spawned, as axum runs a handler: the future must be `Send`, and it
+        // may move between the two worker threads at every `.await`.
+        let product =
+            as_spawned_task(
+                async move { fetch_product_concurrent(&client, &urls, PRODUCT_ID).await },
+            )
+            .await;
 
         assert_eq!(
             product.expect("all three upstreams are healthy"),
@@ -186,6 +266,31 @@ async fn a_server_error_is_a_status_error_naming_the_upstream() {
     .await;
 }
 
+/// A client error such as 404 is a `FetchError::Status` too: every non-2xx status is, not only 5xx.
+#[tokio::test]
+async fn a_client_error_status_is_a_status_error_too() {
+    within_time_limit(async {
+        let upstreams = MockUpstreams::start().await;
+        upstreams.serve_status(Service::Inventory, 404).await;
+        upstreams.serve_healthy(Service::Pricing).await;
+        upstreams.serve_healthy(Service::Reviews).await;
+
+        let result = fetch_product_concurrent(&client(), &urls_of(&upstreams), PRODUCT_ID).await;
+
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Status {
+                    upstream: Upstream::Inventory,
+                    status: 404
+                })
+            ),
+            "expected a Status error for inventory with 404 (any status outside 2xx is one), got {result:?}"
+        );
+    })
+    .await;
+}
+
 /// A 200 whose body is not the expected JSON becomes `FetchError::Decode`, naming the upstream.
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_decode_error_naming_the_upstream() {
@@ -216,13 +321,8 @@ async fn a_body_that_is_not_json_is_a_decode_error_naming_the_upstream() {
 async fn a_refused_connection_is_a_transport_error_naming_the_upstream() {
     within_time_limit(async {
         let upstreams = MockUpstreams::healthy().await;
-        // A port that was just free: nothing listens there any more.
-        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("binding loopback port 0 works")
-            .port();
         let urls = UpstreamUrls {
-            inventory: format!("http://127.0.0.1:{closed_port}"),
+            inventory: refusing_url(),
             ..urls_of(&upstreams)
         };
 
@@ -242,32 +342,168 @@ async fn a_refused_connection_is_a_transport_error_naming_the_upstream() {
     .await;
 }
 
+/// The first error ends the concurrent fan-out at once and cancels the calls still in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_error_returns_at_once_and_cancels_the_other_calls() {
+    within_time_limit(async {
+        // Arrange: inventory and reviews never answer. Pricing fails after
+        // 1 s, long after all three calls have been sent.
+        const PRICING_FAILS_AFTER: Duration = Duration::from_secs(1);
+        const RETURN_WITHIN: Duration = Duration::from_secs(5);
+        const CANCELLED_WITHIN: Duration = Duration::from_secs(5);
+        let hanging = || FastUpstream::start(Behaviour::default().hanging());
+        let inventory = hanging().await.expect("the inventory fake starts");
+        let reviews = hanging().await.expect("the reviews fake starts");
+        let pricing = FastUpstream::start(Behaviour::fixed(PRICING_FAILS_AFTER).failing(1.0, 503))
+            .await
+            .expect("the pricing fake starts");
+        let urls = UpstreamUrls {
+            inventory: inventory.base_url(),
+            pricing: pricing.base_url(),
+            reviews: reviews.base_url(),
+        };
+
+        // Act: the other two calls never end, so only failing fast returns.
+        let result = tokio::time::timeout(
+            RETURN_WITHIN,
+            fetch_product_concurrent(&client(), &urls, PRODUCT_ID),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "still waiting {RETURN_WITHIN:?} after the call, although pricing failed after \
+                 {PRICING_FAILS_AFTER:?}: the first error must end the fan-out at once, not wait \
+                 for the calls that never answer (`join!`, or awaiting one call after another, waits)"
+            )
+        });
+
+        // Assert: pricing's error, and nothing left running at the other two.
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 503
+                })
+            ),
+            "expected pricing's Status error with 503, got {result:?}"
+        );
+        for (name, upstream) in [("inventory", &inventory), ("reviews", &reviews)] {
+            let abandoned = wait_until(CANCELLED_WITHIN, || {
+                let counters = upstream.counters();
+                counters.requests >= 1 && counters.in_flight == 0
+            })
+            .await;
+            assert!(
+                abandoned,
+                "{name} should have been called once, and the call cancelled when pricing failed; \
+                 {CANCELLED_WITHIN:?} later its counters were {:?}. A dropped future cancels its \
+                 request, but a spawned task runs on after its JoinHandle is dropped",
+                upstream.counters()
+            );
+        }
+    })
+    .await;
+}
+
+/// Sequential async fan-out stops at the first failure: no upstream is called after it.
+#[tokio::test]
+async fn the_sequential_fetch_calls_no_upstream_after_a_failure() {
+    within_time_limit(async {
+        // Every upstream fails, so whichever one is called first fails, in
+        // whatever order the three are called.
+        let upstreams = MockUpstreams::start().await;
+        for service in Service::ALL {
+            upstreams.serve_status(service, 500).await;
+        }
+
+        let result = fetch_product_sequential(&client(), &urls_of(&upstreams), PRODUCT_ID).await;
+
+        assert!(
+            matches!(result, Err(FetchError::Status { status: 500, .. })),
+            "expected a Status error with 500, got {result:?}"
+        );
+        let calls = requests_to_all_three(&upstreams).await;
+        assert_eq!(
+            calls, 1,
+            "after the first call failed, the sequential fetch must return its error without \
+             calling the other upstreams; they received {calls} requests between them"
+        );
+    })
+    .await;
+}
+
 /// The blocking baseline, run on a plain OS thread, returns the same product as the async one.
 #[tokio::test]
 async fn the_blocking_fetch_on_a_plain_thread_returns_the_same_product() {
     within_time_limit(async {
         let upstreams = MockUpstreams::healthy().await;
-        let urls = urls_of(&upstreams);
 
-        // reqwest's blocking client must live and die outside the async
-        // runtime (it panics when dropped inside one), so it gets a thread of
-        // its own, as it would in a thread-pool server.
-        let worker = std::thread::spawn(move || {
-            let client = reqwest::blocking::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("a blocking client builds");
-            fetch_product_blocking(&client, &urls, PRODUCT_ID)
-        });
-        // Wait for the thread without blocking the runtime the test runs on.
-        let result = tokio::task::spawn_blocking(move || worker.join())
-            .await
-            .expect("the waiting task finishes")
-            .expect("the blocking fetch does not panic");
+        let result = fetch_blocking_on_a_plain_thread(urls_of(&upstreams)).await;
 
         assert_eq!(
             result.expect("all three upstreams are healthy"),
             expected_product()
+        );
+    })
+    .await;
+}
+
+/// The blocking fetch classifies each failure as the async one does, and stops at the first.
+#[tokio::test]
+async fn the_blocking_fetch_classifies_failures_and_stops_at_the_first() {
+    within_time_limit(async {
+        // A status outside 2xx from every upstream: a Status error from the
+        // first one called, and no call after it.
+        let all_failing = MockUpstreams::start().await;
+        for service in Service::ALL {
+            all_failing.serve_status(service, 404).await;
+        }
+        let result = fetch_blocking_on_a_plain_thread(urls_of(&all_failing)).await;
+        assert!(
+            matches!(result, Err(FetchError::Status { status: 404, .. })),
+            "expected a Status error with 404 (any status outside 2xx is one), got {result:?}"
+        );
+        let calls = requests_to_all_three(&all_failing).await;
+        assert_eq!(
+            calls, 1,
+            "after the first call failed, the blocking fetch must return its error without \
+             calling the other upstreams; they received {calls} requests between them"
+        );
+
+        // A body that is not the expected JSON: a Decode error.
+        let garbled = MockUpstreams::start().await;
+        garbled.serve_healthy(Service::Inventory).await;
+        garbled.serve_healthy(Service::Pricing).await;
+        garbled.serve_garbage(Service::Reviews).await;
+        let result = fetch_blocking_on_a_plain_thread(urls_of(&garbled)).await;
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Decode {
+                    upstream: Upstream::Reviews,
+                    ..
+                })
+            ),
+            "expected a Decode error for reviews, got {result:?}"
+        );
+
+        // Nothing listening: a Transport error.
+        let healthy = MockUpstreams::healthy().await;
+        let urls = UpstreamUrls {
+            pricing: refusing_url(),
+            ..urls_of(&healthy)
+        };
+        let result = fetch_blocking_on_a_plain_thread(urls).await;
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Transport {
+                    upstream: Upstream::Pricing,
+                    ..
+                })
+            ),
+            "expected a Transport error for pricing, got {result:?}"
         );
     })
     .await;
@@ -304,7 +540,9 @@ async fn a_heartbeat_stays_on_time_while_reviews_are_scored() {
 
         // Act: 400 ms of CPU work. Run inline, it would hold the only thread
         // and every tick in that time would be ~400 ms late.
+        let scoring_started = Instant::now();
         let score = score_reviews_off_runtime(stats.clone(), SCORING_COST).await;
+        let scoring_took = scoring_started.elapsed();
         stop.store(true, Ordering::Relaxed);
         let worst_lag = heartbeat.await.expect("the heartbeat task does not panic");
 
@@ -313,6 +551,10 @@ async fn a_heartbeat_stays_on_time_while_reviews_are_scored() {
             score,
             score_reviews(&stats, Duration::ZERO),
             "the score must be the one score_reviews computes"
+        );
+        assert!(
+            scoring_took >= SCORING_COST,
+            "the scoring returned after {scoring_took:?}: it must really run, for the whole {SCORING_COST:?} of CPU work it is given"
         );
         assert!(
             worst_lag < Duration::from_millis(200),
