@@ -18,7 +18,8 @@ pub enum FetchError {
         /// The status code, e.g. 500.
         status: u16,
     },
-    /// The request never got an answer: connection refused, reset, and so on.
+    /// The request never got an answer: the connection was refused, reset
+    /// before the response headers came, and so on.
     #[error("could not reach {upstream}")]
     Transport {
         /// Which service could not be reached.
@@ -27,7 +28,8 @@ pub enum FetchError {
         #[source]
         source: reqwest::Error,
     },
-    /// The upstream answered 2xx, but the body was not the JSON we expect.
+    /// The upstream answered 2xx, but its body could not be read to the end
+    /// (the connection broke half-way) or was not the JSON we expect.
     #[error("{upstream} sent a body we could not decode")]
     Decode {
         /// Which service sent it.

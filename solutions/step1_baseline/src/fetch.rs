@@ -13,9 +13,12 @@ use crate::upstream::{Upstream, UpstreamUrls};
 ///
 /// # Errors
 ///
-/// [`FetchError::Transport`] if no response arrived, [`FetchError::Status`]
+/// [`FetchError::Transport`] if no response arrived (the connection was
+/// refused, or broke before the response headers came), [`FetchError::Status`]
 /// for any status outside 2xx (a 404 as much as a 500), [`FetchError::Decode`]
-/// if the body is not a `T`.
+/// if the body could not be read to its end or is not a `T`: reqwest reports a
+/// connection that breaks while the body is read with the same error as a body
+/// that is not JSON.
 ///
 /// # Cancel safety
 ///

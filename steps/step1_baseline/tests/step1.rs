@@ -24,6 +24,8 @@ use step1_baseline::{
     score_reviews_off_runtime,
 };
 use tokio::time::Instant;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 /// Every test gets at most this long, so a future that never completes fails
 /// with a message instead of freezing the run.
@@ -123,6 +125,18 @@ fn refusing_url() -> String {
     format!("http://127.0.0.1:{closed_port}")
 }
 
+/// Makes `service` answer `status` with the body it serves when healthy, so
+/// that only the status tells a success from a failure.
+async fn serve_healthy_body_with_status(upstreams: &MockUpstreams, service: Service, status: u16) {
+    // Mounted directly, at wiremock's default priority, this mock wins over
+    // every `serve_*` behaviour already on the server.
+    Mock::given(method("GET"))
+        .and(path(service.path(PRODUCT_ID)))
+        .respond_with(ResponseTemplate::new(status).set_body_json(service.body(PRODUCT_ID)))
+        .mount(upstreams.server(service))
+        .await;
+}
+
 /// How many requests the three wiremock upstreams received between them.
 async fn requests_to_all_three(upstreams: &MockUpstreams) -> usize {
     let mut total = 0;
@@ -149,17 +163,22 @@ async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> boo
 #[tokio::test]
 async fn concurrent_fetch_takes_about_the_slowest_upstream_not_the_sum() {
     within_time_limit(async {
-        // Arrange: 200 + 250 + 300 ms would be 750 ms one after another.
+        // Arrange: 400 + 450 + 500 ms would be 1,350 ms one after another.
+        // The latencies are close together on purpose: even one call first
+        // and then the other two together would take at least 400 + 500 =
+        // 900 ms, so only all three in flight at once stays under the bound.
+        const SLOWEST: Duration = Duration::from_millis(500);
+        // 300 ms above the slowest call: room for a busy machine, yet below
+        // the 900 ms of any fetch that waits for one call before the others.
+        const UPPER_BOUND: Duration = Duration::from_millis(800);
         let upstreams = MockUpstreams::start().await;
         upstreams
-            .serve_slow(Service::Inventory, Duration::from_millis(200))
+            .serve_slow(Service::Inventory, Duration::from_millis(400))
             .await;
         upstreams
-            .serve_slow(Service::Pricing, Duration::from_millis(250))
+            .serve_slow(Service::Pricing, Duration::from_millis(450))
             .await;
-        upstreams
-            .serve_slow(Service::Reviews, Duration::from_millis(300))
-            .await;
+        upstreams.serve_slow(Service::Reviews, SLOWEST).await;
         let client = client();
 
         // Act
@@ -167,15 +186,19 @@ async fn concurrent_fetch_takes_about_the_slowest_upstream_not_the_sum() {
         let product = fetch_product_concurrent(&client, &urls_of(&upstreams), PRODUCT_ID).await;
         let elapsed = started.elapsed();
 
-        // Assert: at least the slowest call, and well under the 750 ms sum.
-        assert_eq!(product.expect("all three upstreams are healthy"), expected_product());
-        assert!(
-            elapsed >= Duration::from_millis(300),
-            "finished in {elapsed:?}, before the slowest upstream (300 ms) could answer"
+        // Assert: at least the slowest call, and well under any other order.
+        assert_eq!(
+            product.expect("all three upstreams are healthy"),
+            expected_product()
         );
         assert!(
-            elapsed < Duration::from_millis(600),
-            "took {elapsed:?}: the three calls ran one after another (their sum is 750 ms) instead of overlapping"
+            elapsed >= SLOWEST,
+            "finished in {elapsed:?}, before the slowest upstream ({SLOWEST:?}) could answer"
+        );
+        assert!(
+            elapsed < UPPER_BOUND,
+            "took {elapsed:?}: the three calls were not all in flight at once (one after another \
+             they take 1,350 ms; one call, then the other two together, at least 900 ms)"
         );
     })
     .await;
@@ -266,27 +289,74 @@ async fn a_server_error_is_a_status_error_naming_the_upstream() {
     .await;
 }
 
-/// A client error such as 404 is a `FetchError::Status` too: every non-2xx status is, not only 5xx.
+/// Any status outside 2xx is a `FetchError::Status`, even with a body that would decode: a 404, and a 300 too.
 #[tokio::test]
-async fn a_client_error_status_is_a_status_error_too() {
+async fn any_status_outside_2xx_is_a_status_error() {
     within_time_limit(async {
-        let upstreams = MockUpstreams::start().await;
-        upstreams.serve_status(Service::Inventory, 404).await;
-        upstreams.serve_healthy(Service::Pricing).await;
-        upstreams.serve_healthy(Service::Reviews).await;
+        // A 404 is a client error, not only 5xx fails. A 300 is neither a
+        // client nor a server error, and reqwest does not follow it (it
+        // follows only redirects that name where to go), so it reaches the
+        // code as it is: still not a success.
+        for status in [404, 300] {
+            // Arrange: inventory answers `status`, with the very body it
+            // serves when healthy, so only the status says it failed.
+            let upstreams = MockUpstreams::healthy().await;
+            serve_healthy_body_with_status(&upstreams, Service::Inventory, status).await;
 
-        let result = fetch_product_concurrent(&client(), &urls_of(&upstreams), PRODUCT_ID).await;
+            // Act: the async fan-out, then the blocking one.
+            let concurrent =
+                fetch_product_concurrent(&client(), &urls_of(&upstreams), PRODUCT_ID).await;
+            let blocking = fetch_blocking_on_a_plain_thread(urls_of(&upstreams)).await;
 
-        assert!(
-            matches!(
-                result,
-                Err(FetchError::Status {
-                    upstream: Upstream::Inventory,
-                    status: 404
-                })
-            ),
-            "expected a Status error for inventory with 404 (any status outside 2xx is one), got {result:?}"
-        );
+            // Assert
+            for (version, result) in [("concurrent", concurrent), ("blocking", blocking)] {
+                assert!(
+                    matches!(
+                        result,
+                        Err(FetchError::Status {
+                            upstream: Upstream::Inventory,
+                            status: got
+                        }) if got == status
+                    ),
+                    "{version} fetch: inventory answered {status}, expected a Status error for \
+                     inventory with {status} (any status outside 2xx is one, not only 4xx and \
+                     5xx), got {result:?}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
+/// Any 2xx with the expected body is a success, not only 200: a 203 decodes, async and blocking.
+#[tokio::test]
+async fn any_2xx_status_with_the_expected_body_is_a_success() {
+    within_time_limit(async {
+        // Arrange: inventory answers 203 (Non-Authoritative Information: a
+        // proxy changed the answer on its way), with the body it serves when
+        // healthy.
+        let upstreams = MockUpstreams::healthy().await;
+        serve_healthy_body_with_status(&upstreams, Service::Inventory, 203).await;
+
+        // Act
+        let concurrent =
+            fetch_product_concurrent(&client(), &urls_of(&upstreams), PRODUCT_ID).await;
+        let blocking = fetch_blocking_on_a_plain_thread(urls_of(&upstreams)).await;
+
+        // Assert
+        for (version, result) in [("concurrent", concurrent), ("blocking", blocking)] {
+            match result {
+                Ok(product) => assert_eq!(
+                    product,
+                    expected_product(),
+                    "{version} fetch: the product must be merged from the three answers"
+                ),
+                Err(error) => panic!(
+                    "{version} fetch: inventory answered 203 with a valid body, which is a success \
+                     like every 2xx, yet the fetch failed: {error:?}"
+                ),
+            }
+        }
     })
     .await;
 }
@@ -389,17 +459,79 @@ async fn the_first_error_returns_at_once_and_cancels_the_other_calls() {
             "expected pricing's Status error with 503, got {result:?}"
         );
         for (name, upstream) in [("inventory", &inventory), ("reviews", &reviews)] {
-            let abandoned = wait_until(CANCELLED_WITHIN, || {
-                let counters = upstream.counters();
-                counters.requests >= 1 && counters.in_flight == 0
-            })
-            .await;
+            // Pricing took 1 s to fail: a call made together with it has had
+            // all that time to arrive.
+            let counters = upstream.counters();
             assert!(
-                abandoned,
-                "{name} should have been called once, and the call cancelled when pricing failed; \
-                 {CANCELLED_WITHIN:?} later its counters were {:?}. A dropped future cancels its \
-                 request, but a spawned task runs on after its JoinHandle is dropped",
+                counters.requests >= 1,
+                "{name} was never called: its call must be in flight together with pricing's, \
+                 not wait for an earlier call to finish (counters: {counters:?})"
+            );
+            let cancelled = wait_until(CANCELLED_WITHIN, || upstream.counters().in_flight == 0).await;
+            assert!(
+                cancelled,
+                "{name}'s call was still running {CANCELLED_WITHIN:?} after pricing failed \
+                 (counters: {:?}): it must be cancelled when the fan-out returns its error. A \
+                 dropped future cancels its request, but a spawned task runs on after its \
+                 JoinHandle is dropped",
                 upstream.counters()
+            );
+        }
+    })
+    .await;
+}
+
+/// Dropping the concurrent fan-out while its three calls are in flight cancels all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_concurrent_fetch_cancels_all_three_calls() {
+    within_time_limit(async {
+        // Arrange: three upstreams that never answer.
+        const SENT_WITHIN: Duration = Duration::from_secs(5);
+        const CANCELLED_WITHIN: Duration = Duration::from_secs(5);
+        let mut fakes = Vec::new();
+        for name in ["inventory", "pricing", "reviews"] {
+            let fake = FastUpstream::start(Behaviour::default().hanging())
+                .await
+                .unwrap_or_else(|error| panic!("the {name} fake starts: {error}"));
+            fakes.push((name, fake));
+        }
+        let urls = UpstreamUrls {
+            inventory: fakes[0].1.base_url(),
+            pricing: fakes[1].1.base_url(),
+            reviews: fakes[2].1.base_url(),
+        };
+        let client = client();
+        let mut fetch = Box::pin(fetch_product_concurrent(&client, &urls, PRODUCT_ID));
+        let all_three_arrived = || fakes.iter().all(|(_, fake)| fake.counters().requests >= 1);
+
+        // Act: poll the fan-out until all three calls have reached their
+        // upstreams, then drop it, as a caller's timeout or a client that
+        // went away would.
+        tokio::select! {
+            result = &mut fetch => {
+                panic!("upstreams that never answer cannot give a result, yet the fan-out returned {result:?}")
+            }
+            arrived = wait_until(SENT_WITHIN, all_three_arrived) => {
+                let counters: Vec<_> = fakes.iter().map(|(name, fake)| (*name, fake.counters())).collect();
+                assert!(
+                    arrived,
+                    "the three calls should all be in flight at once; {SENT_WITHIN:?} later the \
+                     upstreams' counters were {counters:?}"
+                );
+            }
+        }
+        drop(fetch);
+
+        // Assert: every upstream sees its request abandoned.
+        for (name, fake) in &fakes {
+            let cancelled = wait_until(CANCELLED_WITHIN, || fake.counters().in_flight == 0).await;
+            assert!(
+                cancelled,
+                "{name}'s call was still running {CANCELLED_WITHIN:?} after the fan-out future was \
+                 dropped (counters: {:?}). Dropping the future must cancel every call it made: a \
+                 task spawned for a call runs on when its JoinHandle is dropped, unless something \
+                 aborts it",
+                fake.counters()
             );
         }
     })

@@ -631,6 +631,68 @@ async fn each_retry_waits_one_backoff_delay_drawn_from_the_given_rng() {
     .await;
 }
 
+/// When the attempts run out, the last error comes back at once: no pause is slept after the last attempt.
+#[tokio::test(start_paused = true)]
+async fn the_loop_returns_at_once_when_the_attempts_run_out() {
+    within_time_limit(async {
+        // Arrange: an upstream that always answers 503 at once, three
+        // attempts, pauses of up to 1 s, and a budget of a minute: only the
+        // number of attempts can end this loop.
+        let policy = policy(RetryConfig {
+            budget: ms(60_000),
+            attempt_timeout: ms(1_000),
+            margin: ms(10),
+            min_attempt: ms(10),
+            max_attempts: 3,
+            base_delay: ms(1_000),
+            max_delay: ms(1_000),
+        });
+        let attempts_started = RefCell::new(Vec::new());
+
+        // Act
+        let result: Result<(), FetchError> = retry(
+            &policy,
+            Deadline::after(policy.budget()),
+            Upstream::Pricing,
+            &mut StdRng::seed_from_u64(8),
+            || {
+                attempts_started.borrow_mut().push(Instant::now());
+                async { Err(pricing_503()) }
+            },
+        )
+        .await;
+        let returned = Instant::now();
+
+        // Assert: the paused clock moves only while the loop sleeps, so a
+        // loop that returns without sleeping returns at the very instant
+        // its last attempt started.
+        let attempts_started = attempts_started.into_inner();
+        assert_eq!(
+            attempts_started.len(),
+            3,
+            "a 503 is retryable and the budget is a minute: exactly the 3 allowed attempts should be made"
+        );
+        let waited_after_the_last = returned.duration_since(attempts_started[2]);
+        assert_eq!(
+            waited_after_the_last,
+            Duration::ZERO,
+            "the loop returned {waited_after_the_last:?} after its third and last attempt failed at \
+             once: with no attempt left there is nothing to pause for, so it must return at once"
+        );
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 503
+                })
+            ),
+            "after the last attempt, its error comes back; got {result:?}"
+        );
+    })
+    .await;
+}
+
 /// With attempts left, the loop stops as soon as the next pause would not leave room for an attempt.
 #[tokio::test(start_paused = true)]
 async fn the_retry_loop_stops_before_the_deadline_even_with_attempts_left() {
@@ -1245,6 +1307,50 @@ async fn the_page_honours_the_deadline_passed_in() {
             elapsed < ms(400) + SLACK,
             "took {elapsed:?}: the deadline passed in was 400 ms away"
         );
+    })
+    .await;
+}
+
+/// The page hands its calls the deadline it was given, whole: the margin is taken off once, by each attempt, not again by the page.
+#[tokio::test]
+async fn the_page_passes_its_deadline_on_unshortened() {
+    within_time_limit(async {
+        // Arrange: healthy upstreams, a 1 s margin and a deadline 1.6 s away.
+        // Each attempt gets what is left minus the margin, about 600 ms: far
+        // more than a loopback call needs. A page that took the margin off
+        // the deadline itself before passing it on would leave its calls
+        // 600 ms, minus the margin again: no room for any attempt.
+        let upstreams = MockUpstreams::healthy().await;
+        let policy = policy(RetryConfig {
+            budget: ms(5_000),
+            attempt_timeout: ms(2_000),
+            margin: ms(1_000),
+            min_attempt: ms(100),
+            max_attempts: 1,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        });
+
+        // Act
+        let result = fetch_product(
+            &client(),
+            &urls_of(&upstreams),
+            &policy,
+            Deadline::after(ms(1_600)),
+            PRODUCT_ID,
+        )
+        .await;
+
+        // Assert
+        match result {
+            Ok(product) => assert_eq!(product, expected_product()),
+            Err(error) => panic!(
+                "the upstreams are healthy and each attempt had about 600 ms (1.6 s left, minus \
+                 the 1 s margin), yet the page failed with {error:?}: was the deadline shortened \
+                 before it reached the calls? Pass it on as it is; each attempt's timeout keeps \
+                 the margin back"
+            ),
+        }
     })
     .await;
 }
