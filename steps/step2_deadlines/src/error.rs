@@ -8,7 +8,9 @@
 //!
 //! Every variant names the upstream. There is still no blanket
 //! `#[from] reqwest::Error`: the same reqwest error type covers a refused
-//! connection and a malformed body, and the retry decision needs them apart.
+//! connection, a timeout and a body that broke off half-way, and the retry
+//! decision needs them apart. A body that arrived whole but is not our JSON
+//! is not reqwest's business at all: `Decode` carries `serde_json`'s error.
 
 use crate::upstream::Upstream;
 
@@ -32,7 +34,7 @@ pub enum FetchError {
     },
     /// The request never got a complete answer: connection refused, reset,
     /// closed half-way through the body, and so on.
-    #[error("could not reach {upstream}")]
+    #[error("got no complete answer from {upstream}")]
     Transport {
         /// Which service could not be reached.
         upstream: Upstream,
@@ -40,14 +42,15 @@ pub enum FetchError {
         #[source]
         source: reqwest::Error,
     },
-    /// The upstream answered 2xx, but the body was not the JSON we expect.
+    /// The upstream answered 2xx and the whole body arrived, but it was not
+    /// the JSON we expect.
     #[error("{upstream} sent a body we could not decode")]
     Decode {
         /// Which service sent it.
         upstream: Upstream,
-        /// What went wrong while decoding.
+        /// What the JSON decoder found wrong, and where in the body.
         #[source]
-        source: reqwest::Error,
+        source: serde_json::Error,
     },
 }
 
@@ -66,8 +69,8 @@ impl FetchError {
     ///
     /// * **Timeouts**: yes. The slowness may have been one stalled process, one
     ///   lost packet, one slow replica behind a load balancer.
-    /// * **Transport errors** (refused, reset): yes. The next connection may
-    ///   reach a healthy instance.
+    /// * **Transport errors** (refused, reset, a body cut off): yes. The next
+    ///   connection may reach a healthy instance.
     /// * **5xx statuses**: yes. The server says the fault is on its side; 503
     ///   in particular means "not now".
     /// * **429 Too Many Requests**: yes, after backing off, which the retry
@@ -76,8 +79,8 @@ impl FetchError {
     /// * **Other 4xx**: never. The request itself is wrong (404: no such
     ///   product, 400: bad input); sending it again only repeats the answer and
     ///   adds load.
-    /// * **Decode errors**: never. The upstream answered, confidently, with
-    ///   something we cannot read; it will do so again.
+    /// * **Decode errors**: never. The whole answer arrived, and it is
+    ///   something we cannot read; the upstream will send it again.
     pub fn is_retryable(&self) -> bool {
         // TODO: decide with one exhaustive `match self { ... }`, one arm per
         // variant and no `_ =>` arm, so that a variant added later does not

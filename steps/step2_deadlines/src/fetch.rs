@@ -21,10 +21,11 @@ use crate::upstream::{Upstream, UpstreamUrls};
 ///
 /// # Errors
 ///
-/// [`FetchError::Transport`] if no complete response arrived,
+/// [`FetchError::Transport`] if no complete response arrived (the connection
+/// was refused, reset, or closed before the body's last byte),
 /// [`FetchError::Status`] for a non-2xx status, [`FetchError::Decode`] if the
-/// body is not a `T`, and [`FetchError::Timeout`] if the client was built with
-/// a timeout of its own and it ran out.
+/// whole body arrived but is not a `T`, and [`FetchError::Timeout`] if the
+/// client was built with a timeout of its own and it ran out.
 ///
 /// # Cancel safety
 ///
@@ -49,18 +50,29 @@ pub async fn fetch_json<T: DeserializeOwned>(
         });
     }
 
-    response
-        .json::<T>()
+    // Receiving the body and decoding it fail for different reasons, and
+    // only one of them is worth a retry. reqwest's `response.json()` does
+    // both and reports either failure as a decode error (`is_decode()`), so
+    // a connection closed half-way through the body would look like bad JSON
+    // and never be retried. Two steps put each failure in its variant where
+    // it happens, rather than searching the error's source chain afterwards
+    // for the step it came from.
+    let body = response
+        .bytes()
         .await
-        .map_err(|source| classify(upstream, source))
+        .map_err(|source| classify(upstream, source))?;
+    serde_json::from_slice(&body).map_err(|source| FetchError::Decode { upstream, source })
 }
 
-/// Sorts a reqwest error into the variant the retry decision needs.
+/// Sorts a reqwest error, from sending the request or from receiving the
+/// body, into `Timeout` or `Transport`.
+///
+/// reqwest labels an error while receiving the body `is_decode()`, even when
+/// the cause is the connection; that label is ignored on purpose. Only
+/// `serde_json`, in [`fetch_json`], decides that a body is not ours.
 fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
     if source.is_timeout() {
         FetchError::Timeout { upstream }
-    } else if source.is_decode() {
-        FetchError::Decode { upstream, source }
     } else {
         FetchError::Transport { upstream, source }
     }

@@ -5,10 +5,11 @@
 //!
 //! Two kinds of test live here, with two clocks:
 //!
-//! * **HTTP tests** talk to wiremock servers on loopback. wiremock runs on its
-//!   own threads in real time, so these use real time with wide margins: a
-//!   paused clock would jump ahead while a request waits on a socket, and
-//!   every timeout would fire at once.
+//! * **HTTP tests** talk to wiremock servers on loopback (and one to a raw
+//!   TCP fake, for a body that breaks off half-way, which wiremock cannot
+//!   send). wiremock runs on its own threads in real time, so these use real
+//!   time with wide margins: a paused clock would jump ahead while a request
+//!   waits on a socket, and every timeout would fire at once.
 //! * **Retry-loop tests** drive `retry` with an in-process fake operation (a
 //!   closure, no sockets) on tokio's *paused* clock. Time then moves only
 //!   when every task is waiting on a timer, straight to the next one, so the
@@ -1434,6 +1435,102 @@ async fn a_refused_connection_is_retried_and_classified_as_transport() {
         );
     })
     .await;
+}
+
+/// A 200 whose body breaks off half-way (the connection closes early) is a Transport error, and it is retried.
+#[tokio::test]
+async fn a_body_cut_off_half_way_is_retried_and_classified_as_transport() {
+    within_time_limit(async {
+        // Arrange: a fake that promises 100 bytes of body, sends 14, and
+        // hangs up. wiremock always sends whole bodies, so this fake speaks
+        // just enough HTTP/1.1 by hand, on a raw TCP listener.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding loopback port 0 works");
+        let address = listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let base = format!("http://{address}");
+        let urls = UpstreamUrls {
+            inventory: base.clone(),
+            pricing: base.clone(),
+            reviews: base,
+        };
+        let requests = Arc::new(AtomicU32::new(0));
+        let server = tokio::spawn(serve_bodies_cut_off_half_way(
+            listener,
+            Arc::clone(&requests),
+        ));
+        let policy = policy(http_config());
+
+        // Act
+        let result: Result<Inventory, FetchError> = fetch_with_retry(
+            &client(),
+            &urls,
+            Upstream::Inventory,
+            PRODUCT_ID,
+            &policy,
+            Deadline::after(policy.budget()),
+        )
+        .await;
+        server.abort();
+
+        // Assert
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Transport {
+                    upstream: Upstream::Inventory,
+                    ..
+                })
+            ),
+            "a body cut off half-way never arrived whole, so it is a transport failure, not bad \
+             JSON: expected a Transport error for inventory, got {result:?}"
+        );
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            3,
+            "the next connection may deliver the whole body: all 3 attempts should be used"
+        );
+    })
+    .await;
+}
+
+/// Answers every request on `listener` with a 200 that promises a 100-byte
+/// body, sends only its first 14 bytes, and closes the connection. Counts
+/// the requests it answers in `requests`.
+async fn serve_bodies_cut_off_half_way(
+    listener: tokio::net::TcpListener,
+    requests: Arc<AtomicU32>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const HEAD_AND_PART_OF_THE_BODY: &[u8] = b"HTTP/1.1 200 OK\r\n\
+        content-type: application/json\r\n\
+        content-length: 100\r\n\
+        \r\n\
+        {\"in_stock\": 4";
+
+    while let Ok((mut connection, _)) = listener.accept().await {
+        let requests = Arc::clone(&requests);
+        tokio::spawn(async move {
+            // Read the request's head to its blank line first: a socket
+            // closed with unread data sends a reset, and the client would
+            // fail before it saw our headers, not half-way through the body.
+            let mut head = Vec::new();
+            let mut chunk = [0_u8; 1024];
+            while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                match connection.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(read) => head.extend_from_slice(&chunk[..read]),
+                }
+            }
+            requests.fetch_add(1, Ordering::SeqCst);
+            // A write error means the client left first: nothing to do.
+            let _ = connection.write_all(HEAD_AND_PART_OF_THE_BODY).await;
+            // `connection` is dropped here: the body ends 86 bytes short.
+        });
+    }
 }
 
 // ---------------------------------------------------------------------------
