@@ -21,6 +21,10 @@ use crate::upstream::UpstreamUrls;
 /// Fetches every product in `product_ids`, at most `concurrency` at a time,
 /// and returns one result per id, in the order of `product_ids`.
 ///
+/// The next product starts no later than when the oldest product in flight
+/// is done: the batch is a window sliding along the ids, not a series of
+/// groups that each wait for their slowest member.
+///
 /// One product failing does not fail the batch: its slot holds its error,
 /// and the caller decides (show the rest, retry that one, give up).
 /// `concurrency` is a [`NonZeroUsize`] because a batch with room for zero

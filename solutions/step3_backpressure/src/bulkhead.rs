@@ -17,14 +17,37 @@
 //! always come back: after success, after an error, after a panic, and when
 //! the caller's future is dropped mid-flight (cancellation), because in every
 //! one of those cases the permit goes out of scope.
+//!
+//! A product page needs a permit from *every* compartment, and a caller that
+//! holds one permit while it waits for another can deadlock with a caller
+//! doing the reverse. [`Bulkhead::admit_page`] is the one place that takes
+//! several permits, and it takes them in one fixed order (the *permit order*:
+//! inventory, pricing, reviews). That order has a price in isolation, spelled
+//! out on `admit_page`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::error::{ConfigError, FetchError};
 use crate::upstream::Upstream;
+
+/// One permit from each upstream's compartment: what a whole product page
+/// needs before it sends anything.
+///
+/// The permits are owned, so each can be moved into the call it covers and
+/// come back the moment that call ends, whatever its siblings are doing.
+#[derive(Debug)]
+pub struct PagePermits {
+    /// Covers the call to inventory.
+    pub inventory: OwnedSemaphorePermit,
+    /// Covers the call to pricing.
+    pub pricing: OwnedSemaphorePermit,
+    /// Covers the call to reviews.
+    pub reviews: OwnedSemaphorePermit,
+}
 
 /// A per-upstream cap on calls in flight, with load shedding past the cap.
 ///
@@ -121,22 +144,92 @@ impl Bulkhead {
     /// Dropping the future while it waits gives up its place in the queue;
     /// no permit is taken or lost.
     pub async fn acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
+        self.acquire_before(upstream, Instant::now() + self.max_wait)
+            .await
+    }
+
+    /// Takes a permit to call `upstream`, waiting for one until `deadline`
+    /// at the latest. A deadline already passed still takes a free permit,
+    /// and sheds at once if there is none.
+    async fn acquire_before(
+        &self,
+        upstream: Upstream,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit, FetchError> {
         let semaphore = Arc::clone(self.semaphore(upstream));
 
-        if self.max_wait.is_zero() {
-            // No waiting at all: a permit now, or shed now. (A zero timeout
-            // would still wait for the timer to be polled once.)
+        if deadline <= Instant::now() {
+            // No time left to wait: a permit now, or shed now, without
+            // touching a timer.
             return semaphore
                 .try_acquire_owned()
                 .map_err(|_no_permit_free| FetchError::Overloaded { upstream });
         }
 
         // `acquire_owned` queues fairly (first come, first served); the
-        // timeout bounds how long we are willing to stand in that queue.
-        match tokio::time::timeout(self.max_wait, semaphore.acquire_owned()).await {
+        // deadline bounds how long we are willing to stand in that queue.
+        match tokio::time::timeout_at(deadline, semaphore.acquire_owned()).await {
             Ok(permit) => Ok(permit.expect("a bulkhead never closes its semaphores")),
             Err(_waited_too_long) => Err(FetchError::Overloaded { upstream }),
         }
     }
     // ANCHOR_END: acquire
+
+    // ANCHOR: admit_page
+    /// Admits a whole product page: one permit from every compartment, or
+    /// none at all. The page waits at most [`max_wait`](Self::max_wait) for
+    /// the three *together*, so a shed page hears "no" within one wait.
+    ///
+    /// # Why it cannot deadlock
+    ///
+    /// Every page takes its permits in the same order, the *permit order*:
+    /// inventory, then pricing, then reviews. A page may hold inventory's
+    /// permit while it waits for pricing's, but never the reverse, so no two
+    /// pages can each hold a permit the other is waiting for: a cycle of
+    /// waiting pages would need one of them to wait "backwards". Waiting for
+    /// all three side by side (a `try_join!` of three acquisitions) breaks
+    /// this: two pages on two threads can each win a different compartment
+    /// and then wait for each other until their wait runs out.
+    ///
+    /// # What it costs in isolation
+    ///
+    /// While pricing is full, a page waiting for it holds an inventory permit,
+    /// for at most `max_wait`. With a cap of k, up to k such pages can hold
+    /// *every* inventory permit, and a call to healthy inventory then queues
+    /// behind them. Reviews, last in the order, is never held by a page that
+    /// waits for another upstream. With `max_wait` zero a page never waits,
+    /// so it never holds one permit while waiting for another: shedding at
+    /// once is what keeps the compartments fully apart.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Overloaded`] naming the first upstream whose compartment
+    /// was still full when the wait ran out. The permits already taken go
+    /// back at once.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future returns the permits taken so far and gives up its
+    /// place in the queue it was waiting in.
+    pub async fn admit_page(&self) -> Result<PagePermits, FetchError> {
+        // One deadline for the whole admission, not one wait per permit: a
+        // page waits at most `max_wait` in total, and holds an early permit
+        // for at most that long while it waits for a later one.
+        let deadline = Instant::now() + self.max_wait;
+
+        // The permit order. Sequential on purpose: the next wait starts only
+        // once the earlier permit is held, never the other way round. If a
+        // wait fails, `?` returns, and the permits already taken are dropped
+        // (returned) on the way out.
+        let inventory = self.acquire_before(Upstream::Inventory, deadline).await?;
+        let pricing = self.acquire_before(Upstream::Pricing, deadline).await?;
+        let reviews = self.acquire_before(Upstream::Reviews, deadline).await?;
+
+        Ok(PagePermits {
+            inventory,
+            pricing,
+            reviews,
+        })
+    }
+    // ANCHOR_END: admit_page
 }

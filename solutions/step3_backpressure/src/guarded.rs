@@ -53,16 +53,17 @@ pub async fn fetch_json_guarded<T: DeserializeOwned>(
 /// holding a permit from its upstream's compartment of `bulkhead`.
 ///
 /// The page is admitted or shed *as a whole, before any call starts*: it
-/// first takes all three permits, and only then sends the three requests.
-/// A page that would be shed half-way would have cancelled calls already
-/// sent, and a cancelled call still costs the upstream until it notices.
+/// first takes all three permits ([`Bulkhead::admit_page`]), and only then
+/// sends the three requests. A page that would be shed half-way would have
+/// cancelled calls already sent, and a cancelled call still costs the
+/// upstream until it notices.
 ///
 /// # Errors
 ///
-/// [`FetchError::Overloaded`] if any upstream's compartment stayed full for
+/// [`FetchError::Overloaded`] if the page could not get every permit within
 /// the bulkhead's wait (then nothing was sent); otherwise the first
-/// [`FetchError`] to arrive, after which the other calls are cancelled and
-/// their permits returned.
+/// [`FetchError`] to arrive, returned at once: the other calls are then
+/// cancelled and their permits returned.
 ///
 /// # Cancel safety
 ///
@@ -74,29 +75,26 @@ pub async fn fetch_product(
     bulkhead: &Bulkhead,
     product_id: u64,
 ) -> Result<Product, FetchError> {
-    // Admission: wait for the three permits side by side (each for at most
-    // the bulkhead's wait). If one is refused, `try_join!` drops the other
-    // two acquisitions, and any permit already taken goes straight back.
-    let (inventory_permit, pricing_permit, reviews_permit) = tokio::try_join!(
-        bulkhead.acquire(Upstream::Inventory),
-        bulkhead.acquire(Upstream::Pricing),
-        bulkhead.acquire(Upstream::Reviews),
-    )?;
+    // Admission: all three permits, taken in the bulkhead's one fixed order,
+    // or none (see `admit_page` for why the order rules out a deadlock).
+    let permits = bulkhead.admit_page().await?;
 
     // The fan-out. Each permit is *moved* into its own call (an owned permit
     // can be), so it comes back when that call ends: a quick inventory
     // answer frees inventory's permit even while pricing is still slow.
+    // `try_join!`, not `join!`: the first error ends the page at once, and
+    // dropping the other two calls cancels them and returns their permits.
     let (inventory, price, reviews) = tokio::try_join!(
         holding(
-            inventory_permit,
+            permits.inventory,
             fetch_json(client, urls, Upstream::Inventory, product_id)
         ),
         holding(
-            pricing_permit,
+            permits.pricing,
             fetch_json(client, urls, Upstream::Pricing, product_id)
         ),
         holding(
-            reviews_permit,
+            permits.reviews,
             fetch_json(client, urls, Upstream::Reviews, product_id)
         ),
     )?;

@@ -9,6 +9,9 @@
 //!   `max_in_flight` of our calls in flight;
 //! * **shedding**: a call that cannot get a permit within a short wait fails
 //!   at once with [`FetchError::Overloaded`] instead of queueing without end;
+//! * **page admission**: a product page takes one permit per upstream before
+//!   it sends anything, always in the same order, so pages admitted at the
+//!   same moment on different threads cannot deadlock;
 //! * **bounded batches**: [`fetch_many`] keeps at most `concurrency` products
 //!   in flight and returns one result per product, in order.
 //!
@@ -21,7 +24,7 @@
 //! * [`upstream`]: which upstream is which, and where they live (given).
 //! * [`error`]: [`FetchError`] (now with `Overloaded`) and [`ConfigError`] (given).
 //! * [`fetch`]: one GET, decoded, every failure classified (given, from step 1).
-//! * [`bulkhead`]: [`Bulkhead`], the per-upstream cap, and shedding.
+//! * [`bulkhead`]: [`Bulkhead`], the per-upstream cap, shedding, and page admission.
 //! * [`guarded`]: calls that hold a permit, and the guarded product fan-out.
 //! * [`batch`]: [`fetch_many`], bounded fan-out for a batch of products.
 
@@ -34,7 +37,7 @@ pub mod product;
 pub mod upstream;
 
 pub use batch::fetch_many;
-pub use bulkhead::Bulkhead;
+pub use bulkhead::{Bulkhead, PagePermits};
 pub use error::{ConfigError, FetchError};
 pub use fetch::fetch_json;
 pub use guarded::{fetch_json_guarded, fetch_product};

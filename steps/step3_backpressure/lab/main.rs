@@ -27,7 +27,7 @@ use clap::Parser;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use load_lab::report::{self, Row, Series};
 use load_lab::{Load, Plan};
-use scenario::{QUEUE_FOREVER, Scenario, ShedLatencies, UNCAPPED};
+use scenario::{QUEUE_WAIT, Scenario, ShedLatencies, UNCAPPED};
 use step3_backpressure::{Bulkhead, UpstreamUrls};
 use tokio::time::Instant;
 
@@ -128,12 +128,12 @@ async fn main() -> anyhow::Result<()> {
         Setup {
             name: "uncapped".to_owned(),
             max_in_flight: UNCAPPED,
-            max_wait: QUEUE_FOREVER,
+            max_wait: QUEUE_WAIT,
         },
         Setup {
             name: format!("capped at {} (queue)", args.cap),
             max_in_flight: args.cap,
-            max_wait: QUEUE_FOREVER,
+            max_wait: QUEUE_WAIT,
         },
     ];
     setups.extend(args.shed_after_ms.iter().map(|&wait_ms| Setup {
@@ -243,6 +243,27 @@ fn observations(args: &Args, rows: &[Row], extras: &[Extras]) -> Vec<String> {
             yes(c.throughput() > u.throughput())
         ),
     ];
+    if extras[1].shed > 0 {
+        // Little's law: `concurrency` clients served `cap` at a time, each
+        // for about the base latency, queue for about this long.
+        let expected_queue = Duration::from_millis(args.base_latency_ms)
+            .mul_f64(args.concurrency as f64 / args.cap.max(1) as f64);
+        lines.push(if expected_queue * 2 < QUEUE_WAIT {
+            format!(
+                "capped (queue) shed {} requests, although its wait ({QUEUE_WAIT:?}) is far \
+                 longer than the queue this load builds (about {expected_queue:?}): pages that \
+                 wait that long are stuck, most likely holding permits while they wait for each \
+                 other's (hold-and-wait; see the chapter)",
+                extras[1].shed
+            )
+        } else {
+            format!(
+                "capped (queue) shed {} requests: {} clients served {} at a time queue for about \
+                 {expected_queue:?}, longer than the scenario's wait ({QUEUE_WAIT:?})",
+                extras[1].shed, args.concurrency, args.cap
+            )
+        });
+    }
     for (row, extra) in shedding.iter().zip(&extras[2..]) {
         let s = &row.measurement;
         let shed = match extra.shed_p99 {

@@ -17,14 +17,37 @@
 //! always come back: after success, after an error, after a panic, and when
 //! the caller's future is dropped mid-flight (cancellation), because in every
 //! one of those cases the permit goes out of scope.
+//!
+//! A product page needs a permit from *every* compartment, and a caller that
+//! holds one permit while it waits for another can deadlock with a caller
+//! doing the reverse. [`Bulkhead::admit_page`] is the one place that takes
+//! several permits, and it takes them in one fixed order (the *permit order*:
+//! inventory, pricing, reviews). That order has a price in isolation, spelled
+//! out on `admit_page`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::error::{ConfigError, FetchError};
 use crate::upstream::Upstream;
+
+/// One permit from each upstream's compartment: what a whole product page
+/// needs before it sends anything.
+///
+/// The permits are owned, so each can be moved into the call it covers and
+/// come back the moment that call ends, whatever its siblings are doing.
+#[derive(Debug)]
+pub struct PagePermits {
+    /// Covers the call to inventory.
+    pub inventory: OwnedSemaphorePermit,
+    /// Covers the call to pricing.
+    pub pricing: OwnedSemaphorePermit,
+    /// Covers the call to reviews.
+    pub reviews: OwnedSemaphorePermit,
+}
 
 /// A per-upstream cap on calls in flight, with load shedding past the cap.
 ///
@@ -107,7 +130,46 @@ impl Bulkhead {
         // `Arc::clone(..).acquire_owned()`, but wait at most `self.max_wait`
         // for it: wrap it in `tokio::time::timeout`. Running out of time is
         // `FetchError::Overloaded { upstream }`. (With a zero wait,
-        // `try_acquire_owned` answers at once.)
+        // `try_acquire_owned` answers at once.) `admit_page` below needs
+        // the same thing with a deadline instead of a duration.
         todo!("Bulkhead::acquire: a permit within max_wait, or Overloaded")
+    }
+
+    /// Admits a whole product page: one permit from every compartment, or
+    /// none at all. The page waits at most [`max_wait`](Self::max_wait) for
+    /// the three *together*, so a shed page hears "no" within one wait.
+    ///
+    /// # Deadlock freedom
+    ///
+    /// Pages are admitted at the same moment on different threads, and no
+    /// two of them may ever each hold a permit the other one is waiting for
+    /// (with a long wait, they would both stand still until it runs out).
+    /// What prevents it is the bulkhead's *permit order*: inventory, then
+    /// pricing, then reviews. While a page waits for a permit, the only
+    /// permits it may hold are ones *earlier* in that order.
+    ///
+    /// # What it costs in isolation
+    ///
+    /// A page waiting for pricing may therefore hold an inventory permit, for
+    /// at most `max_wait`: with a cap of k, up to k such pages can hold every
+    /// inventory permit, and a call to healthy inventory queues behind them.
+    /// Reviews, last in the order, is never held by a page that waits. With
+    /// `max_wait` zero nothing waits, so nothing is held while waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Overloaded`] naming the first upstream whose compartment
+    /// was still full when the wait ran out. The permits already taken go
+    /// back at once.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future returns the permits taken so far and gives up its
+    /// place in the queue it was waiting in.
+    pub async fn admit_page(&self) -> Result<PagePermits, FetchError> {
+        // TODO: keep every promise above: one deadline for the whole
+        // admission (step 2's `tokio::time::timeout_at` waits until an
+        // `Instant`), the permit order, and no permit kept on a failure.
+        todo!("Bulkhead::admit_page: every permit, in the permit order, within one wait")
     }
 }

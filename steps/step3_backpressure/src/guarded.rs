@@ -42,16 +42,17 @@ pub async fn fetch_json_guarded<T: DeserializeOwned>(
 /// holding a permit from its upstream's compartment of `bulkhead`.
 ///
 /// The page is admitted or shed *as a whole, before any call starts*: it
-/// first takes all three permits, and only then sends the three requests.
-/// A page that would be shed half-way would have cancelled calls already
-/// sent, and a cancelled call still costs the upstream until it notices.
+/// first takes all three permits ([`Bulkhead::admit_page`]), and only then
+/// sends the three requests. A page that would be shed half-way would have
+/// cancelled calls already sent, and a cancelled call still costs the
+/// upstream until it notices.
 ///
 /// # Errors
 ///
-/// [`FetchError::Overloaded`] if any upstream's compartment stayed full for
+/// [`FetchError::Overloaded`] if the page could not get every permit within
 /// the bulkhead's wait (then nothing was sent); otherwise the first
-/// [`FetchError`] to arrive, after which the other calls are cancelled and
-/// their permits returned.
+/// [`FetchError`] to arrive, returned at once: the other calls are then
+/// cancelled and their permits returned.
 ///
 /// # Cancel safety
 ///
@@ -63,11 +64,9 @@ pub async fn fetch_product(
     bulkhead: &Bulkhead,
     product_id: u64,
 ) -> Result<Product, FetchError> {
-    // TODO: first take all three permits, side by side:
-    // `tokio::try_join!(bulkhead.acquire(Upstream::Inventory), ...)?`.
-    // Then step 1's `tokio::try_join!` of three `fetch_json(..)` calls, each
-    // wrapped in `holding(permit, ..)` so its permit lives exactly as long
-    // as its call.
+    // TODO: admit the page first (the bulkhead knows how), then step 1's
+    // fan-out, with each permit moved into the call it covers (`holding`,
+    // below, is given for that).
     todo!("fetch_product: admit the page (three permits), then fan out")
 }
 

@@ -5,26 +5,38 @@
 //!
 //! Most tests use the fast fake upstream (`FastUpstream`), an axum server
 //! running on the test's own runtime, because it *counts* what it sees: the
-//! peak number of calls in flight, and calls whose client went away. One test
-//! uses wiremock, to arrange one failing id and one slow id exactly.
+//! peak number of calls in flight (a call whose body is still on its way
+//! counts), and calls whose client went away. One test uses wiremock, to
+//! arrange one failing id and one slow id exactly.
 //!
-//! Timing: the shedding test pauses tokio's clock. That is safe only because
-//! its fake upstream runs in-process, on the same runtime and the same clock
+//! Threads: `#[tokio::test]` runs each test on one thread, where tasks take
+//! turns, one poll at a time. That hides every bug that needs two tasks to
+//! act at the same moment, such as two pages each taking one permit and then
+//! waiting for the other's. The tests about deadlock and isolation therefore
+//! run on four worker threads (`flavor = "multi_thread"`), under load.
+//!
+//! Timing: two tests pause tokio's clock. That is safe only because their
+//! fake upstreams run in-process, on the same runtime and the same clock
 //! (see the workbook's notes on paused time and real sockets). Every other
-//! test runs in real time and asserts no durations at all.
+//! test runs in real time and asserts no durations: where a test needs
+//! something to happen "at once", it gives it seconds, against an upstream
+//! that never answers.
 
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fake_upstreams::Service;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use fake_upstreams::mock::MockUpstreams;
 use step3_backpressure::{
-    Bulkhead, ConfigError, FetchError, Inventory, Price, Product, Upstream, UpstreamUrls,
-    fetch_json_guarded, fetch_many, fetch_product,
+    Bulkhead, ConfigError, FetchError, Inventory, Price, Product, ReviewStats, Upstream,
+    UpstreamUrls, fetch_json_guarded, fetch_many, fetch_product,
 };
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -39,6 +51,11 @@ const PATIENCE: Duration = Duration::from_secs(5);
 /// A wait for a permit long enough that nothing is shed in tests that are
 /// not about shedding.
 const NO_SHEDDING: Duration = Duration::from_secs(30);
+
+/// How long a batch of pages may go without a single page finishing before
+/// a test calls it frozen. Pages on a healthy fake finish every millisecond
+/// or so, even on a busy machine.
+const STALL_LIMIT: Duration = Duration::from_secs(5);
 
 /// A client for loopback tests: system proxies apply even to 127.0.0.1.
 fn client() -> reqwest::Client {
@@ -107,13 +124,16 @@ fn free_permits(bulkhead: &Bulkhead) -> [usize; 3] {
 #[tokio::test]
 async fn the_bulkhead_caps_each_upstreams_calls_in_flight_and_uses_the_whole_cap() {
     within_time_limit(async {
-        // Arrange: one fake per service, each answering after 100 ms, so a
-        // call stays in flight long enough for others to pile up behind it.
+        // Arrange: one fake per service, each sending its headers after 50 ms
+        // and its body 50 ms later, so a call stays in flight long enough for
+        // others to pile up behind it, and a permit let go when the headers
+        // arrive (before the body is read) shows up as one call too many.
         const CAP: usize = 4;
-        let latency = Duration::from_millis(100);
-        let inventory = start(Behaviour::fixed(latency)).await;
-        let pricing = start(Behaviour::fixed(latency)).await;
-        let reviews = start(Behaviour::fixed(latency)).await;
+        let slow_body = Behaviour::fixed(Duration::from_millis(50))
+            .sending_body_after(Duration::from_millis(50));
+        let inventory = start(slow_body.clone()).await;
+        let pricing = start(slow_body.clone()).await;
+        let reviews = start(slow_body).await;
         let urls = UpstreamUrls {
             inventory: inventory.base_url(),
             pricing: pricing.base_url(),
@@ -140,7 +160,7 @@ async fn the_bulkhead_caps_each_upstreams_calls_in_flight_and_uses_the_whole_cap
             assert!(
                 peak <= CAP as u64,
                 "{name} saw {peak} calls in flight at once, but the cap is {CAP}: is the permit \
-                 taken before the request and held until the answer is read? (`let _ = ...` \
+                 taken before the request and held until the body is read? (`let _ = ...` \
                  drops it at once; `let _permit = ...` keeps it)"
             );
             assert_eq!(
@@ -264,6 +284,67 @@ async fn fetch_many_returns_one_result_per_id_in_input_order() {
     .await;
 }
 
+/// `fetch_many` starts the next product as soon as the oldest one in flight is done, not when a whole group of `concurrency` products is.
+#[tokio::test]
+async fn fetch_many_starts_the_next_product_as_soon_as_the_oldest_is_done() {
+    within_time_limit(async {
+        // Arrange (real time: wiremock runs on its own thread): product 2's
+        // price takes a minute, far longer than this test waits.
+        let upstreams = MockUpstreams::healthy().await;
+        Mock::given(method("GET"))
+            .and(path(Service::Pricing.path(2)))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(Service::Pricing.body(2))
+                    .set_delay(Duration::from_secs(60)),
+            )
+            .with_priority(1)
+            .mount(upstreams.server(Service::Pricing))
+            .await;
+        let urls = UpstreamUrls {
+            inventory: upstreams.base_url(Service::Inventory),
+            pricing: upstreams.base_url(Service::Pricing),
+            reviews: upstreams.base_url(Service::Reviews),
+        };
+        let client = client();
+        let bulkhead = bulkhead(10, NO_SHEDDING);
+        let ids = [1, 2, 3];
+
+        // Act: two at a time. Product 1 is done at once; product 2 is not.
+        let mut batch = Box::pin(fetch_many(&client, &urls, &bulkhead, &ids, non_zero(2)));
+        let product_3_asked = async {
+            while !was_asked(&upstreams, Service::Pricing, 3).await {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+
+        // Assert: product 3 takes product 1's place while product 2 waits.
+        tokio::select! {
+            results = &mut batch => panic!(
+                "product 2's price takes a minute, yet the batch finished: {results:?}"
+            ),
+            () = product_3_asked => {}
+            () = tokio::time::sleep(PATIENCE) => panic!(
+                "product 3 was not started within {PATIENCE:?}, although product 1 was done and \
+                 only product 2 was in flight, with a concurrency of 2: start the next product \
+                 as soon as the oldest one in flight is done (`buffered`), not in groups of \
+                 `concurrency` that each wait for their slowest member"
+            ),
+        }
+    })
+    .await;
+}
+
+/// Whether `service` on `upstreams` has received a request about `product_id`.
+async fn was_asked(upstreams: &MockUpstreams, service: Service, product_id: u64) -> bool {
+    let wanted = service.path(product_id);
+    upstreams
+        .server(service)
+        .received_requests()
+        .await
+        .is_some_and(|requests| requests.iter().any(|request| request.url.path() == wanted))
+}
+
 /// When an upstream's permits are all taken, the next call is shed with `Overloaded` after the short wait, never sent.
 #[tokio::test(start_paused = true)]
 async fn a_saturated_upstream_sheds_the_next_call_within_the_wait_bound() {
@@ -317,6 +398,40 @@ async fn a_saturated_upstream_sheds_the_next_call_within_the_wait_bound() {
             "a shed call must fail before anything is sent: the upstream is already saturated"
         );
         holder.abort();
+    })
+    .await;
+}
+
+/// A permit is held until the response body has been read, not only until the headers arrive.
+#[tokio::test]
+async fn a_permit_is_held_until_the_response_body_is_read() {
+    within_time_limit(async {
+        // Arrange: a cap of 1, and an upstream that sends its headers at
+        // once and each body 100 ms later.
+        let upstream =
+            start(Behaviour::default().sending_body_after(Duration::from_millis(100))).await;
+        let urls = all_at(&upstream);
+        let client = client();
+        let bulkhead = bulkhead(1, NO_SHEDDING);
+
+        // Act: four calls to pricing at once.
+        let calls = futures::future::join_all((1..=4).map(|product_id| {
+            fetch_json_guarded::<Price>(&client, &urls, &bulkhead, Upstream::Pricing, product_id)
+        }))
+        .await;
+
+        // Assert
+        assert!(
+            calls.iter().all(Result::is_ok),
+            "a healthy upstream and no shedding, yet a call failed: {calls:?}"
+        );
+        let peak = upstream.counters().peak_in_flight;
+        assert_eq!(
+            peak, 1,
+            "pricing had {peak} calls in flight at once with a cap of 1: the next call went out \
+             while a body was still on its way. A call is over when its body has been read, and \
+             its permit must be held until then"
+        );
     })
     .await;
 }
@@ -408,6 +523,280 @@ async fn a_page_that_cannot_get_every_permit_sends_no_call_at_all() {
              all three permits first (admission), then send the calls"
         );
         holder.abort();
+    })
+    .await;
+}
+
+/// A page waits at most the bulkhead's wait for all of its permits together, not one wait per permit.
+#[tokio::test(start_paused = true)]
+async fn a_page_is_shed_within_one_wait_for_all_of_its_permits() {
+    // Paused time, as in the shedding test above: the fakes run on this
+    // test's runtime, so the measured wait is exact.
+    within_time_limit(async {
+        // Arrange: a cap of 1. Inventory's permit is held by a call that
+        // ends after 60 ms, well within the wait; pricing's by a call that
+        // never ends.
+        const WAIT: Duration = Duration::from_millis(100);
+        let inventory = start(Behaviour::fixed(Duration::from_millis(60))).await;
+        let pricing = start(Behaviour::default().hanging()).await;
+        let reviews = start(Behaviour::default()).await;
+        let urls = UpstreamUrls {
+            inventory: inventory.base_url(),
+            pricing: pricing.base_url(),
+            reviews: reviews.base_url(),
+        };
+        let client = client();
+        let bulkhead = Arc::new(bulkhead(1, WAIT));
+        let mut holders = JoinSet::new();
+        for upstream in [Upstream::Inventory, Upstream::Pricing] {
+            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
+            holders.spawn(async move {
+                // The answer does not matter, only the permit it holds.
+                let _ = fetch_json_guarded::<serde::de::IgnoredAny>(
+                    &client, &urls, &bulkhead, upstream, 1,
+                )
+                .await;
+            });
+        }
+        eventually("both calls to take their upstream's only permit", || {
+            inventory.counters().in_flight == 1 && pricing.counters().in_flight == 1
+        })
+        .await;
+
+        // Act
+        let started = Instant::now();
+        let page = fetch_product(&client, &urls, &bulkhead, 2).await;
+        let waited = started.elapsed();
+
+        // Assert
+        assert!(
+            matches!(
+                page,
+                Err(FetchError::Overloaded {
+                    upstream: Upstream::Pricing
+                })
+            ),
+            "inventory's permit came back within the wait and pricing's never did: the page \
+             should be shed on pricing, got {page:?}"
+        );
+        assert!(
+            waited <= WAIT + Duration::from_millis(1),
+            "the page was shed after {waited:?}, but the bulkhead's wait is {WAIT:?}: a page \
+             gets one wait for all of its permits, not a fresh wait for each"
+        );
+        assert_eq!(
+            (pricing.counters().requests, reviews.counters().requests),
+            (1, 0),
+            "a shed page sends nothing"
+        );
+        assert_eq!(
+            [
+                bulkhead.available_permits(Upstream::Inventory),
+                bulkhead.available_permits(Upstream::Reviews)
+            ],
+            [1, 1],
+            "a shed page gives back the permits it had taken"
+        );
+    })
+    .await;
+}
+
+/// While pages wait for a full upstream, they hold no permit of an upstream later in the permit order: a call to reviews goes straight through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_waiting_for_a_full_upstream_hold_no_permit_later_in_the_order() {
+    within_time_limit(async {
+        // Arrange: pricing never answers, and both of its permits are held
+        // by calls to it; inventory and reviews are healthy.
+        const CAP: usize = 2;
+        const PAGES: usize = 100;
+        let stuck = start(Behaviour::default().hanging()).await;
+        let healthy = start(Behaviour::default()).await;
+        let urls = UpstreamUrls {
+            inventory: healthy.base_url(),
+            pricing: stuck.base_url(),
+            reviews: healthy.base_url(),
+        };
+        let client = client();
+        let bulkhead = Arc::new(bulkhead(CAP, NO_SHEDDING));
+        let mut pricing_calls = JoinSet::new();
+        for product_id in 1..=CAP as u64 {
+            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
+            pricing_calls.spawn(async move {
+                fetch_json_guarded::<Price>(
+                    &client,
+                    &urls,
+                    &bulkhead,
+                    Upstream::Pricing,
+                    product_id,
+                )
+                .await
+            });
+        }
+        eventually("the calls to pricing to take both of its permits", || {
+            stuck.counters().in_flight == CAP as u64
+        })
+        .await;
+
+        // Act: pages arrive on four threads. Each is polled once (so it has
+        // taken whatever it takes before it waits), then left waiting.
+        let started_waiting = Arc::new(AtomicUsize::new(0));
+        let mut pages = JoinSet::new();
+        for product_id in 1..=PAGES as u64 {
+            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
+            let started_waiting = Arc::clone(&started_waiting);
+            pages.spawn(async move {
+                let mut page = std::pin::pin!(fetch_product(&client, &urls, &bulkhead, product_id));
+                let first_poll = futures::poll!(page.as_mut());
+                started_waiting.fetch_add(1, Ordering::SeqCst);
+                match first_poll {
+                    std::task::Poll::Ready(page) => page,
+                    std::task::Poll::Pending => page.await,
+                }
+            });
+        }
+        eventually("every page to start waiting for its permits", || {
+            started_waiting.load(Ordering::SeqCst) == PAGES
+        })
+        .await;
+
+        // Assert: reviews comes after pricing in the permit order, so no page
+        // waiting for pricing may hold one of its permits...
+        assert_eq!(
+            bulkhead.available_permits(Upstream::Reviews),
+            CAP,
+            "pages waiting for pricing are holding reviews' permits: a page must not hold a \
+             permit while it waits for one that comes *earlier* in the permit order (inventory, \
+             pricing, reviews). Waiting for all three side by side does exactly that, and can \
+             deadlock"
+        );
+        // ...and a call to healthy reviews does not wait for pricing at all.
+        let reviews_call = tokio::time::timeout(
+            PATIENCE,
+            fetch_json_guarded::<ReviewStats>(&client, &urls, &bulkhead, Upstream::Reviews, 1),
+        )
+        .await;
+        assert!(
+            matches!(reviews_call, Ok(Ok(_))),
+            "a call to healthy reviews should go straight through while pages wait for pricing, \
+             got {reviews_call:?}"
+        );
+        assert_eq!(
+            pages.len(),
+            PAGES,
+            "the pages are still waiting for pricing (nothing is shed in this test)"
+        );
+
+        // Giving up on the waiting pages and the stuck calls returns everything.
+        drop(pages);
+        drop(pricing_calls);
+        eventually("every permit to come back", || {
+            free_permits(&bulkhead) == [CAP; 3]
+        })
+        .await;
+    })
+    .await;
+}
+
+/// A call that has finished gives its permit back at once, even while a sibling call of its page hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_finished_call_returns_its_permit_while_its_page_waits_for_a_hung_one() {
+    within_time_limit(async {
+        // Arrange: a cap of 1; pricing never answers, the others at once.
+        let stuck = start(Behaviour::default().hanging()).await;
+        let healthy = start(Behaviour::default()).await;
+        let urls = UpstreamUrls {
+            inventory: healthy.base_url(),
+            pricing: stuck.base_url(),
+            reviews: healthy.base_url(),
+        };
+        let client = client();
+        let bulkhead = Arc::new(bulkhead(1, NO_SHEDDING));
+
+        // Act: a page whose pricing call will hang.
+        let page = tokio::spawn({
+            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
+            async move { fetch_product(&client, &urls, &bulkhead, 1).await }
+        });
+
+        // Assert: inventory's and reviews' permits come back when their own
+        // calls end, not when the page does...
+        eventually(
+            "inventory's and reviews' permits to come back while pricing's call hangs",
+            || {
+                healthy.counters().completed == 2
+                    && stuck.counters().in_flight == 1
+                    && bulkhead.available_permits(Upstream::Inventory) == 1
+                    && bulkhead.available_permits(Upstream::Reviews) == 1
+            },
+        )
+        .await;
+        // ...so a call to healthy inventory goes through while the page waits.
+        let inventory_call = tokio::time::timeout(
+            PATIENCE,
+            fetch_json_guarded::<Inventory>(&client, &urls, &bulkhead, Upstream::Inventory, 2),
+        )
+        .await;
+        assert!(
+            matches!(inventory_call, Ok(Ok(_))),
+            "inventory's only permit should be free once the page's inventory call is done, \
+             got {inventory_call:?}: move each permit into its own call"
+        );
+        assert!(!page.is_finished(), "the page still waits for pricing");
+        page.abort();
+    })
+    .await;
+}
+
+/// The first error ends the page at once: the other calls are cancelled, not awaited, and every permit comes back.
+#[tokio::test]
+async fn the_first_error_ends_the_page_at_once_and_cancels_the_other_calls() {
+    within_time_limit(async {
+        // Arrange: pricing fails after 200 ms (time enough, in practice, for
+        // the other two calls to arrive); inventory and reviews never answer.
+        const CAP: usize = 2;
+        let failing = start(Behaviour::fixed(Duration::from_millis(200)).failing(1.0, 503)).await;
+        let stuck = start(Behaviour::default().hanging()).await;
+        let urls = UpstreamUrls {
+            inventory: stuck.base_url(),
+            pricing: failing.base_url(),
+            reviews: stuck.base_url(),
+        };
+        let bulkhead = bulkhead(CAP, NO_SHEDDING);
+
+        // Act
+        let page = tokio::time::timeout(PATIENCE, fetch_product(&client(), &urls, &bulkhead, 1))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "fetch_product was still waiting {PATIENCE:?} after pricing had failed: the \
+                     first error must end the page at once (`try_join!` returns it; `join!` \
+                     waits for every call, and inventory and reviews never answer)"
+                )
+            });
+
+        // Assert
+        assert!(
+            matches!(
+                page,
+                Err(FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 503
+                })
+            ),
+            "expected pricing's 503, got {page:?}"
+        );
+        // Whatever of inventory's and reviews' calls had reached their
+        // upstream is cancelled there, not left running.
+        eventually("inventory's and reviews' calls to be cancelled", || {
+            let calls = stuck.counters();
+            calls.in_flight == 0 && calls.cancelled == calls.requests
+        })
+        .await;
+        assert_eq!(
+            free_permits(&bulkhead),
+            [CAP; 3],
+            "a failed page gives every permit back"
+        );
     })
     .await;
 }
@@ -511,3 +900,98 @@ fn a_cap_of_zero_is_refused_when_the_bulkhead_is_built() {
         ),
     }
 }
+
+/// Caps from 1 up to what a semaphore can count are accepted; one more is refused with `CapTooLarge`.
+#[test]
+fn caps_up_to_the_semaphore_limit_are_accepted_and_larger_ones_refused() {
+    let limit = tokio::sync::Semaphore::MAX_PERMITS;
+
+    let too_large = Bulkhead::new(limit + 1, Duration::from_millis(10));
+    let largest = Bulkhead::new(limit, Duration::from_millis(10));
+    let smallest = Bulkhead::new(1, Duration::from_millis(10));
+
+    match too_large {
+        Err(error) => assert_eq!(
+            error,
+            ConfigError::CapTooLarge {
+                requested: limit + 1,
+                limit
+            },
+            "a cap above Semaphore::MAX_PERMITS should be CapTooLarge, naming both numbers"
+        ),
+        Ok(bulkhead) => panic!(
+            "a cap of {} is more than a tokio semaphore can count ({limit}): refuse it with \
+             ConfigError::CapTooLarge, got {bulkhead:?}",
+            limit + 1
+        ),
+    }
+    for (cap, built) in [(limit, largest), (1, smallest)] {
+        let bulkhead = built.unwrap_or_else(|error| {
+            panic!("a cap of {cap} is a valid configuration, but it was refused: {error}")
+        });
+        assert_eq!(
+            free_permits(&bulkhead),
+            [cap; 3],
+            "a bulkhead with a cap of {cap} starts with {cap} free permits per upstream"
+        );
+    }
+}
+
+// ANCHOR: no_deadlock
+/// Pages admitted from many threads at once never deadlock: with a cap of 1 and four worker threads, 1,000 pages all finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pages_admitted_on_many_threads_at_once_never_deadlock() {
+    // Four worker threads, so pages really are admitted at the same moment
+    // on different threads. `#[tokio::test]` alone runs every task on one
+    // thread, one poll at a time, and this test could not fail there.
+    within_time_limit(async {
+        // Arrange: one permit per upstream, a healthy upstream, and no
+        // shedding, so every page must eventually get all three permits.
+        const PAGES: usize = 1_000;
+        let upstream = start(Behaviour::default()).await;
+        let urls = all_at(&upstream);
+        let client = client();
+        let bulkhead = Arc::new(bulkhead(1, NO_SHEDDING));
+        // Every page waits here until all are ready, then all ask at once.
+        let starting_line = Arc::new(Barrier::new(PAGES));
+
+        // Act: every page is its own task, as every request is in a server.
+        let mut pages = JoinSet::new();
+        for product_id in 1..=PAGES as u64 {
+            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
+            let starting_line = Arc::clone(&starting_line);
+            pages.spawn(async move {
+                starting_line.wait().await;
+                fetch_product(&client, &urls, &bulkhead, product_id).await
+            });
+        }
+
+        // Assert: pages keep finishing until all have. A deadlock shows as a
+        // long silence, with every permit taken and nothing sent.
+        let mut finished = 0;
+        while let Some(page) = tokio::time::timeout(STALL_LIMIT, pages.join_next())
+            .await
+            .unwrap_or_else(|_silence| {
+                panic!(
+                    "no page finished for {STALL_LIMIT:?} ({finished} of {PAGES} done); free \
+                     permits (inventory, pricing, reviews): {:?}; calls in flight at the \
+                     upstream: {}. The pages hold permits while they wait for each other's \
+                     (hold-and-wait): admit a page so that no two pages can each hold a \
+                     permit the other one waits for",
+                    free_permits(&bulkhead),
+                    upstream.counters().in_flight,
+                )
+            })
+        {
+            let page = page.expect("a page's task does not panic");
+            assert!(
+                page.is_ok(),
+                "a page on a healthy upstream failed: {page:?}"
+            );
+            finished += 1;
+        }
+        assert_eq!(finished, PAGES, "every page finishes");
+    })
+    .await;
+}
+// ANCHOR_END: no_deadlock

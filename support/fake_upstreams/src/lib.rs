@@ -22,7 +22,8 @@
 //! - [`mock`]: wiremock fixtures for the steps' tests: healthy, slow, failing,
 //!   flaky and garbage upstreams, plus a loud catch-all for unmatched requests.
 //! - [`fast`]: the fast in-process axum fake for labs and behaviour tests:
-//!   latency distributions, injected failures, hangs, and request counters.
+//!   latency distributions, injected failures, hangs, late bodies, and
+//!   request counters.
 //!
 //! The `fake-upstream` binary (`src/main.rs`) runs [`fast::FastUpstream`] on its
 //! own, so a lab or a curious learner can point any client at it.

@@ -11,6 +11,7 @@
 //! It prints its URL, serves until Ctrl-C, then prints what it counted.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -41,6 +42,10 @@ struct Options {
     #[arg(long)]
     garbage: bool,
 
+    /// Send each answer's body this many milliseconds after its headers.
+    #[arg(long, default_value_t = 0)]
+    body_delay_ms: u64,
+
     /// Port to listen on; 0 lets the OS pick a free one.
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -55,6 +60,7 @@ impl Options {
             hang: self.hang,
             garbage: self.garbage,
             degradation: None,
+            body_delay: Duration::from_millis(self.body_delay_ms),
         }
     }
 }

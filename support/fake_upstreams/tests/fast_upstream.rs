@@ -354,3 +354,77 @@ async fn a_degrading_upstream_slows_down_past_its_knee() {
     })
     .await;
 }
+
+/// With a late body, the status and headers arrive when the latency is over
+/// and the body `body_delay` later; until the body is sent, the request is
+/// still in flight.
+///
+/// Paused time makes the ten seconds exact and instant. It is safe because
+/// the fake runs on this test's runtime (see the paused-latency test above).
+#[tokio::test(start_paused = true)]
+async fn a_late_body_follows_its_headers_and_keeps_the_request_in_flight() {
+    within_time_limit(async {
+        let body_delay = Duration::from_secs(10);
+        let upstream = start(Behaviour::default().sending_body_after(body_delay)).await;
+        let started = Instant::now();
+
+        let response = client()
+            .get(product_url(&upstream, Service::Pricing, PRODUCT_ID))
+            .send()
+            .await
+            .expect("the fake sends its headers");
+        let headers_after = started.elapsed();
+        let in_flight_while_the_body_is_due = upstream.counters().in_flight;
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.expect("the late body is JSON");
+        let body_after = started.elapsed();
+
+        assert_eq!(status, 200);
+        assert_eq!(body, Service::Pricing.body(PRODUCT_ID));
+        assert!(
+            headers_after < body_delay,
+            "the headers came after {headers_after:?}, with the body: they should come first"
+        );
+        assert!(
+            body_after >= body_delay,
+            "the body came after {body_after:?}, before its delay of {body_delay:?}"
+        );
+        assert_eq!(
+            in_flight_while_the_body_is_due, 1,
+            "a request whose body is not sent yet is in flight"
+        );
+        let counters = upstream.counters();
+        assert_eq!(
+            (counters.completed, counters.in_flight),
+            (1, 0),
+            "{counters:?}"
+        );
+    })
+    .await;
+}
+
+/// A client that reads the headers and then goes away, before the late body,
+/// is counted as a cancellation.
+#[tokio::test]
+async fn a_client_that_leaves_before_a_late_body_is_counted_as_cancelled() {
+    within_time_limit(async {
+        let upstream =
+            start(Behaviour::default().sending_body_after(Duration::from_secs(3_600))).await;
+        let response = client()
+            .get(product_url(&upstream, Service::Reviews, PRODUCT_ID))
+            .send()
+            .await
+            .expect("the fake sends its headers");
+        assert_eq!(response.status().as_u16(), 200);
+
+        // Dropping the response closes its connection, mid-body.
+        drop(response);
+
+        eventually("the fake to count the cancellation", async || {
+            let counters = upstream.counters();
+            counters.cancelled == 1 && counters.in_flight == 0 && counters.completed == 0
+        })
+        .await;
+    })
+    .await;
+}

@@ -37,6 +37,13 @@ pub struct Behaviour {
     /// Slow down under overload: `None` (the default) keeps the latency the
     /// same however many requests are in flight. See [`Degradation`].
     pub degradation: Option<Degradation>,
+    /// How long after the status line and headers the body follows. Zero
+    /// (the default) sends them together. Any other value sends the head
+    /// when the latency is over and the body this much later, the way a
+    /// server streaming a large or slowly computed answer does: a client
+    /// that treats "the headers arrived" as "the call is over" is then
+    /// visibly wrong. The request counts as in flight until its body is sent.
+    pub body_delay: Duration,
 }
 
 /// How an overloaded upstream slows down: past `knee` requests in flight,
@@ -80,6 +87,7 @@ impl Default for Behaviour {
             hang: false,
             garbage: false,
             degradation: None,
+            body_delay: Duration::ZERO,
         }
     }
 }
@@ -124,6 +132,15 @@ impl Behaviour {
     pub fn degrading_past(self, knee: u64, per_request: Duration) -> Self {
         Self {
             degradation: Some(Degradation { knee, per_request }),
+            ..self
+        }
+    }
+
+    /// The same behaviour, but every answer's body follows its headers by
+    /// `delay` (see [`body_delay`](Self::body_delay)).
+    pub fn sending_body_after(self, delay: Duration) -> Self {
+        Self {
+            body_delay: delay,
             ..self
         }
     }

@@ -11,7 +11,12 @@
 //! after the handler's `.await` runs; only destructors do. So each request
 //! holds a [`RequestGuard`]: finishing the handler records how it ended, and a
 //! guard dropped *without* an outcome records a cancellation.
+//!
+//! The guard owns a handle to the counters (an `Arc`), not a borrow, so it can
+//! travel into a response body that is sent late: a request whose body has not
+//! been sent yet is still in flight.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A copy of the fast fake's counters at one moment.
@@ -29,8 +34,8 @@ pub struct CounterSnapshot {
     /// Requests answered with an error status: an injected failure, or `404`
     /// for an id that is not a number.
     pub failed: u64,
-    /// Requests being handled right now (waiting out their latency, or
-    /// hanging).
+    /// Requests being handled right now (waiting out their latency, hanging,
+    /// or still sending a late body).
     pub in_flight: u64,
     /// The most requests that were in flight at once.
     pub peak_in_flight: u64,
@@ -94,25 +99,26 @@ pub(crate) enum Outcome {
 
 /// Counts one request in flight for as long as it lives.
 ///
-/// Create it first thing in the handler, call [`finish`](Self::finish) just
-/// before returning. If the handler's future is dropped before that, the
+/// Create it first thing in the handler, call [`finish`](Self::finish) once
+/// the whole answer is ready to go (for a late body: when the body is). If
+/// the handler's future, or the late body, is dropped before that, the
 /// guard's `Drop` counts the request as cancelled.
 #[derive(Debug)]
-pub(crate) struct RequestGuard<'a> {
-    counters: &'a Counters,
+pub(crate) struct RequestGuard {
+    counters: Arc<Counters>,
     outcome: Option<Outcome>,
 }
 
-impl<'a> RequestGuard<'a> {
+impl RequestGuard {
     /// Counts a new request, in flight from now on.
-    pub(crate) fn enter(counters: &'a Counters) -> Self {
+    pub(crate) fn enter(counters: &Arc<Counters>) -> Self {
         counters.requests.fetch_add(1, Ordering::Relaxed);
         let in_flight = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
         counters
             .peak_in_flight
             .fetch_max(in_flight, Ordering::Relaxed);
         Self {
-            counters,
+            counters: Arc::clone(counters),
             outcome: None,
         }
     }
@@ -125,7 +131,7 @@ impl<'a> RequestGuard<'a> {
     }
 }
 
-impl Drop for RequestGuard<'_> {
+impl Drop for RequestGuard {
     fn drop(&mut self) {
         let total = match self.outcome {
             Some(Outcome::Completed) => &self.counters.completed,
@@ -144,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_guard_dropped_without_an_outcome_counts_a_cancellation() {
-        let counters = Counters::default();
+        let counters = Arc::new(Counters::default());
 
         drop(RequestGuard::enter(&counters));
 
@@ -154,7 +160,7 @@ mod tests {
 
     #[test]
     fn finishing_a_guard_counts_its_outcome_and_no_cancellation() {
-        let counters = Counters::default();
+        let counters = Arc::new(Counters::default());
 
         RequestGuard::enter(&counters).finish(Outcome::Completed);
         RequestGuard::enter(&counters).finish(Outcome::Failed);
@@ -174,7 +180,7 @@ mod tests {
 
     #[test]
     fn peak_in_flight_remembers_the_most_guards_alive_at_once() {
-        let counters = Counters::default();
+        let counters = Arc::new(Counters::default());
 
         let guards: Vec<_> = (0..3).map(|_| RequestGuard::enter(&counters)).collect();
         drop(guards);
@@ -185,7 +191,7 @@ mod tests {
 
     #[test]
     fn reset_keeps_requests_in_flight_and_restarts_the_peak_from_them() {
-        let counters = Counters::default();
+        let counters = Arc::new(Counters::default());
         let still_running = RequestGuard::enter(&counters);
         RequestGuard::enter(&counters).finish(Outcome::Completed);
 

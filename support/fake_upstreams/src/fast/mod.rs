@@ -6,7 +6,7 @@
 //! [`FastUpstream`] is a plain axum server that does neither. It serves all
 //! three services' bodies on one port, with a configurable [`Behaviour`]:
 //! latency drawn from a distribution ([`Latency`]), a share of failures, hangs,
-//! garbage bodies. It counts what it saw ([`CounterSnapshot`]), including
+//! garbage bodies, bodies sent well after their headers. It counts what it saw ([`CounterSnapshot`]), including
 //! requests whose client went away mid-flight (*cancelled*), which is how step 6
 //! proves that cancellation reaches the upstream.
 //!

@@ -4,14 +4,21 @@
 //! the body they send, so one handler takes the [`Service`] as a parameter. It
 //! is written to stay cheap at thousands of requests per second: no logging,
 //! no recording, one short read lock, a few atomic increments.
+//!
+//! A behaviour with a `body_delay` sends the status and headers first and the
+//! body later (a one-chunk stream), so tests can tell "the headers arrived"
+//! from "the answer was read".
 
+use std::convert::Infallible;
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
 
+use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 
 use super::behaviour::{Answer, Behaviour, ResponsePlan};
 use super::counters::{Counters, Outcome, RequestGuard};
@@ -24,14 +31,16 @@ pub(crate) struct UpstreamState {
     /// start, so a change applies to new requests and never half-way through
     /// one.
     behaviour: RwLock<Arc<Behaviour>>,
-    pub(crate) counters: Counters,
+    /// In an `Arc` so a request's guard can outlive the handler, inside a
+    /// late body.
+    pub(crate) counters: Arc<Counters>,
 }
 
 impl UpstreamState {
     pub(crate) fn new(behaviour: Behaviour) -> Self {
         Self {
             behaviour: RwLock::new(Arc::new(behaviour)),
-            counters: Counters::default(),
+            counters: Arc::new(Counters::default()),
         }
     }
 
@@ -86,7 +95,8 @@ async fn answer(service: Service, state: Arc<UpstreamState>, id_segment: String)
     // How loaded the upstream is as this request arrives (itself included):
     // a degrading behaviour slows down with it.
     let in_flight = state.counters.in_flight();
-    let plan = state.behaviour().plan(&mut rand::rng(), in_flight);
+    let behaviour = state.behaviour();
+    let plan = behaviour.plan(&mut rand::rng(), in_flight);
 
     let (delay, answer) = match plan {
         ResponsePlan::Hang => {
@@ -105,20 +115,87 @@ async fn answer(service: Service, state: Arc<UpstreamState>, id_segment: String)
         tokio::time::sleep(delay).await;
     }
 
-    match answer {
-        Answer::Product => {
-            guard.finish(Outcome::Completed);
-            Json(service.body(product_id)).into_response()
+    let reply = Reply::of(service, product_id, answer);
+    if behaviour.body_delay.is_zero() {
+        guard.finish(reply.outcome);
+        reply.into_response()
+    } else {
+        reply.with_late_body(behaviour.body_delay, guard)
+    }
+}
+
+/// One answer, ready to send: status, content type, body, and how to count it.
+struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    outcome: Outcome,
+}
+
+impl Reply {
+    fn of(service: Service, product_id: u64, answer: Answer) -> Reply {
+        match answer {
+            Answer::Product => Reply {
+                status: StatusCode::OK,
+                content_type: "application/json",
+                body: Bytes::from(service.body(product_id).to_string()),
+                outcome: Outcome::Completed,
+            },
+            Answer::Garbage => Reply {
+                status: StatusCode::OK,
+                content_type: "application/json",
+                body: Bytes::from_static(GARBAGE_BODY.as_bytes()),
+                outcome: Outcome::Completed,
+            },
+            Answer::Failure(status) => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                Reply {
+                    status,
+                    content_type: "text/plain; charset=utf-8",
+                    body: Bytes::from(format!(
+                        "fake_upstreams: {service} answers {status}, as configured"
+                    )),
+                    outcome: Outcome::Failed,
+                }
+            }
         }
-        Answer::Garbage => {
-            guard.finish(Outcome::Completed);
-            ([(header::CONTENT_TYPE, "application/json")], GARBAGE_BODY).into_response()
-        }
-        Answer::Failure(status) => {
-            guard.finish(Outcome::Failed);
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let message = format!("fake_upstreams: {service} answers {status}, as configured");
-            (status, message).into_response()
-        }
+    }
+
+    /// Status, headers and body, all at once.
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            [(header::CONTENT_TYPE, self.content_type)],
+            self.body,
+        )
+            .into_response()
+    }
+
+    /// Status and headers now, the body `body_delay` later.
+    ///
+    /// The body is a stream whose only chunk is ready after the delay. hyper
+    /// sends the head first, and the body when the stream yields it; until
+    /// then the request is in flight, because `guard` travels inside the
+    /// stream. A client that goes away meanwhile drops the stream, and with
+    /// it the guard, which counts a cancellation.
+    fn with_late_body(self, body_delay: Duration, guard: RequestGuard) -> Response {
+        let Reply {
+            status,
+            content_type,
+            body,
+            outcome,
+        } = self;
+        let late_body = futures::stream::once(async move {
+            tokio::time::sleep(body_delay).await;
+            guard.finish(outcome);
+            Ok::<Bytes, Infallible>(body)
+        });
+        (
+            status,
+            [(header::CONTENT_TYPE, content_type)],
+            Body::from_stream(late_body),
+        )
+            .into_response()
     }
 }
