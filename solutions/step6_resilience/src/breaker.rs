@@ -24,9 +24,22 @@
 //!
 //! A call's outcome is reported through a [`Permit`]. A permit dropped without
 //! an outcome means the call was cancelled (a hedge won, the client went
-//! away, the deadline passed elsewhere): that says nothing about the
+//! away, an outer timeout dropped the call): that says nothing about the
 //! upstream, so it is not counted as a failure, and a cancelled probe frees
-//! its slot for the next one.
+//! its slot for the next one. (A deadline enforced *inside* the call is
+//! different: the call ends with [`FetchError::Timeout`], an outcome, and a
+//! timeout counts as a failure. That is how [`ProductService`] applies the
+//! page's deadline.)
+//!
+//! Calls are slow and the breaker moves on without them, so an outcome can
+//! arrive after the state it was admitted in has ended: a call let through
+//! while closed may finish after the breaker opened, cooled down and let a
+//! probe through. Each change of state therefore starts a new *generation*,
+//! and each permit remembers the generation that issued it. An outcome from
+//! an earlier generation is stale: it is ignored, so it can neither close a
+//! half-open breaker, nor reopen it, nor free a probe slot it never held.
+//!
+//! [`ProductService`]: crate::service::ProductService
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -87,12 +100,31 @@ enum State {
     HalfOpen { probes_in_flight: u32 },
 }
 
+/// The state, and which generation of it this is.
+#[derive(Debug)]
+struct Tracked {
+    state: State,
+    /// Counts changes of state (closed → open, open → half-open, and so on).
+    /// Updates within a state, such as one more failure counted while
+    /// closed, keep the generation.
+    generation: u64,
+}
+
+impl Tracked {
+    /// Changes to `state`, starting a new generation: from now on, the
+    /// outcomes of permits issued before this call are stale.
+    fn enter(&mut self, state: State) {
+        self.state = state;
+        self.generation = self.generation.wrapping_add(1);
+    }
+}
+
 /// A circuit breaker for one upstream.
 #[derive(Debug)]
 pub struct CircuitBreaker {
     upstream: Upstream,
     config: BreakerConfig,
-    state: Mutex<State>,
+    tracked: Mutex<Tracked>,
 }
 
 /// The right to make one call through a breaker; report how it went with
@@ -102,9 +134,10 @@ pub struct CircuitBreaker {
 #[must_use = "a permit dropped at once records a cancelled call"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
-    /// Whether this call is a half-open probe (only probes decide whether a
-    /// half-open breaker closes).
-    probe: bool,
+    /// The generation that issued this permit. While it is still the
+    /// breaker's generation, the state has not changed since: a permit issued
+    /// by a half-open breaker of the same generation is one of its probes.
+    generation: u64,
     /// Set once an outcome is recorded, so `Drop` knows it was not cancelled.
     settled: bool,
 }
@@ -119,8 +152,11 @@ impl CircuitBreaker {
         Ok(CircuitBreaker {
             upstream,
             config: config.validate()?,
-            state: Mutex::new(State::Closed {
-                consecutive_failures: 0,
+            tracked: Mutex::new(Tracked {
+                state: State::Closed {
+                    consecutive_failures: 0,
+                },
+                generation: 0,
             }),
         })
     }
@@ -133,7 +169,7 @@ impl CircuitBreaker {
     /// What the breaker would do with a call made now. An open breaker whose
     /// cool-down is over reports `HalfOpen`: the next call is a probe.
     pub fn state(&self) -> BreakerState {
-        match *self.lock() {
+        match self.lock().state {
             State::Closed { .. } => BreakerState::Closed,
             State::Open { until } if Instant::now() < until => BreakerState::Open,
             State::Open { .. } | State::HalfOpen { .. } => BreakerState::HalfOpen,
@@ -174,110 +210,128 @@ impl CircuitBreaker {
     }
 
     // ANCHOR: try_acquire
-    /// Asks to make one call.
+    /// Asks to make one call. A closed breaker lets it through. An open
+    /// breaker whose cool-down is over turns half-open on this call (a change
+    /// of state, so a new generation) and lets up to `half_open_probes`
+    /// calls through at once as probes. The permit carries the generation
+    /// that issued it.
     ///
     /// # Errors
     ///
     /// [`FetchError::CircuitOpen`] while the breaker is open, and while it is
     /// half-open with all its probe slots taken.
     pub fn try_acquire(&self) -> Result<Permit<'_>, FetchError> {
-        let mut state = self.lock();
+        let mut tracked = self.lock();
         // An open breaker whose cool-down is over turns half-open now, on
         // the first call that asks: no timer task is needed.
-        if let State::Open { until } = *state {
+        if let State::Open { until } = tracked.state {
             if Instant::now() < until {
-                return Err(FetchError::CircuitOpen {
-                    upstream: self.upstream,
-                });
+                return Err(self.open_error());
             }
-            *state = State::HalfOpen {
+            tracked.enter(State::HalfOpen {
                 probes_in_flight: 0,
-            };
+            });
         }
-        let probe = match &mut *state {
-            State::Closed { .. } => false,
+        match &mut tracked.state {
+            State::Closed { .. } => {}
             State::HalfOpen { probes_in_flight }
                 if *probes_in_flight < self.config.half_open_probes =>
             {
                 *probes_in_flight += 1;
-                true
             }
-            State::HalfOpen { .. } | State::Open { .. } => {
-                return Err(FetchError::CircuitOpen {
-                    upstream: self.upstream,
-                });
-            }
-        };
+            State::HalfOpen { .. } | State::Open { .. } => return Err(self.open_error()),
+        }
         Ok(Permit {
             breaker: self,
-            probe,
+            generation: tracked.generation,
             settled: false,
         })
     }
     // ANCHOR_END: try_acquire
 
     // ANCHOR: outcomes
-    /// A call succeeded: a closed breaker forgets its failures; a successful
-    /// probe closes a half-open breaker.
-    fn on_success(&self, probe: bool) {
-        let mut state = self.lock();
-        match *state {
+    /// A call admitted in `generation` succeeded. If the state has not
+    /// changed since, a closed breaker forgets its failures (staying in the
+    /// same generation, so the calls still in flight keep counting) and a
+    /// half-open breaker closes (the call was one of its probes). An outcome
+    /// from an earlier generation changes nothing.
+    fn on_success(&self, generation: u64) {
+        let mut tracked = self.lock();
+        if generation != tracked.generation {
+            // Admitted before the last change of state: too late to matter.
+            return;
+        }
+        match tracked.state {
             State::Closed { .. } => {
-                *state = State::Closed {
+                // Not a change of state: calls in flight still count.
+                tracked.state = State::Closed {
                     consecutive_failures: 0,
                 };
             }
-            State::HalfOpen { .. } if probe => {
-                *state = State::Closed {
-                    consecutive_failures: 0,
-                };
-            }
-            // A call let through before the breaker opened: too late to matter.
-            State::HalfOpen { .. } | State::Open { .. } => {}
+            State::HalfOpen { .. } => tracked.enter(State::Closed {
+                consecutive_failures: 0,
+            }),
+            // No permit is issued while open, so none can report here.
+            State::Open { .. } => {}
         }
     }
 
-    /// A call failed: a closed breaker counts it and opens at the threshold;
-    /// a failed probe reopens a half-open breaker for another cool-down.
-    fn on_failure(&self, probe: bool) {
-        let mut state = self.lock();
+    /// A call admitted in `generation` failed. If the state has not changed
+    /// since, a closed breaker counts one more failure in a row and opens at
+    /// `failure_threshold`, and a half-open breaker reopens (the call was one
+    /// of its probes); either way the cool-down runs from now. An outcome
+    /// from an earlier generation changes nothing.
+    fn on_failure(&self, generation: u64) {
+        let mut tracked = self.lock();
+        if generation != tracked.generation {
+            return;
+        }
         let open = State::Open {
             until: Instant::now() + self.config.cool_down,
         };
-        match *state {
+        match tracked.state {
             State::Closed {
                 consecutive_failures,
             } => {
                 let consecutive_failures = consecutive_failures + 1;
-                *state = if consecutive_failures >= self.config.failure_threshold {
-                    open
+                if consecutive_failures >= self.config.failure_threshold {
+                    tracked.enter(open);
                 } else {
-                    State::Closed {
+                    tracked.state = State::Closed {
                         consecutive_failures,
-                    }
-                };
+                    };
+                }
             }
-            State::HalfOpen { .. } if probe => *state = open,
-            State::HalfOpen { .. } | State::Open { .. } => {}
+            State::HalfOpen { .. } => tracked.enter(open),
+            State::Open { .. } => {}
         }
     }
 
-    /// A call was cancelled: no verdict on the upstream, but a cancelled
-    /// probe gives its slot back so another call can probe.
-    fn on_cancelled(&self, probe: bool) {
-        let mut state = self.lock();
-        if let State::HalfOpen { probes_in_flight } = &mut *state
-            && probe
-        {
+    /// A call admitted in `generation` was cancelled: no verdict on the
+    /// upstream. A probe of the current half-open generation gives its slot
+    /// back, so another call can probe.
+    fn on_cancelled(&self, generation: u64) {
+        let mut tracked = self.lock();
+        if generation != tracked.generation {
+            // A probe of an earlier half-open spell holds no slot now.
+            return;
+        }
+        if let State::HalfOpen { probes_in_flight } = &mut tracked.state {
             *probes_in_flight = probes_in_flight.saturating_sub(1);
         }
     }
     // ANCHOR_END: outcomes
 
-    /// Locks the state. A panic while it was held cannot leave it torn (every
-    /// update is one assignment), so a poisoned lock is used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
+    fn open_error(&self) -> FetchError {
+        FetchError::CircuitOpen {
+            upstream: self.upstream,
+        }
+    }
+
+    /// Locks the state. Nothing that can panic runs while it is held, so a
+    /// poisoned lock cannot hold a half-made change and is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tracked> {
+        self.tracked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -287,13 +341,13 @@ impl Permit<'_> {
     /// Records that the call succeeded.
     pub fn record_success(mut self) {
         self.settled = true;
-        self.breaker.on_success(self.probe);
+        self.breaker.on_success(self.generation);
     }
 
     /// Records that the call failed in a way that says the upstream is unhealthy.
     pub fn record_failure(mut self) {
         self.settled = true;
-        self.breaker.on_failure(self.probe);
+        self.breaker.on_failure(self.generation);
     }
 }
 
@@ -302,7 +356,7 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         // Dropped without an outcome: the call's future was dropped mid-flight.
         if !self.settled {
-            self.breaker.on_cancelled(self.probe);
+            self.breaker.on_cancelled(self.generation);
         }
     }
 }

@@ -6,12 +6,16 @@
 //! sends a backup, and the slow upstream gets twice the load. A budget makes
 //! the extra load a fixed share of the normal load, whatever happens.
 //!
-//! This is a token bucket, the shape of Envoy's retry budgets and tower's
-//! `retry::budget`: every request deposits `ratio` of a token (0.1 for "at
-//! most 10 % extra"), every hedge withdraws a whole token, and the bucket
-//! holds at most `burst` tokens so a quiet hour cannot be saved up for one
-//! enormous burst. Over any stretch of time, hedges ≤ `ratio` × requests +
-//! `burst`.
+//! This is a token bucket: every request deposits `ratio` of a token (0.1
+//! for "at most 10 % extra"), every hedge withdraws a whole token, and the
+//! bucket holds at most `burst` tokens so a quiet hour cannot be saved up
+//! for one enormous burst. Over any stretch of time, hedges ≤ `ratio` ×
+//! requests + `burst`. It is the idea of Finagle's `RetryBudget` and of
+//! tower's `retry::budget::TpsBudget`, which is modelled on it; both also
+//! let deposits expire after a time-to-live and add a floor of retries per
+//! second, which this bucket leaves out. (Envoy's retry budget is another
+//! shape: a limit on *concurrent* retries, as a share of the requests active
+//! at the moment.)
 
 use std::sync::Mutex;
 

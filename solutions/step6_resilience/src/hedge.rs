@@ -6,7 +6,10 @@
 //! *hedge delay*, e.g. the recent p95), a second, identical request is sent,
 //! and whichever succeeds first wins. The slow one is dropped, which cancels
 //! it. Dean and Barroso's *The Tail at Scale* reports what this buys; the
-//! lab measures it here.
+//! lab measures it here. (tower's `hedge` middleware differs on one point:
+//! it returns whichever attempt *completes* first, even with an error. Here
+//! a failure waits for the other attempt, so one fast error cannot throw
+//! away a success still on its way.)
 //!
 //! Three guardrails keep hedging from turning into an overload amplifier:
 //!
@@ -125,11 +128,26 @@ impl Hedge {
 }
 
 // ANCHOR: hedged
-/// Runs `attempt()` once and, if it has not answered after the hedge delay
-/// and the budget allows, runs it a second time; the first success wins.
+/// Runs `attempt()` once and, if it has not answered by the hedge delay
+/// ([`Hedge::delay`]), runs it a second time as a backup, budget allowing;
+/// the first *success* wins.
+///
+/// * While [`Hedge::delay`] is `None` (too few answers seen yet), no backup
+///   is sent: the call is the first attempt alone.
+/// * An answer that arrives before the delay, success or failure, is
+///   returned at once: hedging races slowness, it does not retry errors.
+/// * Every call pays its share into [`Hedge::budget`] as it starts; a
+///   backup takes a whole token out, and without one the call waits for its
+///   first attempt.
+///   Each backup sent is counted in [`Hedge::hedges_sent`].
+/// * Once both attempts run, a success returns at once and the other
+///   attempt is dropped; a failure waits for the other attempt.
 ///
 /// `attempt` makes a fresh, not-yet-started request each time it is called.
-/// A success's latency (from its own start) is recorded for future delays.
+/// Each success's latency, timed from the start of the attempt that
+/// succeeded, is recorded in [`Hedge::latency`]; failures are not recorded.
+/// Those recorded answers are what a [`HedgeDelay::Quantile`] delay is
+/// learned from.
 ///
 /// # Errors
 ///
@@ -146,6 +164,9 @@ where
 {
     hedge.budget.deposit();
     let first_started = Instant::now();
+    // `pin!` inside an `async fn` stores the attempt in this function's own
+    // future, which is pinned while it is polled: no allocation, and the
+    // attempt can be polled a little, set aside and polled again.
     let mut first = pin!(attempt());
 
     // Give the first attempt until the hedge delay to answer on its own.

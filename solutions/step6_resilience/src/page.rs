@@ -28,6 +28,12 @@ use crate::upstream::Upstream;
 /// Fetches the product page: inventory and pricing are required, reviews are
 /// optional (missing reviews make a degraded page, not an error).
 ///
+/// The three sections are fetched at the same time, each in its own spawned
+/// task (`spawn_section`, below). A failed required section fails the page at
+/// once, without waiting for the others, and the others are dropped (so
+/// their requests are cancelled). A failed reviews section only degrades the
+/// page.
+///
 /// # Errors
 ///
 /// The first error of a required section (see [`FetchError::http_status`]

@@ -26,6 +26,9 @@ use crate::upstream::Upstream;
 
 /// A spawned upstream call, owned by whoever holds this value: awaiting it
 /// gives the call's result, dropping it aborts the task.
+///
+/// A panic in the call is a bug, not a cancellation: awaiting the
+/// `OwnedCall` panics again with the same payload, in the owner's task.
 #[derive(Debug)]
 #[must_use = "dropping an OwnedCall aborts its task"]
 pub struct OwnedCall<T> {

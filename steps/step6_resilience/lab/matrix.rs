@@ -7,7 +7,8 @@
 //! * **stalls**: 1 % of answers from every upstream stall for 1 s (a GC
 //!   pause, a lost packet): the tail Dean and Barroso's hedging targets.
 //! * **20% failures**: every upstream answers 503 one time in five: neither
-//!   a breaker nor a hedge should react (retries are step 2's tool).
+//!   a breaker nor a hedge should react (retrying is the tool for this, and
+//!   this step has none: see the chapter).
 //! * **reviews dead**: reviews never answers: the breaker's case.
 //!
 //! "Off" keeps the deadline and partial responses (they are the fan-out's

@@ -24,9 +24,22 @@
 //!
 //! A call's outcome is reported through a [`Permit`]. A permit dropped without
 //! an outcome means the call was cancelled (a hedge won, the client went
-//! away, the deadline passed elsewhere): that says nothing about the
+//! away, an outer timeout dropped the call): that says nothing about the
 //! upstream, so it is not counted as a failure, and a cancelled probe frees
-//! its slot for the next one.
+//! its slot for the next one. (A deadline enforced *inside* the call is
+//! different: the call ends with [`FetchError::Timeout`], an outcome, and a
+//! timeout counts as a failure. That is how [`ProductService`] applies the
+//! page's deadline.)
+//!
+//! Calls are slow and the breaker moves on without them, so an outcome can
+//! arrive after the state it was admitted in has ended: a call let through
+//! while closed may finish after the breaker opened, cooled down and let a
+//! probe through. Each change of state therefore starts a new *generation*,
+//! and each permit remembers the generation that issued it. An outcome from
+//! an earlier generation is stale: it is ignored, so it can neither close a
+//! half-open breaker, nor reopen it, nor free a probe slot it never held.
+//!
+//! [`ProductService`]: crate::service::ProductService
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -87,12 +100,31 @@ enum State {
     HalfOpen { probes_in_flight: u32 },
 }
 
+/// The state, and which generation of it this is.
+#[derive(Debug)]
+struct Tracked {
+    state: State,
+    /// Counts changes of state (closed → open, open → half-open, and so on).
+    /// Updates within a state, such as one more failure counted while
+    /// closed, keep the generation.
+    generation: u64,
+}
+
+impl Tracked {
+    /// Changes to `state`, starting a new generation: from now on, the
+    /// outcomes of permits issued before this call are stale.
+    fn enter(&mut self, state: State) {
+        self.state = state;
+        self.generation = self.generation.wrapping_add(1);
+    }
+}
+
 /// A circuit breaker for one upstream.
 #[derive(Debug)]
 pub struct CircuitBreaker {
     upstream: Upstream,
     config: BreakerConfig,
-    state: Mutex<State>,
+    tracked: Mutex<Tracked>,
 }
 
 /// The right to make one call through a breaker; report how it went with
@@ -102,9 +134,10 @@ pub struct CircuitBreaker {
 #[must_use = "a permit dropped at once records a cancelled call"]
 pub struct Permit<'a> {
     breaker: &'a CircuitBreaker,
-    /// Whether this call is a half-open probe (only probes decide whether a
-    /// half-open breaker closes).
-    probe: bool,
+    /// The generation that issued this permit. While it is still the
+    /// breaker's generation, the state has not changed since: a permit issued
+    /// by a half-open breaker of the same generation is one of its probes.
+    generation: u64,
     /// Set once an outcome is recorded, so `Drop` knows it was not cancelled.
     settled: bool,
 }
@@ -119,8 +152,11 @@ impl CircuitBreaker {
         Ok(CircuitBreaker {
             upstream,
             config: config.validate()?,
-            state: Mutex::new(State::Closed {
-                consecutive_failures: 0,
+            tracked: Mutex::new(Tracked {
+                state: State::Closed {
+                    consecutive_failures: 0,
+                },
+                generation: 0,
             }),
         })
     }
@@ -133,7 +169,7 @@ impl CircuitBreaker {
     /// What the breaker would do with a call made now. An open breaker whose
     /// cool-down is over reports `HalfOpen`: the next call is a probe.
     pub fn state(&self) -> BreakerState {
-        match *self.lock() {
+        match self.lock().state {
             State::Closed { .. } => BreakerState::Closed,
             State::Open { until } if Instant::now() < until => BreakerState::Open,
             State::Open { .. } | State::HalfOpen { .. } => BreakerState::HalfOpen,
@@ -173,60 +209,62 @@ impl CircuitBreaker {
         result
     }
 
-    /// Asks to make one call.
+    /// Asks to make one call. A closed breaker lets it through. An open
+    /// breaker whose cool-down is over turns half-open on this call (a change
+    /// of state, so a new generation) and lets up to `half_open_probes`
+    /// calls through at once as probes. The permit carries the generation
+    /// that issued it.
     ///
     /// # Errors
     ///
     /// [`FetchError::CircuitOpen`] while the breaker is open, and while it is
     /// half-open with all its probe slots taken.
     pub fn try_acquire(&self) -> Result<Permit<'_>, FetchError> {
-        // TODO: lock the state (`self.lock()`) and decide:
-        // - `State::Open { until }`: before `until` (`Instant::now() < until`),
-        //   fail fast with `FetchError::CircuitOpen { upstream: self.upstream }`;
-        //   from `until` on, the cool-down is over: switch to
-        //   `State::HalfOpen { probes_in_flight: 0 }` and carry on below.
-        // - `State::Closed { .. }`: an ordinary call, `probe: false`.
-        // - `State::HalfOpen { probes_in_flight }`: a probe (`probe: true`) if
-        //   fewer than `self.config.half_open_probes` are in flight (count it),
-        //   otherwise `CircuitOpen`.
-        // Return `Permit { breaker: self, probe, settled: false }`.
+        // TODO: decide on the locked state (`self.lock()`), as documented
+        // above. Leaving one state for another starts a new generation.
         todo!("CircuitBreaker::try_acquire: open -> half-open after the cool-down, limited probes")
     }
 
-    /// A call succeeded: a closed breaker forgets its failures; a successful
-    /// probe closes a half-open breaker.
-    fn on_success(&self, probe: bool) {
-        // TODO: `Closed` forgets its failures (`consecutive_failures: 0`);
-        // `HalfOpen` closes if this call was a probe; anything else is a
-        // call from before the breaker opened: ignore it.
+    /// A call admitted in `generation` succeeded. If the state has not
+    /// changed since, a closed breaker forgets its failures (staying in the
+    /// same generation, so the calls still in flight keep counting) and a
+    /// half-open breaker closes (the call was one of its probes). An outcome
+    /// from an earlier generation changes nothing.
+    fn on_success(&self, generation: u64) {
+        // TODO: as documented above.
         todo!("CircuitBreaker::on_success")
     }
 
-    /// A call failed: a closed breaker counts it and opens at the threshold;
-    /// a failed probe reopens a half-open breaker for another cool-down.
-    fn on_failure(&self, probe: bool) {
-        // TODO: `Closed` counts one more failure in a row, and at
-        // `self.config.failure_threshold` becomes
-        // `State::Open { until: Instant::now() + self.config.cool_down }`;
-        // a failed probe reopens a `HalfOpen` breaker the same way.
+    /// A call admitted in `generation` failed. If the state has not changed
+    /// since, a closed breaker counts one more failure in a row and opens at
+    /// `failure_threshold`, and a half-open breaker reopens (the call was one
+    /// of its probes); either way the cool-down runs from now. An outcome
+    /// from an earlier generation changes nothing.
+    fn on_failure(&self, generation: u64) {
+        // TODO: as documented above.
         todo!("CircuitBreaker::on_failure")
     }
 
-    /// A call was cancelled: no verdict on the upstream, but a cancelled
-    /// probe gives its slot back so another call can probe.
-    fn on_cancelled(&self, probe: bool) {
-        // TODO: if the state is `HalfOpen` and this call was a probe, take
-        // one off `probes_in_flight`. Nothing else changes: a cancellation
-        // says nothing about the upstream.
+    /// A call admitted in `generation` was cancelled: no verdict on the
+    /// upstream. A probe of the current half-open generation gives its slot
+    /// back, so another call can probe.
+    fn on_cancelled(&self, generation: u64) {
+        // TODO: as documented above.
         //
         // (No `todo!()` here: this runs inside `Drop`, and a panic in a
         // destructor while a test is already failing aborts the test run.)
     }
 
-    /// Locks the state. A panic while it was held cannot leave it torn (every
-    /// update is one assignment), so a poisoned lock is used as is.
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
+    fn open_error(&self) -> FetchError {
+        FetchError::CircuitOpen {
+            upstream: self.upstream,
+        }
+    }
+
+    /// Locks the state. Nothing that can panic runs while it is held, so a
+    /// poisoned lock cannot hold a half-made change and is used as is.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tracked> {
+        self.tracked
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -236,21 +274,20 @@ impl Permit<'_> {
     /// Records that the call succeeded.
     pub fn record_success(mut self) {
         self.settled = true;
-        self.breaker.on_success(self.probe);
+        self.breaker.on_success(self.generation);
     }
 
     /// Records that the call failed in a way that says the upstream is unhealthy.
     pub fn record_failure(mut self) {
         self.settled = true;
-        self.breaker.on_failure(self.probe);
+        self.breaker.on_failure(self.generation);
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        // TODO: a permit dropped without an outcome (`!self.settled`) means
-        // the call's future was dropped mid-flight: tell the breaker with
-        // `self.breaker.on_cancelled(self.probe)`.
+        // TODO: a permit dropped without an outcome means the call's future
+        // was dropped mid-flight: tell the breaker it was cancelled.
         //
         // (No `todo!()` here either: a panicking destructor aborts the run.)
     }

@@ -6,7 +6,10 @@
 //! *hedge delay*, e.g. the recent p95), a second, identical request is sent,
 //! and whichever succeeds first wins. The slow one is dropped, which cancels
 //! it. Dean and Barroso's *The Tail at Scale* reports what this buys; the
-//! lab measures it here.
+//! lab measures it here. (tower's `hedge` middleware differs on one point:
+//! it returns whichever attempt *completes* first, even with an error. Here
+//! a failure waits for the other attempt, so one fast error cannot throw
+//! away a success still on its way.)
 //!
 //! Three guardrails keep hedging from turning into an overload amplifier:
 //!
@@ -124,11 +127,26 @@ impl Hedge {
     }
 }
 
-/// Runs `attempt()` once and, if it has not answered after the hedge delay
-/// and the budget allows, runs it a second time; the first success wins.
+/// Runs `attempt()` once and, if it has not answered by the hedge delay
+/// ([`Hedge::delay`]), runs it a second time as a backup, budget allowing;
+/// the first *success* wins.
+///
+/// * While [`Hedge::delay`] is `None` (too few answers seen yet), no backup
+///   is sent: the call is the first attempt alone.
+/// * An answer that arrives before the delay, success or failure, is
+///   returned at once: hedging races slowness, it does not retry errors.
+/// * Every call pays its share into [`Hedge::budget`] as it starts; a
+///   backup takes a whole token out, and without one the call waits for its
+///   first attempt.
+///   Each backup sent is counted in [`Hedge::hedges_sent`].
+/// * Once both attempts run, a success returns at once and the other
+///   attempt is dropped; a failure waits for the other attempt.
 ///
 /// `attempt` makes a fresh, not-yet-started request each time it is called.
-/// A success's latency (from its own start) is recorded for future delays.
+/// Each success's latency, timed from the start of the attempt that
+/// succeeded, is recorded in [`Hedge::latency`]; failures are not recorded.
+/// Those recorded answers are what a [`HedgeDelay::Quantile`] delay is
+/// learned from.
 ///
 /// # Errors
 ///
@@ -143,24 +161,9 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    // TODO:
-    // 1. `hedge.budget.deposit()`: every request pays into the budget.
-    // 2. Start the first attempt: `let mut first = pin!(attempt());` (pinned,
-    //    so it can be polled a bit, set aside and polled again).
-    // 3. `hedge.delay()`: `None` means just await the first attempt. With
-    //    `Some(delay)`, `tokio::time::timeout(delay, &mut first)` gives the
-    //    first attempt until the delay; if it answered, return that.
-    // 4. Late: `hedge.budget.try_withdraw()`; if the budget is spent, await
-    //    `first` and return its answer.
-    // 5. Otherwise count the hedge (`hedge.hedges_sent.fetch_add(1, ..)`),
-    //    start `let backup = pin!(attempt());`, and race the two with
-    //    `futures::future::select(first, backup)`. It returns
-    //    `Either::Left((result, backup))` or `Either::Right((result, first))`:
-    //    an `Ok` wins at once (the other attempt is dropped, and so
-    //    cancelled, when this function returns); an `Err` waits for the
-    //    other attempt instead.
-    // Record each success's latency (from its own start) with
-    // `record_if_success`, so `HedgeDelay::Quantile` learns from it.
+    // TODO: as documented above. The chapter's "Race the tail" section
+    // explains the design; `futures::future::select` races two futures and
+    // hands back the one that has not finished.
     todo!("hedged: a backup after the delay, within budget; the first success wins")
 }
 

@@ -27,6 +27,20 @@
 //!   (**TODO**: [`spawn_call`]).
 //! * [`service`]: breaker + hedge + deadline around each upstream (given).
 //! * [`page`]: the fan-out with partial responses (**TODO**).
+//!
+//! # What this step leaves out
+//!
+//! This crate does not carry everything the earlier steps built, on purpose
+//! (the chapter's "What this step leaves out" says why, and what it costs):
+//!
+//! * **no retries** (step 2): a failed section is not tried again; the
+//!   hedge's backup is the only extra attempt, and only for slowness;
+//! * **no admission control, bulkheads or load shedding** (step 3): every
+//!   page is admitted and spawns its three sections;
+//! * **no per-attempt timeout** (step 2): every attempt may use the page's
+//!   whole remaining deadline;
+//! * **no spans or metrics** (step 4), and no HTTP server: the lab calls
+//!   [`fetch_product_page`] directly.
 
 // Until every TODO is filled in, some parameters, imports and helpers are
 // unused. Delete this line once you are done: the compiler's warnings will

@@ -27,6 +27,12 @@ use crate::upstream::Upstream;
 /// Fetches the product page: inventory and pricing are required, reviews are
 /// optional (missing reviews make a degraded page, not an error).
 ///
+/// The three sections are fetched at the same time, each in its own spawned
+/// task (`spawn_section`, below). A failed required section fails the page at
+/// once, without waiting for the others, and the others are dropped (so
+/// their requests are cancelled). A failed reviews section only degrades the
+/// page.
+///
 /// # Errors
 ///
 /// The first error of a required section (see [`FetchError::http_status`]
@@ -42,15 +48,10 @@ pub async fn fetch_product_page(
     deadline: Deadline,
     cancel: &CancellationToken,
 ) -> Result<ProductPage, FetchError> {
-    // TODO:
-    // 1. Start the three sections with the given `spawn_section::<Inventory>(..)`,
-    //    `::<Price>` and `::<ReviewStats>`: each is an `OwnedCall`, a future
-    //    that is already running in its own task.
-    // 2. Wait for all three with `tokio::try_join!`, which returns the first
-    //    error at once and drops (so aborts) the others. Reviews are
-    //    optional: wrap them as `async { Ok::<_, FetchError>(reviews.await) }`
-    //    so their error becomes a value instead of stopping the page.
-    // 3. Build the page with `ProductPage::assemble`.
+    // TODO: as documented above, with the given `spawn_section` for each
+    // section. The three sections must be in flight at the same time, a
+    // failed required section must end the page at once, and a failed
+    // optional one must not end it at all.
     todo!("fetch_product_page: spawned sections, required ones fail the page, reviews degrade it")
 }
 

@@ -26,6 +26,9 @@ use crate::upstream::Upstream;
 
 /// A spawned upstream call, owned by whoever holds this value: awaiting it
 /// gives the call's result, dropping it aborts the task.
+///
+/// A panic in the call is a bug, not a cancellation: awaiting the
+/// `OwnedCall` panics again with the same payload, in the owner's task.
 #[derive(Debug)]
 #[must_use = "dropping an OwnedCall aborts its task"]
 pub struct OwnedCall<T> {
@@ -43,12 +46,8 @@ pub fn spawn_call<T: Send + 'static>(
     upstream: Upstream,
     call: impl Future<Output = Result<T, FetchError>> + Send + 'static,
 ) -> OwnedCall<T> {
-    // TODO: make a child token (`cancel.child_token()`), so cancelling the
-    // page cancels this call but not the other way round; spawn a task that
-    // runs `call` until the token fires (`token.run_until_cancelled(call)`,
-    // which yields `None` if it fired first); and wrap the `JoinHandle` in
-    // `AbortOnDropHandle::new(..)`, so dropping the `OwnedCall` aborts the task.
-    // Return `OwnedCall { upstream, handle }`.
+    // TODO: as documented above. Cancelling `cancel` must end the call,
+    // but nothing the call does may cancel `cancel` (its siblings share it).
     todo!("spawn_call: a spawned task that observes the token and is aborted on drop")
 }
 

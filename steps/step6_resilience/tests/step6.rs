@@ -14,7 +14,14 @@
 //!   wide margins: a paused clock would jump ahead while a request waits on a
 //!   socket, and every deadline would fire at once. The fake counts requests
 //!   dropped by their client (`cancelled`), which is how these tests see
-//!   cancellation from the upstream's side.
+//!   cancellation from the upstream's side. None of them sleeps a fixed
+//!   time and then looks: each polls for its condition (all requests in
+//!   flight, every request cancelled) and fails if it does not hold within a
+//!   wide limit.
+//!
+//! `#[tokio::test]` runs everything on one thread. The claim that nothing
+//! outlives its page is therefore also tested on a four-thread runtime, with
+//! many pages at once.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -24,8 +31,8 @@ use std::time::Duration;
 use fake_upstreams::fast::{Behaviour, CounterSnapshot, FastUpstream};
 use step6_resilience::{
     BreakerConfig, BreakerState, CircuitBreaker, Deadline, FetchError, Hedge, HedgeConfig,
-    HedgeDelay, ProductPage, ProductService, Resilience, ReviewStats, Upstream, UpstreamUrls,
-    fetch_json, fetch_product_page, hedged,
+    HedgeDelay, OwnedCall, ProductPage, ProductService, Resilience, ReviewStats, Upstream,
+    UpstreamUrls, fetch_json, fetch_product_page, hedged, spawn_call,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -321,6 +328,187 @@ async fn a_cancelled_probe_frees_its_slot_for_the_next_probe() {
     .await;
 }
 
+/// The outcomes of calls in flight together all count, in the order they finish: a success, then three failures, opens a breaker with threshold 3.
+#[tokio::test(start_paused = true)]
+async fn outcomes_of_calls_in_flight_together_all_count() {
+    within_time_limit(async {
+        let breaker = breaker(3, Duration::from_secs(10), 1);
+        let calls = AtomicUsize::new(0);
+        let answering_after = |delay: Duration, healthy: bool| {
+            let calls = &calls;
+            breaker.call(async move {
+                tokio::time::sleep(delay).await;
+                if healthy {
+                    healthy_call(calls).await
+                } else {
+                    failing_call(calls).await
+                }
+            })
+        };
+
+        // Four calls admitted at once: one succeeds at 5 ms, then three
+        // fail at 10, 20 and 30 ms.
+        let _ = tokio::join!(
+            answering_after(ms(5), true),
+            answering_after(ms(10), false),
+            answering_after(ms(20), false),
+            answering_after(ms(30), false)
+        );
+
+        assert_eq!(calls.load(Ordering::SeqCst), 4, "all four calls ran");
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Open,
+            "after the success at 5 ms, three calls admitted while closed failed one after another: 3 failures in a row, the threshold"
+        );
+    })
+    .await;
+}
+
+/// A call admitted before the breaker opened that succeeds late does not close the half-open breaker: only its probes decide.
+#[tokio::test(start_paused = true)]
+async fn a_late_success_from_before_the_breaker_opened_does_not_close_it() {
+    within_time_limit(async {
+        let breaker = breaker(1, Duration::from_secs(10), 1);
+        let calls = AtomicUsize::new(0);
+        // Admitted at 0 s, while closed; succeeds at 15 s.
+        let slow_success = breaker.call(async {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            healthy_call(&calls).await
+        });
+        let meanwhile = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = breaker.call(failing_call(&calls)).await; // opens until 11 s
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let probe = breaker.try_acquire(); // 11 s: the cool-down is over
+            tokio::time::sleep(Duration::from_secs(5)).await; // 16 s
+            let state_after_late_success = breaker.state();
+            let another_call = breaker.try_acquire().map(|_| ());
+            (probe, state_after_late_success, another_call)
+        };
+
+        let (late, (probe, state_after_late_success, another_call)) =
+            tokio::join!(slow_success, meanwhile);
+
+        assert!(late.is_ok(), "the slow call itself succeeded, got {late:?}");
+        let probe = probe.expect("at 11 s the cool-down is over: the first call is a probe");
+        assert_eq!(
+            state_after_late_success,
+            BreakerState::HalfOpen,
+            "a success from a call admitted before the breaker opened says nothing about now: only a probe may close a half-open breaker"
+        );
+        assert!(
+            matches!(another_call, Err(FetchError::CircuitOpen { .. })),
+            "the probe is still in flight and holds the only probe slot, got {another_call:?}"
+        );
+        probe.record_success();
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Closed,
+            "the probe's own success closes the breaker"
+        );
+    })
+    .await;
+}
+
+/// Calls admitted before the breaker opened that fail late change nothing: no longer cool-down, no reopening.
+#[tokio::test(start_paused = true)]
+async fn late_failures_from_before_the_breaker_opened_change_nothing() {
+    within_time_limit(async {
+        let breaker = breaker(1, Duration::from_secs(10), 1);
+        let calls = AtomicUsize::new(0);
+        let failing_at = |at: Duration| {
+            breaker.call(async move {
+                tokio::time::sleep(at).await;
+                Err::<(), _>(FetchError::Status {
+                    upstream: Upstream::Reviews,
+                    status: 503,
+                })
+            })
+        };
+        // Both admitted at 0 s, while closed: one fails at 5 s (while the
+        // breaker is open), the other at 12 s (while it is half-open).
+        let while_open = failing_at(Duration::from_secs(5));
+        let while_half_open = failing_at(Duration::from_secs(12));
+        let meanwhile = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = breaker.call(failing_call(&calls)).await; // opens until 11 s
+            tokio::time::sleep(Duration::from_secs(10)).await; // 11 s
+            let state_at_end_of_cool_down = breaker.state();
+            let probe = breaker.try_acquire();
+            tokio::time::sleep(Duration::from_secs(2)).await; // 13 s
+            (state_at_end_of_cool_down, probe, breaker.state())
+        };
+
+        let (_, _, (state_at_end_of_cool_down, probe, state_after_late_failure)) =
+            tokio::join!(while_open, while_half_open, meanwhile);
+
+        assert_eq!(
+            state_at_end_of_cool_down,
+            BreakerState::HalfOpen,
+            "the cool-down runs 10 s from the failure that opened the breaker (1 s): a late failure at 5 s from a call admitted earlier must not extend it"
+        );
+        let probe = probe.expect("at 11 s the first call is a probe");
+        assert_eq!(
+            state_after_late_failure,
+            BreakerState::HalfOpen,
+            "a late failure at 12 s from a call admitted before the breaker opened must not reopen it: only the probe decides"
+        );
+        probe.record_success();
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    })
+    .await;
+}
+
+/// A probe from an earlier half-open spell has no say in the current one: it cannot close it or free a probe slot.
+#[tokio::test(start_paused = true)]
+async fn a_probe_from_an_earlier_half_open_spell_has_no_say() {
+    within_time_limit(async {
+        let breaker = breaker(1, Duration::from_secs(10), 3);
+        trip(&breaker, 1).await;
+        tokio::time::advance(Duration::from_secs(10)).await;
+
+        // First half-open spell: three probes; one fails and reopens the breaker.
+        let failed_probe = breaker.try_acquire().expect("probe 1 of the first spell");
+        let cancelled_later = breaker.try_acquire().expect("probe 2 of the first spell");
+        let succeeds_later = breaker.try_acquire().expect("probe 3 of the first spell");
+        failed_probe.record_failure();
+        tokio::time::advance(Duration::from_secs(10)).await;
+
+        // Second half-open spell: its own three probes fill every slot.
+        let current_probes: Vec<_> = (0..3)
+            .map(|n| breaker.try_acquire().unwrap_or_else(|error| {
+                panic!("probe {} of the second spell should go through, got {error:?}", n + 1)
+            }))
+            .collect();
+        drop(cancelled_later);
+        let after_old_cancel = breaker.try_acquire().map(|_| ());
+        succeeds_later.record_success();
+        let after_old_success = breaker.state();
+
+        assert!(
+            matches!(after_old_cancel, Err(FetchError::CircuitOpen { .. })),
+            "a cancelled probe of the first spell holds no slot in the second: 3 probes are in flight, so a 4th call must fail fast, got {after_old_cancel:?}"
+        );
+        assert_eq!(
+            after_old_success,
+            BreakerState::HalfOpen,
+            "a probe of the first spell succeeding late must not close the breaker: the second spell's probes decide"
+        );
+        let mut current_probes = current_probes.into_iter();
+        current_probes
+            .next()
+            .expect("three probes")
+            .record_success();
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Closed,
+            "a probe of the current spell succeeding closes the breaker"
+        );
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------
 // Hedged requests: paused time, the "upstream" is a scripted closure.
 // ---------------------------------------------------------------------------
@@ -480,38 +668,188 @@ async fn no_hedge_is_sent_when_the_budget_is_spent() {
     .await;
 }
 
-/// With a quantile delay, the backup goes out at the observed p95 latency.
+/// When the first attempt fails after the backup went out, the backup's success wins.
 #[tokio::test(start_paused = true)]
-async fn the_hedge_delay_follows_the_observed_p95() {
+async fn a_failed_first_attempt_waits_for_the_backup() {
     within_time_limit(async {
-        let hedge = Hedge::new(hedge_config(
-            HedgeDelay::Quantile {
-                quantile: 0.95,
-                floor: ms(1),
-                min_samples: 100,
-            },
-            1.0,
-        ))
-        .expect("a valid hedge configuration");
-        // The recent past: answers took 1, 2, ..., 100 ms, so the p95 is 95 ms.
-        for millis in 1..=100 {
-            hedge.latency().record(ms(millis));
-        }
-        let upstream = ScriptedUpstream::new(vec![(ms(1_000), Ok("first")), (ms(1), Ok("backup"))]);
+        let hedge = fixed_hedge(ms(50));
+        // The first fails at 80 ms; the backup (sent at 50 ms) succeeds at 150 ms.
+        let upstream = ScriptedUpstream::new(vec![
+            (ms(80), Err("first failed")),
+            (ms(100), Ok("backup")),
+        ]);
 
+        let started = Instant::now();
         let answer = hedged(&hedge, || upstream.attempt()).await;
 
-        let starts = upstream.starts();
-        assert_eq!(answer, Ok("backup"));
         assert_eq!(
-            starts.len(),
-            2,
-            "the 1 s attempt is far past the p95: hedge it"
+            answer,
+            Ok("backup"),
+            "the first attempt's failure must not win: the backup still running may succeed, and does"
         );
+        assert_eq!(started.elapsed(), ms(150));
+    })
+    .await;
+}
+
+/// An answer before the hedge delay is final, even a failure: hedging races slowness, it does not retry errors.
+#[tokio::test(start_paused = true)]
+async fn an_early_failure_is_returned_without_a_backup() {
+    within_time_limit(async {
+        let hedge = fixed_hedge(ms(50));
+        let upstream =
+            ScriptedUpstream::new(vec![(ms(10), Err("failed fast")), (ms(10), Ok("retried"))]);
+
+        let started = Instant::now();
+        let answer = hedged(&hedge, || upstream.attempt()).await;
+
+        assert_eq!(answer, Err("failed fast"));
+        assert_eq!(started.elapsed(), ms(10), "the failure is returned at once");
+        assert_eq!(
+            upstream.starts(),
+            [Duration::ZERO],
+            "a failure at 10 ms is an answer before the 50 ms delay: no backup may be sent"
+        );
+        assert_eq!(hedge.hedges_sent(), 0);
+    })
+    .await;
+}
+
+/// Requests that answer on time pay into the budget without spending it, so a later slow one can be hedged.
+#[tokio::test(start_paused = true)]
+async fn answers_on_time_save_up_budget_for_a_later_hedge() {
+    within_time_limit(async {
+        // Half a hedge per request, at most one saved up.
+        let hedge = Hedge::new(hedge_config(HedgeDelay::Fixed(ms(50)), 0.5))
+            .expect("a valid hedge configuration");
+        let mut script = vec![(ms(10), Ok("on time")); 4];
+        script.push((ms(1_000), Ok("slow")));
+        script.push((ms(10), Ok("backup")));
+        let upstream = ScriptedUpstream::new(script);
+
+        for _ in 0..5 {
+            let _ = hedged(&hedge, || upstream.attempt()).await;
+        }
+
+        assert_eq!(
+            hedge.hedges_sent(),
+            1,
+            "4 requests on time paid 2 hedges into the budget (capped at 1) and spent none: the 5th, slow one must be hedged"
+        );
+        assert_eq!(upstream.starts().len(), 6);
+    })
+    .await;
+}
+
+/// A quantile hedge with the given floor and sample count, paying for every
+/// request. Its latency window (a minute) outlasts each test, so every
+/// answer a test makes stays in the one window the delay is read from.
+fn learning_hedge(floor: Duration, min_samples: u64) -> Hedge {
+    Hedge::new(HedgeConfig {
+        latency_window: Duration::from_secs(60),
+        ..hedge_config(
+            HedgeDelay::Quantile {
+                quantile: 0.95,
+                floor,
+                min_samples,
+            },
+            1.0,
+        )
+    })
+    .expect("a valid hedge configuration")
+}
+
+/// How long after its request's first attempt the last backup started.
+fn last_backup_delay(upstream: &ScriptedUpstream) -> Duration {
+    let starts = upstream.starts();
+    let [.., first, backup] = starts[..] else {
+        panic!("expected at least two attempts, got {starts:?}");
+    };
+    backup - first
+}
+
+/// The quantile delay is learned from the hedge's own successful answers; failures do not count, and nothing is hedged before enough answers are known.
+#[tokio::test(start_paused = true)]
+async fn the_hedge_delay_is_learned_from_its_own_successful_answers() {
+    within_time_limit(async {
+        let hedge = learning_hedge(ms(1), 20);
+        // 20 slow failures (500 ms), then 20 successes taking 1, 2, ..., 20 ms:
+        // the successes' p95 is 19 ms. Then one request whose first attempt
+        // takes a second, and whose backup answers at once.
+        let mut script: Vec<Script> = vec![(ms(500), Err("failed")); 20];
+        script.extend((1..=20).map(|millis| (ms(millis), Ok("learned"))));
+        script.push((ms(1_000), Ok("slow")));
+        script.push((ms(1), Ok("backup")));
+        let upstream = ScriptedUpstream::new(script);
+
+        for _ in 0..40 {
+            let _ = hedged(&hedge, || upstream.attempt()).await;
+        }
+        let hedges_while_learning = hedge.hedges_sent();
+        let answer = hedged(&hedge, || upstream.attempt()).await;
+
+        assert_eq!(
+            hedges_while_learning, 0,
+            "fewer than 20 successes were known until the 40th request answered: no request may be hedged before that"
+        );
+        assert_eq!(answer, Ok("backup"), "the 1 s attempt is past the p95: hedge it");
+        let delay = last_backup_delay(&upstream);
         assert!(
-            (ms(94)..=ms(96)).contains(&starts[1]),
-            "the backup must go out at about the p95 (95 ms), went out at {:?}",
-            starts[1]
+            (ms(18)..=ms(21)).contains(&delay),
+            "the backup must go out at the p95 of the hedge's own successes (19 ms), not counting the 500 ms failures; it went out after {delay:?}"
+        );
+    })
+    .await;
+}
+
+/// A backup's latency is timed from the backup's own start, not from its request's first attempt.
+#[tokio::test(start_paused = true)]
+async fn a_winning_backup_is_timed_from_its_own_start() {
+    within_time_limit(async {
+        let hedge = learning_hedge(ms(1), 20);
+        // 20 answers at 10 ms teach a 10 ms delay. Then 20 requests whose
+        // first attempt stalls, each won by a backup that takes 30 ms from
+        // its own start. Then one more stalled request, to read the delay.
+        let mut script: Vec<Script> = vec![(ms(10), Ok("learned")); 20];
+        for _ in 0..21 {
+            script.push((ms(1_000), Ok("stalled")));
+            script.push((ms(30), Ok("backup")));
+        }
+        let upstream = ScriptedUpstream::new(script);
+
+        for _ in 0..41 {
+            let _ = hedged(&hedge, || upstream.attempt()).await;
+        }
+
+        assert_eq!(hedge.hedges_sent(), 21, "every stalled request is hedged");
+        let delay = last_backup_delay(&upstream);
+        assert!(
+            (ms(29)..=ms(32)).contains(&delay),
+            "half the recent successes took 10 ms and half 30 ms, each timed from its own attempt's start, so the p95 is 30 ms; the last backup went out after {delay:?} (longer: a backup was timed from its request's first attempt; shorter: winning backups were not recorded)"
+        );
+    })
+    .await;
+}
+
+/// However fast the recent answers, the hedge never fires before its floor.
+#[tokio::test(start_paused = true)]
+async fn the_hedge_delay_never_goes_below_its_floor() {
+    within_time_limit(async {
+        let hedge = learning_hedge(ms(30), 20);
+        // 20 answers at 2 ms: a p95 of 2 ms, far below the 30 ms floor.
+        let mut script: Vec<Script> = vec![(ms(2), Ok("fast")); 20];
+        script.push((ms(1_000), Ok("stalled")));
+        script.push((ms(1), Ok("backup")));
+        let upstream = ScriptedUpstream::new(script);
+
+        for _ in 0..21 {
+            let _ = hedged(&hedge, || upstream.attempt()).await;
+        }
+
+        assert_eq!(
+            last_backup_delay(&upstream),
+            ms(30),
+            "the backup must wait for the 30 ms floor, not the 2 ms p95"
         );
     })
     .await;
@@ -635,6 +973,156 @@ async fn the_losing_attempt_is_cancelled_at_the_upstream() {
     .await;
 }
 
+/// How long the fakes get to receive a page's requests. Loopback connects
+/// take a millisecond or two; the margin is for a loaded machine, and a page
+/// that fetches its sections one after another never gets there at all.
+const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(5);
+
+impl Fakes {
+    /// Whether every fake has exactly `requests` requests in flight.
+    fn all_have_in_flight(&self, requests: u64) -> bool {
+        self.all()
+            .iter()
+            .all(|fake| fake.counters().in_flight == requests)
+    }
+
+    /// Whether every fake has seen exactly `requests` requests, and every one
+    /// of them cancelled by its client.
+    fn all_cancelled(&self, requests: u64) -> bool {
+        self.all().iter().all(|fake| {
+            let counters = fake.counters();
+            counters.requests == requests && counters.cancelled == requests
+        })
+    }
+}
+
+/// Fakes served by a runtime of their own, on threads of their own, so that
+/// the test's runtime counts only the tasks the page and its client start:
+/// an axum server spawns tasks of its own once it first runs, which would
+/// blur a count of the page's tasks.
+struct FakesOnTheirOwnRuntime {
+    fakes: Fakes,
+    /// `Some` until dropped: a runtime cannot be dropped from async code, so
+    /// `Drop` shuts it down in the background instead.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FakesOnTheirOwnRuntime {
+    async fn start(inventory: Behaviour, pricing: Behaviour, reviews: Behaviour) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the fakes");
+        let fakes = runtime
+            .spawn(Fakes::start(inventory, pricing, reviews))
+            .await
+            .expect("the fakes start");
+        FakesOnTheirOwnRuntime {
+            fakes,
+            runtime: Some(runtime),
+        }
+    }
+}
+
+impl std::ops::Deref for FakesOnTheirOwnRuntime {
+    type Target = Fakes;
+
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
+}
+
+impl Drop for FakesOnTheirOwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The three sections are fetched at the same time: all three requests are in flight together.
+#[tokio::test]
+async fn the_three_sections_are_fetched_at_the_same_time() {
+    within_time_limit(async {
+        // Slow but healthy: each answer takes half a second.
+        let slow = || Behaviour::fixed(ms(500));
+        let fakes = Fakes::start(slow(), slow(), slow()).await;
+        let service = fakes.service(Resilience::off());
+        let cancel = CancellationToken::new();
+
+        let (page, overlapped) = tokio::join!(
+            fetch_product_page(
+                &service,
+                PRODUCT_ID,
+                Deadline::after(Duration::from_secs(10)),
+                &cancel,
+            ),
+            // Stops watching once the page is surely over (3 × 500 ms).
+            time_until(ms(1_800), || fakes.all_have_in_flight(1)),
+        );
+
+        assert!(page.is_ok(), "every upstream answers, got {page:?}");
+        assert!(
+            overlapped.is_some(),
+            "the three requests must be in flight at the same time; a page that fetches one section after another never has them overlap"
+        );
+    })
+    .await;
+}
+
+/// A failing required section ends the page at once; the other sections' requests are cancelled.
+#[tokio::test]
+async fn a_failing_required_section_ends_the_page_at_once_and_cancels_the_others() {
+    within_time_limit(async {
+        // Pricing fails after 500 ms (time for the others' requests to
+        // arrive); inventory and reviews never answer.
+        let pricing = Behaviour::fixed(ms(500)).failing(1.0, 503);
+        let fakes = Fakes::start(hanging(), pricing, hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let budget = Duration::from_secs(6);
+
+        let started = Instant::now();
+        let page = fetch_product_page(
+            &service,
+            PRODUCT_ID,
+            Deadline::after(budget),
+            &CancellationToken::new(),
+        )
+        .await;
+        let elapsed = started.elapsed();
+        let others_cancelled = time_until(NOTICE_LIMIT, || {
+            [&fakes.inventory, &fakes.reviews].iter().all(|fake| {
+                let counters = fake.counters();
+                counters.requests == 1 && counters.cancelled == 1
+            })
+        })
+        .await;
+
+        let error = page.expect_err("pricing is required and failed");
+        assert!(
+            matches!(
+                error,
+                FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 503
+                }
+            ),
+            "the page must fail with pricing's error, got {error:?}"
+        );
+        assert!(
+            elapsed < budget / 2,
+            "the page must fail as soon as pricing fails (500 ms), not wait for the hanging sections until the {budget:?} deadline; took {elapsed:?}"
+        );
+        assert!(
+            others_cancelled.is_some(),
+            "once the page has failed, inventory's and reviews' requests must be cancelled; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
+        );
+    })
+    .await;
+}
+
 /// Dropping the page future drops every in-flight upstream request; each fake sees it cancelled.
 #[tokio::test]
 async fn dropping_the_page_future_cancels_every_in_flight_upstream_call() {
@@ -643,27 +1131,24 @@ async fn dropping_the_page_future_cancels_every_in_flight_upstream_call() {
         let service = fakes.service(Resilience::off());
         let cancel = CancellationToken::new();
         let deadline = Deadline::after(Duration::from_secs(10));
-        let all_in_flight = || fakes.all().iter().all(|fake| fake.counters().in_flight == 1);
 
-        // The caller gives up after 300 ms: `timeout` drops the page future.
+        // The caller gives up once all three requests are in flight: leaving
+        // the `select!` drops the page future.
         let page = fetch_product_page(&service, PRODUCT_ID, deadline, &cancel);
-        let watched = async {
+        let in_flight = async {
             tokio::pin!(page);
             tokio::select! {
                 result = &mut page => panic!("the upstreams hang, yet the page answered {result:?}"),
-                () = tokio::time::sleep(ms(300)) => all_in_flight(),
+                seen = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => seen,
             }
-            // `page` is dropped here, with its three requests in flight.
-        };
-        let were_in_flight = watched.await;
-        let noticed = time_until(NOTICE_LIMIT, || {
-            fakes.all().iter().all(|fake| fake.counters().cancelled == 1)
-        })
+        }
         .await;
+        let noticed = time_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
 
         assert!(
-            were_in_flight,
-            "all three upstream requests should be in flight before the caller gives up"
+            in_flight.is_some(),
+            "all three upstream requests should be in flight at once before the caller gives up; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
         );
         assert!(
             noticed.is_some(),
@@ -674,7 +1159,7 @@ async fn dropping_the_page_future_cancels_every_in_flight_upstream_call() {
     .await;
 }
 
-/// Cancelling the token ends the page with Cancelled and drops every upstream request.
+/// Cancelling the token ends the page with Cancelled (status 499) and drops every upstream request.
 #[tokio::test]
 async fn cancelling_the_token_ends_the_page_and_drops_every_call() {
     within_time_limit(async {
@@ -682,35 +1167,37 @@ async fn cancelling_the_token_ends_the_page_and_drops_every_call() {
         let service = fakes.service(Resilience::off());
         let cancel = CancellationToken::new();
         let deadline = Deadline::after(Duration::from_secs(10));
-        let canceller = {
-            let cancel = cancel.clone();
-            async move {
-                tokio::time::sleep(ms(200)).await;
-                cancel.cancel();
-            }
+        // Cancels once all three requests are in flight (or gives up waiting).
+        let canceller = async {
+            let in_flight = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
+            cancel.cancel();
+            (in_flight, Instant::now())
         };
 
-        let started = Instant::now();
-        let (page, ()) = tokio::join!(
+        let (page, (in_flight, cancelled_at)) = tokio::join!(
             fetch_product_page(&service, PRODUCT_ID, deadline, &cancel),
             canceller
         );
-        let elapsed = started.elapsed();
-        let noticed = time_until(NOTICE_LIMIT, || {
-            fakes
-                .all()
-                .iter()
-                .all(|fake| fake.counters().cancelled == 1)
-        })
-        .await;
+        let page_ended_after = cancelled_at.elapsed();
+        let noticed = time_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
 
         assert!(
-            matches!(page, Err(FetchError::Cancelled { .. })),
-            "a cancelled page must fail with FetchError::Cancelled, got {page:?}"
+            in_flight.is_some(),
+            "all three upstream requests should be in flight at once before the token is cancelled"
+        );
+        let error = page.expect_err("a cancelled page fails");
+        assert!(
+            matches!(error, FetchError::Cancelled { .. }),
+            "a cancelled page must fail with FetchError::Cancelled, got {error:?}"
+        );
+        assert_eq!(
+            error.http_status(),
+            499,
+            "a cancelled page is logged as 499, client closed request"
         );
         assert!(
-            elapsed < ms(200) + NOTICE_LIMIT,
-            "the page must end soon after the token is cancelled at 200 ms, took {elapsed:?}"
+            page_ended_after < NOTICE_LIMIT,
+            "the page must end soon after the token is cancelled, not at its deadline; it ended {page_ended_after:?} later"
         );
         assert!(
             noticed.is_some(),
@@ -725,28 +1212,31 @@ async fn cancelling_the_token_ends_the_page_and_drops_every_call() {
 #[tokio::test]
 async fn no_task_is_left_alive_after_the_caller_gives_up() {
     within_time_limit(async {
-        let fakes = Fakes::start(hanging(), hanging(), hanging()).await;
+        let fakes = FakesOnTheirOwnRuntime::start(hanging(), hanging(), hanging()).await;
         let service = fakes.service(Resilience::off());
         let cancel = CancellationToken::new();
         let deadline = Deadline::after(Duration::from_secs(10));
         let metrics = tokio::runtime::Handle::current().metrics();
-        // The fakes' servers start their own tasks the first time they run:
-        // let them settle, so the baseline counts only them.
-        tokio::time::sleep(ms(100)).await;
         let baseline = metrics.num_alive_tasks();
 
-        let during = async {
+        let (in_flight, during) = async {
             let page = fetch_product_page(&service, PRODUCT_ID, deadline, &cancel);
             tokio::pin!(page);
             tokio::select! {
                 result = &mut page => panic!("the upstreams hang, yet the page answered {result:?}"),
-                () = tokio::time::sleep(ms(300)) => metrics.num_alive_tasks(),
+                seen = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => {
+                    (seen, metrics.num_alive_tasks())
+                }
             }
         }
         .await;
         let back_to_baseline =
             time_until(Duration::from_secs(2), || metrics.num_alive_tasks() == baseline).await;
 
+        assert!(
+            in_flight.is_some(),
+            "all three upstream requests should be in flight at once before the caller gives up"
+        );
         assert!(
             during > baseline,
             "while the page waits, its calls (and their connections) are alive: {during} tasks vs {baseline} before"
@@ -755,6 +1245,110 @@ async fn no_task_is_left_alive_after_the_caller_gives_up() {
             back_to_baseline.is_some(),
             "after the caller gave up, {} tasks are alive against {baseline} before: a spawned call was detached instead of aborted",
             metrics.num_alive_tasks()
+        );
+    })
+    .await;
+}
+
+/// On a multi-thread runtime under load, pages given up by their callers (dropped, or cancelled by a token) leave no task and no request behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_load_on_four_threads_no_task_or_request_outlives_its_page() {
+    within_time_limit(async {
+        // Per half: 40 pages cancelled by their token, 40 dropped by their
+        // caller, each with three requests: 240 hanging requests at once.
+        const PAGES_PER_HALF: u64 = 40;
+        let fakes = FakesOnTheirOwnRuntime::start(hanging(), hanging(), hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let baseline = metrics.num_alive_tasks();
+        let deadline = Deadline::after(Duration::from_secs(15));
+        let shutdown = CancellationToken::new();
+        let never_cancelled = CancellationToken::new();
+
+        let cancelled_pages = futures::future::join_all(
+            (0..PAGES_PER_HALF).map(|id| fetch_product_page(&service, id, deadline, &shutdown)),
+        );
+        let dropped_pages = futures::future::join_all(
+            (0..PAGES_PER_HALF)
+                .map(|id| fetch_product_page(&service, id, deadline, &never_cancelled)),
+        );
+        let (cancelled_results, in_flight) = async {
+            tokio::pin!(dropped_pages);
+            let cancel_once_all_in_flight = async {
+                let seen =
+                    time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(2 * PAGES_PER_HALF))
+                        .await;
+                shutdown.cancel();
+                seen
+            };
+            tokio::select! {
+                results = &mut dropped_pages => panic!("the upstreams hang, yet {} pages answered", results.len()),
+                both = async { tokio::join!(cancelled_pages, cancel_once_all_in_flight) } => both,
+            }
+            // Leaving the block drops the other half's pages, in flight.
+        }
+        .await;
+        let all_cancelled = time_until(Duration::from_secs(5), || {
+            fakes.all_cancelled(2 * PAGES_PER_HALF)
+        })
+        .await;
+        let back_to_baseline =
+            time_until(Duration::from_secs(5), || metrics.num_alive_tasks() == baseline).await;
+
+        assert!(
+            in_flight.is_some(),
+            "all {} requests should be in flight at once before the pages are given up; counters: {:?}",
+            6 * PAGES_PER_HALF,
+            fakes.all().map(FastUpstream::counters)
+        );
+        assert!(
+            cancelled_results
+                .iter()
+                .all(|page| matches!(page, Err(FetchError::Cancelled { .. }))),
+            "every page whose token was cancelled must fail with Cancelled"
+        );
+        assert!(
+            all_cancelled.is_some(),
+            "every upstream request must be cancelled, whichever way its page was given up; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
+        );
+        assert!(
+            back_to_baseline.is_some(),
+            "after every page was given up, {} tasks are alive against {baseline} before: some spawned call outlived its page",
+            metrics.num_alive_tasks()
+        );
+    })
+    .await;
+}
+
+/// A panic inside a spawned call is a bug: awaiting the call re-raises it with its message, instead of reporting a cancellation.
+#[tokio::test]
+async fn a_panic_in_a_spawned_call_reaches_its_owner() {
+    within_time_limit(async {
+        use futures::FutureExt;
+
+        let cancel = CancellationToken::new();
+        let owner = std::panic::AssertUnwindSafe(async {
+            let call: OwnedCall<()> = spawn_call(&cancel, Upstream::Reviews, async {
+                panic!("the reviews section exploded")
+            });
+            call.await
+        });
+
+        let outcome = owner.catch_unwind().await;
+
+        let payload = match outcome {
+            Ok(result) => panic!("the call panicked, yet awaiting it gave {result:?}"),
+            Err(payload) => payload,
+        };
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(
+            message.contains("the reviews section exploded"),
+            "awaiting the call must panic with the call's own message, got a panic saying {message:?}"
         );
     })
     .await;
@@ -870,6 +1464,74 @@ async fn a_failing_required_section_fails_the_page_with_502() {
             error.http_status(),
             502,
             "an upstream that answered badly is a 502 Bad Gateway"
+        );
+    })
+    .await;
+}
+
+/// A required section that sends garbage, or cannot be reached at all, fails the page with 502.
+#[tokio::test]
+async fn a_required_section_that_cannot_be_read_fails_the_page_with_502() {
+    within_time_limit(async {
+        let garbled = Fakes::start(healthy(), Behaviour::fixed(ms(10)).garbage(), healthy()).await;
+        let healthy_fakes = Fakes::start(healthy(), healthy(), healthy()).await;
+        // Inventory's address is a port nobody listens on any more.
+        let unreachable = {
+            let listener =
+                std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+            format!("http://{}", listener.local_addr().expect("its address"))
+        };
+        let service = ProductService::new(
+            client(),
+            UpstreamUrls {
+                inventory: unreachable,
+                ..healthy_fakes.urls()
+            },
+            Resilience::off(),
+        )
+        .expect("a valid configuration");
+
+        let undecodable = page_with(&garbled, Resilience::off())
+            .await
+            .expect_err("pricing's body is not a price");
+        let unreached = fetch_product_page(
+            &service,
+            PRODUCT_ID,
+            Deadline::after(Duration::from_secs(2)),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect_err("inventory cannot be reached");
+
+        assert!(
+            matches!(
+                undecodable,
+                FetchError::Decode {
+                    upstream: Upstream::Pricing,
+                    ..
+                }
+            ),
+            "got {undecodable:?}"
+        );
+        assert_eq!(
+            undecodable.http_status(),
+            502,
+            "an upstream that answered with garbage is a 502 Bad Gateway"
+        );
+        assert!(
+            matches!(
+                unreached,
+                FetchError::Transport {
+                    upstream: Upstream::Inventory,
+                    ..
+                }
+            ),
+            "got {unreached:?}"
+        );
+        assert_eq!(
+            unreached.http_status(),
+            502,
+            "an upstream that could not be reached is a 502 Bad Gateway"
         );
     })
     .await;
