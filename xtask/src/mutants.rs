@@ -13,6 +13,7 @@ use anyhow::Result;
 
 use crate::step_run::{self, Suite, TestStatus};
 use crate::steps::{MUTANT_ENV, MutantInfo, Step};
+use crate::text::plural;
 
 /// What one mutant run showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +79,7 @@ pub fn summary(outcomes: &[MutantOutcome]) -> String {
     format!(
         "caught {caught} of {} mutant{}",
         outcomes.len(),
-        if outcomes.len() == 1 { "" } else { "s" }
+        plural(outcomes.len())
     )
 }
 

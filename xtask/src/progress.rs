@@ -10,7 +10,7 @@ use std::fs;
 use anyhow::{Context, Result};
 
 use crate::layout::Layout;
-use crate::steps::{Catalogue, Step};
+use crate::steps::{Catalogue, Step, UnknownStep};
 
 /// How far a learner got with one step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -142,6 +142,21 @@ impl Progress {
         self.steps.entry(name.to_string()).or_default().state = StepState::Done;
     }
 
+    /// Records a run of the learner's code: green is done, anything else
+    /// started (a done step stays done).
+    pub fn record_run(&mut self, name: &str, green: bool) {
+        if green {
+            self.mark_done(name);
+        } else {
+            self.mark_started(name);
+        }
+    }
+
+    /// Forgets a step, as if it had never been started (`reset`).
+    pub fn forget(&mut self, name: &str) {
+        self.steps.remove(name);
+    }
+
     /// Records that `count` hints have now been shown (never fewer than before).
     pub fn record_hints_shown(&mut self, name: &str, count: usize) {
         self.mark_started(name);
@@ -155,6 +170,21 @@ impl Progress {
             .steps()
             .iter()
             .find(|step| self.get(&step.name).state != StepState::Done)
+    }
+
+    /// The step named by `query`, else the current step (the last one when
+    /// every step is done): what `verify`, `watch` and `hint` work on.
+    pub fn step_or_current<'a>(
+        &self,
+        catalogue: &'a Catalogue,
+        query: Option<&str>,
+    ) -> Result<&'a Step, UnknownStep> {
+        match query {
+            Some(query) => catalogue.resolve(query),
+            None => Ok(self
+                .current_step(catalogue)
+                .unwrap_or(&catalogue.steps()[catalogue.steps().len() - 1])),
+        }
     }
 }
 
@@ -202,6 +232,21 @@ mod tests {
         let parsed = Progress::parse("garbage\n= done\nstep1_baseline = started hints_shown=x\n");
         assert_eq!(parsed.get("step1_baseline").state, StepState::Started);
         assert_eq!(parsed.get("step1_baseline").hints_shown, 0);
+    }
+
+    #[test]
+    fn a_run_records_done_or_started_and_a_reset_forgets_the_step() {
+        let mut progress = Progress::default();
+        progress.record_run("a", false);
+        assert_eq!(progress.get("a").state, StepState::Started);
+        progress.record_run("a", true);
+        progress.record_run("a", false);
+        assert_eq!(progress.get("a").state, StepState::Done);
+        progress.record_hints_shown("a", 2);
+
+        progress.forget("a");
+
+        assert_eq!(progress.get("a"), StepProgress::default());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::cargo::TestExecutable;
 use crate::libtest::{self, FailureSummary, Verdict};
 use crate::run_limit::{Completion, run_with_limit};
 use crate::test_purposes;
+use crate::text::last_lines;
 
 /// Listing tests runs no test code, so a short fixed limit is plenty.
 const LIST_LIMIT: Duration = Duration::from_secs(30);
@@ -274,9 +275,4 @@ fn test_command(executable: &TestExecutable) -> Command {
             .env("CARGO_MANIFEST_DIR", &executable.package_dir);
     }
     command
-}
-
-fn last_lines(text: &str, count: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(count)..].join("\n")
 }

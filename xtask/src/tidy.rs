@@ -1,29 +1,117 @@
-//! Tidy checks over the workbook's Rust files (run by `check`).
+//! The workbook's conventions, checked over its files: by `check`, and by a
+//! plain `cargo test` (this module's tests run them on the real workbook, the
+//! way rust-analyzer's `tidy` tests do).
 //!
-//! Two conventions the workbook promises: every file opens with a `//!`
-//! header saying what it is for, and no test is ever ignored or expected to
-//! panic (`#[ignore]` hides a red test; `#[should_panic]` passes on any panic,
-//! including a stub's `todo!()`).
+//! - Every `.rs` file opens with a `//!` header saying what it is for.
+//! - No test is ever ignored or expected to panic (`#[ignore]` hides a red
+//!   test; `#[should_panic]` passes on any panic, a stub's `todo!()` included).
+//! - Every `{{#include}}` in the book resolves to non-empty code.
+//! - Given code copied into several places is identical to its original.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::book_includes;
+use crate::copies;
 use crate::files;
+use crate::layout::Layout;
+use crate::tally;
 
-/// `.rs` files below `dirs` (relative to `root`) whose first non-blank line
-/// is not a `//!` comment.
-pub fn files_without_header(root: &Path, dirs: &[&str]) -> Result<Vec<PathBuf>> {
-    let mut missing = Vec::new();
-    for dir in dirs {
-        for path in files::rust_files(&root.join(dir))? {
-            let text = files::read_text(&path)?;
-            if !has_module_header(&text) {
-                missing.push(path);
+/// Folders whose `.rs` files must open with a `//!` header.
+const HEADER_DIRS: [&str; 4] = ["steps", "solutions", "support", "xtask"];
+/// Folders where tests live, so where `#[ignore]`/`#[should_panic]` are banned.
+const TEST_DIRS: [&str; 2] = ["steps", "solutions"];
+
+/// A convention: what `check` prints for it, and the check itself.
+pub struct Convention {
+    /// The check's line in `check`'s log.
+    pub name: &'static str,
+    /// `Err` lists every place that breaks it, one per line.
+    pub check: fn(&Layout) -> Result<(), String>,
+}
+
+/// Every convention, in the order `check` prints them.
+pub const CONVENTIONS: [Convention; 4] = [
+    Convention {
+        name: "every .rs file in steps/ solutions/ support/ xtask/ opens with a //! header",
+        check: headers,
+    },
+    Convention {
+        name: "no #[ignore] or #[should_panic] in steps/ or solutions/",
+        check: no_skipped_tests,
+    },
+    Convention {
+        name: "every {{#include}} in book/src resolves to non-empty code",
+        check: includes,
+    },
+    Convention {
+        name: "given code copied into several places is identical to its original",
+        check: given_copies,
+    },
+];
+
+fn headers(layout: &Layout) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for path in rust_files(layout.root(), &HEADER_DIRS)? {
+        if !has_module_header(&read(&path)?) {
+            let path = layout.display(&path);
+            problems.push(format!("{path}: no //! header saying what the file is for"));
+        }
+    }
+    tally::outcome(problems)
+}
+
+fn no_skipped_tests(layout: &Layout) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for path in rust_files(layout.root(), &TEST_DIRS)? {
+        for (index, line) in read(&path)?.lines().enumerate() {
+            if is_forbidden_attribute(line) {
+                let path = layout.display(&path);
+                problems.push(format!("{path}:{}: {}", index + 1, line.trim()));
             }
         }
     }
-    Ok(missing)
+    tally::outcome(problems)
+}
+
+fn includes(layout: &Layout) -> Result<(), String> {
+    let src = layout.book_dir().join("src");
+    if !src.is_dir() {
+        return Err(format!("{} does not exist", src.display()));
+    }
+    let (_, problems) = book_includes::check_book(&src).map_err(|error| format!("{error:#}"))?;
+    let problems = problems.iter().map(|problem| {
+        let include = &problem.include;
+        format!(
+            "{}:{}: {{{{#include {}}}}}: {}",
+            layout.display(&include.markdown),
+            include.line,
+            include.argument,
+            problem.problem
+        )
+    });
+    tally::outcome(problems.collect())
+}
+
+fn given_copies(layout: &Layout) -> Result<(), String> {
+    let declared = copies::declared(layout.root()).map_err(|error| format!("{error:#}"))?;
+    let drifted = declared
+        .iter()
+        .filter_map(|copy| copies::drift(layout.root(), copy));
+    tally::outcome(drifted.collect())
+}
+
+fn rust_files(root: &Path, dirs: &[&str]) -> Result<Vec<PathBuf>, String> {
+    let mut found = Vec::new();
+    for dir in dirs {
+        found.extend(files::rust_files(&root.join(dir)).map_err(|error| format!("{error:#}"))?);
+    }
+    Ok(found)
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    files::read_text(path).map_err(|error| format!("{error:#}"))
 }
 
 /// Whether the first non-blank line starts with `//!`.
@@ -33,26 +121,7 @@ pub fn has_module_header(text: &str) -> bool {
         .is_some_and(|line| line.trim_start().starts_with("//!"))
 }
 
-/// `(file, 1-based line, line text)` of every `#[ignore]` or `#[should_panic]`
-/// attribute below `dirs`. Comment lines are skipped so prose may name them.
-pub fn forbidden_test_attributes(
-    root: &Path,
-    dirs: &[&str],
-) -> Result<Vec<(PathBuf, usize, String)>> {
-    let mut found = Vec::new();
-    for dir in dirs {
-        for path in files::rust_files(&root.join(dir))? {
-            let text = files::read_text(&path)?;
-            for (index, line) in text.lines().enumerate() {
-                if is_forbidden_attribute(line) {
-                    found.push((path.clone(), index + 1, line.trim().to_string()));
-                }
-            }
-        }
-    }
-    Ok(found)
-}
-
+/// An `#[ignore]` or `#[should_panic]` attribute; comment lines may name them.
 fn is_forbidden_attribute(line: &str) -> bool {
     let line = line.trim_start();
     if line.starts_with("//") {
@@ -84,13 +153,69 @@ mod tests {
         assert!(!is_forbidden_attribute("#[tokio::test]"));
     }
 
+    /// The real workbook this runner belongs to.
+    fn workbook() -> Layout {
+        let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+        Layout::at(xtask.parent().unwrap().to_path_buf())
+    }
+
+    fn assert_kept(name: &str) {
+        let convention = CONVENTIONS.iter().find(|c| c.name.contains(name)).unwrap();
+        if let Err(problems) = (convention.check)(&workbook()) {
+            panic!("{}:\n{problems}", convention.name);
+        }
+    }
+
     #[test]
-    fn the_runner_itself_passes_its_own_tidy_checks() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let missing = files_without_header(root, &["src", "tests"]).unwrap();
-        assert!(
-            missing.is_empty(),
-            "files without a //! header: {missing:?}"
-        );
+    fn every_rust_file_opens_with_a_header() {
+        assert_kept("//! header");
+    }
+
+    #[test]
+    fn no_test_is_ignored_or_expects_a_panic() {
+        assert_kept("#[ignore]");
+    }
+
+    #[test]
+    fn every_book_include_and_anchor_resolves() {
+        assert_kept("{{#include}}");
+    }
+
+    #[test]
+    fn given_copies_are_identical_to_their_originals() {
+        assert_kept("given code");
+    }
+
+    /// Styled text reaches the terminal only through anstream, which strips
+    /// the styles from a stream that is not a terminal; std's `println!`
+    /// would write escape codes into pipes and logs.
+    #[test]
+    fn the_runner_prints_through_anstream() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for path in files::rust_files(&src).unwrap() {
+            let text = files::read_text(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let words = |line: &str| -> Vec<String> {
+                line.split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .map(str::to_string)
+                    .collect()
+            };
+            for printer in ["println", "eprintln"] {
+                let call = format!("{printer}!(");
+                let used = code.lines().any(|line| {
+                    line.match_indices(&call).any(|(at, _)| {
+                        !line[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                    })
+                });
+                let imported = code.lines().any(|line| {
+                    line.starts_with("use anstream::") && words(line).iter().any(|w| w == printer)
+                });
+                assert!(
+                    !used || imported,
+                    "{}: `{printer}!` without `use anstream::{printer}`",
+                    path.display()
+                );
+            }
+        }
     }
 }

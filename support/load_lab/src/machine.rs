@@ -1,7 +1,9 @@
 //! Which machine produced the numbers, and how much memory this process holds.
 //!
 //! Latency and throughput mean little without the hardware behind them: a report says which
-//! machine it ran on, and the book quotes numbers only with that line attached.
+//! machine it ran on, and the book quotes numbers only with that line attached. It also says
+//! how busy the machine was (the load average before and after the run), because other
+//! programs competing for the CPU lower every number and a learner cannot tell otherwise.
 
 use std::fmt;
 
@@ -20,6 +22,9 @@ pub struct Machine {
     pub memory_gib: Option<f64>,
     /// Operating system and architecture, e.g. `linux x86_64`.
     pub os: String,
+    /// The one-minute load average when the machine was detected, that is before the lab ran
+    /// (see [`load_average`]); `None` where it cannot be read.
+    pub load_at_start: Option<f64>,
 }
 
 impl Machine {
@@ -36,8 +41,23 @@ impl Machine {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             memory_gib: total_memory_gib(),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            load_at_start: load_average(),
         }
     }
+
+    /// Whether a load average means other work competed with the lab for the CPU: more
+    /// runnable processes, on average, than this process has cores.
+    pub fn is_busy(&self, load: f64) -> bool {
+        load > self.cores as f64
+    }
+}
+
+/// The one-minute load average: how many processes were running or waiting for a CPU, on
+/// average (Linux's `/proc/loadavg`; `None` elsewhere). It includes the lab itself while it
+/// runs, so it means most when read just before and just after a run.
+pub fn load_average() -> Option<f64> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").ok()?;
+    loadavg.split_whitespace().next()?.parse().ok()
 }
 
 impl fmt::Display for Machine {
@@ -109,6 +129,7 @@ mod tests {
             cores: 2,
             memory_gib: Some(23.43),
             os: "linux x86_64".to_owned(),
+            load_at_start: Some(0.5),
         };
 
         assert_eq!(
@@ -124,6 +145,7 @@ mod tests {
             cores: 1,
             memory_gib: None,
             os: "windows x86_64".to_owned(),
+            load_at_start: None,
         };
 
         assert_eq!(

@@ -6,12 +6,15 @@
 use std::net::TcpListener;
 use std::process::{Command, ExitCode, Stdio};
 
+use anstream::println;
 use anyhow::Result;
 
 use crate::cargo::cargo_command;
-use crate::commands::book::{BOOK_PORT, MDBOOK_INSTALL, mdbook_version};
+use crate::child::{MDBOOK_INSTALL, mdbook_version};
+use crate::commands::book::BOOK_PORT;
 use crate::layout::Layout;
 use crate::term;
+use crate::text::plural;
 
 /// The 500-concurrency labs hold about two sockets per request and more for
 /// the fake upstreams' side; 4096 leaves room.
@@ -68,10 +71,7 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
         println!("This machine is ready.");
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
-            "{failed} problem{} to fix.",
-            if failed == 1 { "" } else { "s" }
-        );
+        println!("{failed} problem{} to fix.", plural(failed));
         Ok(ExitCode::FAILURE)
     }
 }

@@ -1,7 +1,7 @@
-//! One module per `cargo xtask` command; `main.rs` dispatches to their `run`.
+//! One module per `cargo xtask` command; `main.rs` dispatches to their `run`,
+//! passing each its own arguments struct whole.
 
 pub mod book;
-pub mod browser;
 pub mod check;
 pub mod doctor;
 pub mod hint;

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anstream::println;
 use anyhow::Result;
 
 use crate::layout::Layout;
@@ -53,11 +54,11 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
     println!("Commands:");
     let commands = [
         (
-            "verify <step>",
-            "run a step's tests (✓/✗ per test, a hint when red)",
+            "verify [step]",
+            "run a step's tests (✓/✗ per test; default: your current step)",
         ),
         ("watch [step]", "re-run verify on every save"),
-        ("hint <step>", "the next hint (--all for every hint)"),
+        ("hint [step]", "the next hint (--all for every hint)"),
         ("status", "your progress"),
         (
             "solution <step>",

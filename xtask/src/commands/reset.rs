@@ -4,21 +4,37 @@
 //! step where the learner writes the tests), then restores it from git
 //! (`HEAD` unless `--from` says otherwise), so the result is exactly the
 //! committed tree: files the learner added are removed (they are in the
-//! backup), files they deleted come back.
+//! backup), files they deleted come back. The step's progress is cleared
+//! too, so `status` no longer calls it done; the backup's path and the
+//! command that brings the code back are printed.
 
 use std::process::{Command, ExitCode, Stdio};
 
+use anstream::println;
 use anyhow::{Context, Result, bail};
+use clap::Args;
 
 use crate::backup;
 use crate::layout::Layout;
+use crate::progress::Progress;
 use crate::steps::Catalogue;
 use crate::term;
 
+/// Arguments of `reset`.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// The step.
+    pub step: String,
+    /// The git revision to restore from.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub from: String,
+}
+
 /// Entry point of `reset`.
-pub fn run(layout: &Layout, query: &str, from: &str) -> Result<ExitCode> {
+pub fn run(layout: &Layout, args: &ResetArgs) -> Result<ExitCode> {
+    let from = args.from.as_str();
     let catalogue = Catalogue::load(layout)?;
-    let step = catalogue.resolve(query)?;
+    let step = catalogue.resolve(&args.step)?;
     let dir = step.learner_dir();
     let src_relative = format!("steps/{}/{dir}", step.name);
 
@@ -61,11 +77,20 @@ pub fn run(layout: &Layout, query: &str, from: &str) -> Result<ExitCode> {
             backup.display()
         );
     }
+    let mut progress = Progress::load(layout)?;
+    progress.forget(&step.name);
+    progress.save(layout)?;
     println!(
-        "{} {src_relative}/ is back to its state at `{from}`.",
-        term::pass_mark()
+        "{} {src_relative}/ is back to its state at `{from}`, and {} is not started.",
+        term::pass_mark(),
+        step.short
     );
-    println!("Your code was backed up to {}/", layout.display(&backup));
+    let saved = layout.display(&backup.join(dir));
+    println!("Your code was backed up to {saved}/");
+    println!(
+        "  to bring it back:  {}",
+        term::cyan(&format!("cp -R {saved}/. {src_relative}/"))
+    );
     Ok(ExitCode::SUCCESS)
 }
 

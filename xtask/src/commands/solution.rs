@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anstream::println;
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use similar::TextDiff;
 
 use crate::backup;
@@ -18,16 +20,24 @@ use crate::layout::Layout;
 use crate::steps::{Catalogue, StepKind};
 use crate::term;
 
+/// Arguments of `solution`.
+#[derive(Debug, Args)]
+pub struct SolutionArgs {
+    /// The step.
+    pub step: String,
+    /// Replace your src/ with the solution's, after backing yours up.
+    #[arg(long)]
+    pub apply: bool,
+}
+
 /// Entry point of `solution`.
-pub fn run(layout: &Layout, query: &str, apply: bool) -> Result<ExitCode> {
+pub fn run(layout: &Layout, args: &SolutionArgs) -> Result<ExitCode> {
+    let apply = args.apply;
     let catalogue = Catalogue::load(layout)?;
-    let step = catalogue.resolve(query)?;
+    let step = catalogue.resolve(&args.step)?;
     // In a tests step the learner writes tests/, and the code in src/ is
     // shared: the reference to compare with is the solution's tests/.
-    let written = match step.kind {
-        StepKind::Code => "src",
-        StepKind::Tests => "tests",
-    };
+    let written = step.learner_dir();
     if step.kind == StepKind::Tests && apply {
         bail!(
             "in {} you write the tests, so there is nothing to apply: \

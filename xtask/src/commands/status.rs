@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anstream::println;
 use anyhow::Result;
 
 use crate::layout::Layout;

@@ -1,10 +1,11 @@
-//! `cargo xtask verify <step> [--solution] [--time-limit SECS]`.
+//! `cargo xtask verify [step] [--solution] [--time-limit SECS]`.
 //!
-//! Builds the step's tests (compiler messages shown as the compiler prints
-//! them), runs the test binaries under the step's time limit, prints ✓/✗ per
-//! test with its purpose and the first lines of each failure, then either
-//! marks the step done or shows the next hint. It writes only to
-//! `.workbook/`, never to the learner's files.
+//! Runs the step (see `verification`), renders the report (✓/✗ per test with
+//! its purpose and the first lines of each failure), then records the
+//! learner's progress from it, once. It writes only to `.workbook/`, never to
+//! the learner's files, and it never shows or counts a hint: when the tests
+//! are red it says which hint comes next and how to ask for it
+//! (`cargo xtask hint`), so hints advance only when the learner asks.
 //!
 //! In a `kind = "tests"` step (the learner writes the tests), green tests
 //! are not yet enough: they run again once per mutant, and every mutant must
@@ -13,83 +14,60 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anstream::println;
 use anyhow::Result;
+use clap::Args;
 
-use crate::cargo::{self, Build, Diagnostics};
-use crate::commands::hint;
+use crate::cargo::Diagnostics;
 use crate::layout::Layout;
 use crate::mutants::{self, MutantOutcome};
 use crate::progress::Progress;
-use crate::step_run::{self, TestResult, TestRun, TestStatus};
-use crate::steps::{Catalogue, Flavor, Step, StepKind};
+use crate::step_run::{TestResult, TestRun, TestStatus};
+use crate::steps::{Catalogue, Flavor, Step};
 use crate::term;
+use crate::text::plural;
+use crate::verification::{self, Options, Outcome, Ran, Report, Stage};
 
-/// What happens with hints when the tests are red.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HintPolicy {
-    /// Show the next hint not yet seen (`verify`).
-    Advance,
-    /// Show the latest hint again, so saving a file repeatedly in `watch`
-    /// does not burn through them.
-    Repeat,
-}
-
-/// How a verification ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every test passed.
-    Green,
-    /// Some test failed, crashed or did not finish.
-    Red,
-    /// The code does not compile.
-    DoesNotCompile,
-}
-
-impl Outcome {
-    /// 0 for green, 1 otherwise.
-    pub fn exit_code(self) -> ExitCode {
-        match self {
-            Outcome::Green => ExitCode::SUCCESS,
-            Outcome::Red | Outcome::DoesNotCompile => ExitCode::FAILURE,
-        }
-    }
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The step: step1, 1 or step1_baseline (default: your current step).
+    pub step: Option<String>,
+    /// Run the reference solution instead of your code (progress untouched).
+    #[arg(long)]
+    pub solution: bool,
+    /// Stop the tests after this many seconds (default: the step's limit).
+    #[arg(long, value_name = "SECS")]
+    pub time_limit: Option<u64>,
 }
 
 /// Entry point of `verify`.
-pub fn run(
-    layout: &Layout,
-    query: &str,
-    solution: bool,
-    time_limit: Option<u64>,
-) -> Result<ExitCode> {
+pub fn run(layout: &Layout, args: &VerifyArgs) -> Result<ExitCode> {
     let catalogue = Catalogue::load(layout)?;
-    let step = catalogue.resolve(query)?;
-    let flavor = if solution {
+    let step = Progress::load(layout)?.step_or_current(&catalogue, args.step.as_deref())?;
+    let flavor = if args.solution {
         Flavor::Solution
     } else {
         Flavor::Exercise
     };
-    let outcome = verify(
-        layout,
-        &catalogue,
-        step,
-        flavor,
-        time_limit,
-        HintPolicy::Advance,
-    )?;
-    Ok(outcome.exit_code())
+    let green = verify_and_record(layout, &catalogue, step, flavor, args.time_limit)?;
+    Ok(if green {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
-/// Verifies one step and prints the report; shared with `watch`.
-pub fn verify(
+/// Verifies `step`, prints the report, and records the learner's progress
+/// from it (never for the solution). Returns whether it was green. Shared
+/// with `watch`.
+pub fn verify_and_record(
     layout: &Layout,
     catalogue: &Catalogue,
     step: &Step,
     flavor: Flavor,
     time_limit: Option<u64>,
-    hints: HintPolicy,
-) -> Result<Outcome> {
-    let package = step.package(flavor);
+) -> Result<bool> {
     let crate_dir = match flavor {
         Flavor::Exercise => layout.step_dir(&step.name),
         Flavor::Solution => layout.solution_dir(&step.name),
@@ -100,150 +78,83 @@ pub fn verify(
         term::bold(&step.title),
         term::dim(&format!("({}/)", layout.display(&crate_dir)))
     );
+    let options = Options {
+        diagnostics: Diagnostics::Show,
+        time_limit: Duration::from_secs(time_limit.unwrap_or(step.time_limit_secs)),
+    };
+    let report = verification::verify_step(layout, step, flavor, options, print_stage)?;
+    // Loaded after the run: in `watch`, the learner may have asked for a hint meanwhile.
+    let mut progress = Progress::load(layout)?;
+    render(&report, catalogue, step, &progress);
+    if flavor == Flavor::Exercise {
+        progress.record_run(&step.name, report.is_green());
+        progress.save(layout)?;
+    }
+    Ok(report.is_green())
+}
 
-    let executables = match cargo::build_tests(layout.root(), &package, Diagnostics::Show)? {
-        Build::Built(executables) => executables,
-        Build::Failed { .. } => {
-            println!();
-            match flavor {
-                Flavor::Exercise => println!(
-                    "{} your code does not compile yet — the compiler's messages are above.",
-                    term::fail_mark()
-                ),
-                Flavor::Solution => println!(
-                    "{} the reference solution does not compile (messages above): a bug in the workbook.",
-                    term::fail_mark()
-                ),
-            }
-            return Ok(Outcome::DoesNotCompile);
+fn print_stage(stage: Stage) {
+    match stage {
+        Stage::Running { tests, limit } => println!(
+            "running {tests} test{} {}",
+            plural(tests),
+            term::dim(&format!(
+                "(stopped after {} s if they hang)",
+                limit.as_secs()
+            ))
+        ),
+        Stage::Mutants { count } => println!(
+            "they pass; running them again against {count} broken version{} (mutants) {}",
+            plural(count),
+            term::dim("(each must make at least one test fail)")
+        ),
+    }
+}
+
+/// Prints a report: the results, then what to do next.
+fn render(report: &Report, catalogue: &Catalogue, step: &Step, progress: &Progress) {
+    let solution = report.flavor == Flavor::Solution;
+    let ran = match &report.outcome {
+        Outcome::Ran(ran) => ran,
+        Outcome::DoesNotCompile { .. } => {
+            let what = if solution {
+                "the reference solution does not compile (messages above): a bug in the workbook."
+            } else {
+                "your code does not compile yet — the compiler's messages are above."
+            };
+            println!("\n{} {what}", term::fail_mark());
+            return;
+        }
+        Outcome::CannotList { details } => {
+            println!("\n{} {details}", term::fail_mark());
+            return;
         }
     };
-
-    let suites = step_run::list_suites(&executables)?;
-    let total: usize = suites.iter().map(|suite| suite.tests.len()).sum();
-    let limit_secs = time_limit.unwrap_or(step.time_limit_secs);
-    println!(
-        "running {total} test{} {}",
-        plural(total),
-        term::dim(&format!("(stopped after {limit_secs} s if they hang)"))
-    );
-    let run = step_run::run_suites(&suites, Duration::from_secs(limit_secs))?;
-    print_results(&run, suites.len() > 1);
-
-    if !run.all_passed() {
-        print_red(layout, step, flavor, &run, hints)?;
-        return Ok(Outcome::Red);
+    print_results(&ran.tests, ran.binaries > 1);
+    if !ran.mutants.is_empty() {
+        print_mutants(&ran.mutants);
     }
-    if step.kind == StepKind::Tests {
-        println!();
-        println!(
-            "the tests pass on the correct code; now against {} broken version{} \
-             (mutants) {}",
-            step.mutants.len(),
-            plural(step.mutants.len()),
-            term::dim("(each must make at least one test fail)")
-        );
-        let outcomes = mutants::run_mutants(step, &suites, Duration::from_secs(limit_secs))?;
-        print_mutants(&outcomes);
-        println!();
-        println!("{}.", mutants::summary(&outcomes));
-        if outcomes.iter().any(|outcome| !outcome.caught()) {
-            print_mutants_red(layout, step, flavor, &outcomes)?;
-            return Ok(Outcome::Red);
-        }
+    if report.is_green() {
+        print_green(catalogue, step, ran, solution);
+    } else if ran.tests.all_passed() {
+        print_mutants_red(step, &ran.mutants, solution);
+    } else {
+        print_red(step, &ran.tests, progress, solution);
     }
-    print_green(layout, catalogue, step, flavor, &run)?;
-    Ok(Outcome::Green)
-}
-
-/// One line per mutant: caught (and by which test) or slipped through.
-fn print_mutants(outcomes: &[MutantOutcome]) {
-    for outcome in outcomes {
-        if outcome.caught() {
-            let by = outcome
-                .caught_by
-                .first()
-                .cloned()
-                .or_else(|| outcome.problems.first().cloned())
-                .unwrap_or_default();
-            let more = outcome.caught_by.len().saturating_sub(1);
-            let more = if more > 0 {
-                format!(" (+{more} more)")
-            } else {
-                String::new()
-            };
-            println!(
-                "  {} {} {}",
-                term::pass_mark(),
-                outcome.name,
-                term::dim(&format!("— caught by {by}{more}"))
-            );
-        } else {
-            println!(
-                "  {} {} {}",
-                term::fail_mark(),
-                outcome.name,
-                term::dim("— slipped through: every test passed with this bug in place")
-            );
-        }
-    }
-}
-
-/// The mutants that slipped through, each with the hint for catching it.
-fn print_mutants_red(
-    layout: &Layout,
-    step: &Step,
-    flavor: Flavor,
-    outcomes: &[MutantOutcome],
-) -> Result<()> {
-    println!();
-    println!("slipped through, and what kind of test catches each:");
-    for outcome in outcomes.iter().filter(|outcome| !outcome.caught()) {
-        println!("  {} {}", term::fail_mark(), term::bold(&outcome.name));
-        println!("      {}", outcome.hint);
-    }
-    if flavor == Flavor::Solution {
-        println!(
-            "{} the reference tests miss a mutant: that is a bug in the workbook.",
-            term::fail_mark()
-        );
-        return Ok(());
-    }
-    let mut progress = Progress::load(layout)?;
-    progress.mark_started(&step.name);
-    progress.save(layout)?;
-    println!();
-    println!(
-        "  run one mutant yourself:  {}",
-        term::cyan(&format!(
-            "WORKBOOK_MUTANT=<name> cargo test -p {}",
-            step.package(flavor)
-        ))
-    );
-    println!("  the chapter: {}", step.chapter_path());
-    Ok(())
 }
 
 /// One line per test, then the first lines of each failure below it.
-pub fn print_results(run: &TestRun, show_binary: bool) {
+fn print_results(run: &TestRun, show_binary: bool) {
     for test in &run.tests {
         println!("{}", result_line(test, show_binary));
-        match test.status {
-            TestStatus::Unfinished => {
-                println!(
-                    "      {}",
-                    term::yellow("did not finish before the time limit")
-                )
-            }
-            TestStatus::NotRun => println!(
-                "      {}",
-                term::yellow("not run: its test binary exited first (see below)")
-            ),
-            TestStatus::Ignored => println!(
-                "      {}",
-                term::yellow("ignored: the workbook's tests are never ignored")
-            ),
-            TestStatus::Passed | TestStatus::Failed => {}
+        let note = match test.status {
+            TestStatus::Unfinished => Some("did not finish before the time limit"),
+            TestStatus::NotRun => Some("not run: its test binary exited first (see below)"),
+            TestStatus::Ignored => Some("ignored: the workbook's tests are never ignored"),
+            TestStatus::Passed | TestStatus::Failed => None,
+        };
+        if let Some(note) = note {
+            println!("      {}", term::yellow(note));
         }
         if let Some(failure) = &test.failure {
             for line in &failure.lines {
@@ -276,31 +187,82 @@ fn result_line(test: &TestResult, show_binary: bool) -> String {
     }
 }
 
-fn print_green(
-    layout: &Layout,
-    catalogue: &Catalogue,
-    step: &Step,
-    flavor: Flavor,
-    run: &TestRun,
-) -> Result<()> {
-    let total = run.tests.len();
+/// One line per mutant, caught (and by which test) or slipped through, then
+/// the count.
+fn print_mutants(outcomes: &[MutantOutcome]) {
+    for outcome in outcomes {
+        if !outcome.caught() {
+            println!(
+                "  {} {} {}",
+                term::fail_mark(),
+                outcome.name,
+                term::dim("— slipped through: every test passed with this bug in place")
+            );
+            continue;
+        }
+        let by = outcome
+            .caught_by
+            .first()
+            .or(outcome.problems.first())
+            .cloned()
+            .unwrap_or_default();
+        let more = match outcome.caught_by.len() {
+            0 | 1 => String::new(),
+            many => format!(" (+{} more)", many - 1),
+        };
+        println!(
+            "  {} {} {}",
+            term::pass_mark(),
+            outcome.name,
+            term::dim(&format!("— caught by {by}{more}"))
+        );
+    }
     println!();
-    if flavor == Flavor::Solution {
+    println!("{}.", mutants::summary(outcomes));
+}
+
+/// The mutants that slipped through, each with the kind of test that catches it.
+fn print_mutants_red(step: &Step, outcomes: &[MutantOutcome], solution: bool) {
+    println!();
+    println!("slipped through, and what kind of test catches each:");
+    for outcome in outcomes.iter().filter(|outcome| !outcome.caught()) {
+        println!("  {} {}", term::fail_mark(), term::bold(&outcome.name));
+        println!("      {}", outcome.hint);
+    }
+    if solution {
+        println!(
+            "{} the reference tests miss a mutant: that is a bug in the workbook.",
+            term::fail_mark()
+        );
+        return;
+    }
+    println!();
+    println!(
+        "  run one mutant yourself:  {}",
+        term::cyan(&format!(
+            "WORKBOOK_MUTANT=<name> cargo test -p {}",
+            step.package(Flavor::Exercise)
+        ))
+    );
+    println!("  the chapter: {}", step.chapter_path());
+}
+
+fn print_green(catalogue: &Catalogue, step: &Step, ran: &Ran, solution: bool) {
+    let total = ran.tests.tests.len();
+    println!();
+    if solution {
         println!(
             "{} the reference solution passes all {total} test{}.",
             term::pass_mark(),
             plural(total)
         );
-        return Ok(());
+        return;
     }
-    let mut progress = Progress::load(layout)?;
-    progress.mark_done(&step.name);
-    progress.save(layout)?;
     println!(
         "{} all {total} test{} pass {}: {} is done. Well done!",
         term::pass_mark(),
         plural(total),
-        term::dim(&format!("({:.1} s)", run.elapsed.as_secs_f64())),
+        term::dim(&format!("({:.1} s)", ran.tests.elapsed.as_secs_f64())),
         step.short
     );
     println!(
@@ -317,16 +279,11 @@ fn print_green(
         ),
         None => println!("  that was the last step: the whole workbook is done."),
     }
-    Ok(())
 }
 
-fn print_red(
-    layout: &Layout,
-    step: &Step,
-    flavor: Flavor,
-    run: &TestRun,
-    hints: HintPolicy,
-) -> Result<()> {
+/// How many tests pass, why a run was stopped, and where to look next: the
+/// chapter, and which hint comes next (shown only when asked for).
+fn print_red(step: &Step, run: &TestRun, progress: &Progress, solution: bool) {
     println!();
     println!(
         "{} of {} test{} pass {}.",
@@ -346,43 +303,27 @@ fn print_red(
             ))
         );
     }
-    if flavor == Flavor::Solution {
+    if solution {
         println!(
             "{} the reference solution fails: that is a bug in the workbook.",
             term::fail_mark()
         );
-        return Ok(());
+        return;
     }
-    let mut progress = Progress::load(layout)?;
-    progress.mark_started(&step.name);
-    let shown = progress.get(&step.name).hints_shown;
-    let index = match hints {
-        HintPolicy::Advance => shown,
-        HintPolicy::Repeat => shown.saturating_sub(1),
-    };
     println!();
-    if index < step.hints.len() {
-        hint::print_hint(step, index);
-        progress.record_hints_shown(&step.name, index + 1);
-        if index + 1 < step.hints.len() {
-            println!(
-                "  more hints: {}",
-                term::cyan(&format!("cargo xtask hint {}", step.short))
-            );
-        }
-    } else if !step.hints.is_empty() {
+    println!("  the chapter: {}", step.chapter_path());
+    let seen = progress.get(&step.name).hints_shown;
+    let count = step.hints.len();
+    if seen < count {
         println!(
-            "You have seen all {} hints: {} shows them again.",
-            step.hints.len(),
+            "  stuck? hint {} of {count}: {}",
+            seen + 1,
+            term::cyan(&format!("cargo xtask hint {}", step.short))
+        );
+    } else if count > 0 {
+        println!(
+            "  you have seen all {count} hints: {}",
             term::cyan(&format!("cargo xtask hint {} --all", step.short))
         );
     }
-    println!("  the chapter: {}", step.chapter_path());
-    progress.save(layout)?;
-    Ok(())
-}
-
-/// `"s"` unless there is exactly one.
-pub fn plural(count: usize) -> &'static str {
-    if count == 1 { "" } else { "s" }
 }

@@ -10,10 +10,12 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use anstream::{eprintln, println};
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use notify::{EventKind, PollWatcher, RecursiveMode, Watcher};
 
-use crate::commands::verify::{self, HintPolicy};
+use crate::commands::verify;
 use crate::debounce;
 use crate::layout::Layout;
 use crate::progress::Progress;
@@ -27,37 +29,30 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 type Event = notify::Result<notify::Event>;
 
+/// Arguments of `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The step (default: your current step).
+    pub step: Option<String>,
+    /// Poll for changes instead of OS notifications (WSL, network drives).
+    #[arg(long)]
+    pub poll: bool,
+    /// Stop each test run after this many seconds (default: the step's limit).
+    #[arg(long, value_name = "SECS")]
+    pub time_limit: Option<u64>,
+}
+
 /// Entry point of `watch`.
-pub fn run(
-    layout: &Layout,
-    query: Option<&str>,
-    force_poll: bool,
-    time_limit: Option<u64>,
-) -> Result<ExitCode> {
+pub fn run(layout: &Layout, args: &WatchArgs) -> Result<ExitCode> {
     let catalogue = Catalogue::load(layout)?;
-    let step = match query {
-        Some(query) => catalogue.resolve(query)?,
-        None => {
-            let progress = Progress::load(layout)?;
-            progress
-                .current_step(&catalogue)
-                .unwrap_or(&catalogue.steps()[catalogue.steps().len() - 1])
-        }
-    };
+    let step = Progress::load(layout)?.step_or_current(&catalogue, args.step.as_deref())?;
     let dir = layout.step_dir(&step.name);
     let (sender, events) = mpsc::channel::<Event>();
     // Kept alive for the whole loop: dropping a watcher stops it.
-    let _watcher = start_watcher(&dir, sender, force_poll)?;
+    let _watcher = start_watcher(&dir, sender, args.poll)?;
 
     loop {
-        verify::verify(
-            layout,
-            &catalogue,
-            step,
-            Flavor::Exercise,
-            time_limit,
-            HintPolicy::Repeat,
-        )?;
+        verify::verify_and_record(layout, &catalogue, step, Flavor::Exercise, args.time_limit)?;
         println!();
         println!(
             "{}",

@@ -97,3 +97,25 @@ fn the_bare_command_says_where_the_learner_is() {
     assert!(run.stdout.contains("book/src/step2-hang.md"), "{run:?}");
     assert!(run.stdout.contains("cargo xtask verify step2"), "{run:?}");
 }
+
+#[test]
+fn output_into_a_pipe_has_no_colour_codes_even_without_no_color() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+    fixture.write(
+        ".workbook/progress.txt",
+        "step1_demo = started hints_shown=1\n",
+    );
+    for args in [&["status"][..], &["verify", "step9"][..]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env("WORKBOOK_ROOT", fixture.root())
+            .env_remove("NO_COLOR")
+            .env_remove("CLICOLOR_FORCE")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (&output.stdout, &output.stderr);
+        assert!(!stdout.is_empty() || !stderr.is_empty(), "{args:?}");
+        assert!(!stdout.contains(&0x1b), "{args:?}: {output:?}");
+        assert!(!stderr.contains(&0x1b), "{args:?}: {output:?}");
+    }
+}

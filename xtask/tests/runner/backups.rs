@@ -89,7 +89,29 @@ fn reset_backs_up_the_learner_code_then_restores_the_committed_files() {
     let backup = single_backup(&fixture);
     assert_eq!(read(&backup.join("src/lib.rs")), LEARNER_LIB);
     assert_eq!(read(&backup.join("src/extra.rs")), "//! Mine too.\n");
-    assert!(run.stdout.contains("backed up to"), "{run:?}");
+    let shown = backup.strip_prefix(fixture.root()).unwrap().display();
+    assert!(
+        run.stdout
+            .contains(&format!("cp -R {shown}/src/. steps/step1_demo/src/")),
+        "how to restore it is printed: {run:?}"
+    );
+}
+
+#[test]
+fn reset_clears_the_steps_progress_so_status_no_longer_says_done() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+    fixture.commit_everything();
+    fixture.write(
+        ".workbook/progress.txt",
+        "step1_demo = done hints_shown=2\n",
+    );
+
+    let run = fixture.xtask(&["reset", "step1"]);
+    let status = fixture.xtask(&["status"]);
+
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(status.stdout.contains("not started"), "{status:?}");
+    assert!(!status.stdout.contains(" done "), "{status:?}");
 }
 
 #[test]

@@ -47,8 +47,17 @@ fn check_reports_each_check_and_catches_a_test_that_asserts_nothing() {
 }
 
 #[test]
-fn check_flags_a_broken_include_a_missing_header_and_an_ignored_test() {
+fn check_flags_a_broken_include_a_missing_header_an_ignored_test_and_a_second_copy_of_the_tests() {
     let fixture = Fixture::new(Steps::DemoOnly);
+    let manifest = fixture.read("solutions/step1_demo/Cargo.toml");
+    fixture.write(
+        "solutions/step1_demo/Cargo.toml",
+        &manifest.replace("../../steps/step1_demo/tests/demo.rs", "tests/own.rs"),
+    );
+    fixture.write(
+        "solutions/step1_demo/tests/own.rs",
+        "//! A copy of the tests.\n\n/// Works.\n#[test]\nfn works() {}\n",
+    );
     fixture.write(
         "book/src/step1-demo.md",
         "# Demo\n\n{{#include ../../solutions/step1_demo/src/lib.rs:no_such_anchor}}\n",
@@ -83,4 +92,14 @@ fn check_flags_a_broken_include_a_missing_header_and_an_ignored_test() {
             .contains("steps/step1_demo/tests/demo.rs:17: #[ignore]"),
         "{run:?}"
     );
+    for expected in [
+        "✗ step1: crates, single-source tests, lab and chapter in place",
+        "the solution must run exactly the exercise's test files",
+        "solutions/step1_demo/tests/ exists: tests live once",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "missing {expected:?}\n{run:?}"
+        );
+    }
 }

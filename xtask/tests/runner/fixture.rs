@@ -248,7 +248,8 @@ impl Fixture {
         fixture.write(
             "Cargo.toml",
             &format!(
-                "[workspace]\nresolver = \"3\"\nmembers = [{}]\n",
+                "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n\
+                 [profile.lab]\ninherits = \"release\"\n",
                 members.join(", ")
             ),
         );

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::fixture::{Fixture, Steps};
 
 #[test]
-fn a_red_stub_shows_each_test_with_its_purpose_and_the_first_hint() {
+fn a_red_stub_shows_each_test_with_its_purpose_and_which_hint_is_next() {
     let fixture = Fixture::new(Steps::DemoOnly);
 
     let run = fixture.xtask(&["verify", "step1"]);
@@ -32,17 +32,50 @@ fn a_red_stub_shows_each_test_with_its_purpose_and_the_first_hint() {
         "{run:?}"
     );
     assert!(run.stdout.contains("1 of 3 tests pass"), "{run:?}");
-    assert!(run.stdout.contains("hint 1 of 2"), "{run:?}");
-    assert!(run.stdout.contains("first hint"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("stuck? hint 1 of 2: cargo xtask hint step1"),
+        "{run:?}"
+    );
     let progress = fixture.read(".workbook/progress.txt");
     assert!(
-        progress.contains("step1_demo = started hints_shown=1"),
+        progress.contains("step1_demo = started hints_shown=0"),
         "{progress}"
     );
+}
 
-    // The next red run moves on to the next hint.
-    let again = fixture.xtask(&["verify", "1"]);
-    assert!(again.stdout.contains("second hint"), "{again:?}");
+#[test]
+fn verify_never_shows_or_counts_a_hint_and_hint_does() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+
+    let first = fixture.xtask(&["verify", "step1"]);
+    let again = fixture.xtask(&["verify", "step1"]);
+
+    for run in [&first, &again] {
+        assert!(!run.stdout.contains("first hint"), "{run:?}");
+        assert!(run.stdout.contains("stuck? hint 1 of 2"), "{run:?}");
+    }
+    let hint = fixture.xtask(&["hint"]);
+    assert!(hint.stdout.contains("first hint"), "{hint:?}");
+    let after = fixture.xtask(&["verify", "step1"]);
+    assert!(after.stdout.contains("stuck? hint 2 of 2"), "{after:?}");
+    assert!(!after.stdout.contains("second hint"), "{after:?}");
+    let progress = fixture.read(".workbook/progress.txt");
+    assert!(progress.contains("hints_shown=1"), "{progress}");
+}
+
+#[test]
+fn verify_without_a_step_runs_the_current_step() {
+    let fixture = Fixture::new(Steps::DemoAndHang);
+    fixture.write(
+        ".workbook/progress.txt",
+        "step1_demo = done hints_shown=0\n",
+    );
+
+    let run = fixture.xtask(&["verify", "--time-limit", "2"]);
+
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stdout.contains("step2 The hanging step"), "{run:?}");
 }
 
 #[test]
@@ -195,4 +228,19 @@ fn lab_arguments_pass_through_after_the_runners_own_flags() {
         )),
         "{run:?}"
     );
+}
+
+#[test]
+fn lab_no_run_builds_the_lab_without_running_it() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+
+    let run = fixture.xtask(&["lab", "step1", "--no-run"]);
+
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!run.stdout.contains("lab args"), "{run:?}");
+    let built = format!(
+        "target/lab/examples/step1_lab{}",
+        std::env::consts::EXE_SUFFIX
+    );
+    assert!(fixture.path(&built).exists(), "{run:?}");
 }

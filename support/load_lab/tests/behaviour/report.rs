@@ -168,6 +168,7 @@ fn the_markdown_report_has_the_title_the_machine_and_every_section() {
         cores: 2,
         memory_gib: Some(23.4),
         os: "linux x86_64".to_owned(),
+        load_at_start: Some(0.25),
     };
     let sections = [
         ("Closed loop".to_owned(), markdown_table(&rows())),

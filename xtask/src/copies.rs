@@ -1,0 +1,175 @@
+//! Given code that exists in more than one place stays identical to its original.
+//!
+//! Some given code is copied on purpose: from a step's exercise into its
+//! solution (so each crate stands alone), and from step to step (the product
+//! and upstream types every step uses). A copy names its original, and
+//! `check` (and `cargo test`, see `tidy`) fails as soon as the two differ.
+//!
+//! A copy names its original in a header line,
+//! ``//! Given code: a copy of `steps/step1_baseline/src/product.rs`.``,
+//! or, for files without that line yet, in `xtask/given-copies.txt`
+//! (`copy = original`, paths from the workbook root). Header lines of that
+//! form are left out of the comparison, so an original may itself be a copy.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::files;
+
+/// How a copy's header line starts; the original's path follows, in backticks.
+pub const MARKER: &str = "//! Given code: a copy of `";
+
+/// The list of copies for files that do not declare themselves yet.
+pub const MANIFEST: &str = "xtask/given-copies.txt";
+
+/// Folders searched for copies that declare themselves.
+const DIRS: [&str; 3] = ["steps", "solutions", "support"];
+
+/// One declared copy: paths relative to the workbook root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    /// The copy.
+    pub copy: PathBuf,
+    /// The file it must equal.
+    pub original: PathBuf,
+}
+
+/// Every copy declared below `root`, by header line or in the manifest.
+///
+/// # Errors
+/// Fails if a file or the manifest cannot be read.
+pub fn declared(root: &Path) -> Result<Vec<Copy>> {
+    let mut found = Vec::new();
+    for dir in DIRS {
+        for path in files::rust_files(&root.join(dir))? {
+            let text = files::read_text(&path)?;
+            if let Some(original) = text.lines().find_map(original_named_by) {
+                let copy = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+                found.push(Copy {
+                    copy,
+                    original: original.into(),
+                });
+            }
+        }
+    }
+    let manifest = root.join(MANIFEST);
+    if manifest.is_file() {
+        found.extend(parse_manifest(&files::read_text(&manifest)?));
+    }
+    Ok(found)
+}
+
+/// `//! Given code: a copy of `path`.` → `path`.
+fn original_named_by(line: &str) -> Option<&str> {
+    let rest = line.trim().strip_prefix(MARKER)?;
+    rest.split_once('`').map(|(path, _)| path)
+}
+
+/// `copy = original` lines; blank lines and `#` comments are skipped.
+pub fn parse_manifest(text: &str) -> Vec<Copy> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(copy, original)| Copy {
+            copy: copy.trim().into(),
+            original: original.trim().into(),
+        })
+        .collect()
+}
+
+/// What is wrong with one copy, if anything: missing files, or the first
+/// line where it differs from its original.
+pub fn drift(root: &Path, copy: &Copy) -> Option<String> {
+    let read = |path: &Path| std::fs::read_to_string(root.join(path)).ok();
+    let (Some(copied), Some(original)) = (read(&copy.copy), read(&copy.original)) else {
+        return Some(format!(
+            "{} or its original {} cannot be read",
+            copy.copy.display(),
+            copy.original.display()
+        ));
+    };
+    let body = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|line| original_named_by(line).is_none())
+            .map(str::to_string)
+            .collect()
+    };
+    let (copied, original) = (body(&copied), body(&original));
+    if copied == original {
+        return None;
+    }
+    let line = copied
+        .iter()
+        .zip(&original)
+        .position(|(a, b)| a != b)
+        .unwrap_or(copied.len().min(original.len()));
+    Some(format!(
+        "{} differs from its original {} (first at line {} of the copy, not counting its header line)",
+        copy.copy.display(),
+        copy.original.display(),
+        line + 1
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, relative: &str, text: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn copies_declared_by_header_or_manifest_are_compared_without_their_header() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(
+            root,
+            "steps/a/src/product.rs",
+            "//! Products.\npub struct P;\n",
+        );
+        write(
+            root,
+            "solutions/a/src/product.rs",
+            "//! Products.\n//! Given code: a copy of `steps/a/src/product.rs`.\npub struct P;\n",
+        );
+        write(
+            root,
+            "steps/b/src/product.rs",
+            "//! Products.\npub struct Q;\n",
+        );
+        write(
+            root,
+            MANIFEST,
+            "# copies\n\nsteps/b/src/product.rs = steps/a/src/product.rs\n",
+        );
+
+        let copies = declared(root).unwrap();
+
+        assert_eq!(
+            copies,
+            [
+                Copy {
+                    copy: "solutions/a/src/product.rs".into(),
+                    original: "steps/a/src/product.rs".into()
+                },
+                Copy {
+                    copy: "steps/b/src/product.rs".into(),
+                    original: "steps/a/src/product.rs".into()
+                },
+            ]
+        );
+        assert_eq!(drift(root, &copies[0]), None);
+        let drifted = drift(root, &copies[1]).unwrap();
+        assert!(drifted.contains("first at line 2"), "{drifted}");
+        let missing = Copy {
+            copy: "steps/c/src/x.rs".into(),
+            original: "steps/a/src/product.rs".into(),
+        };
+        assert!(drift(root, &missing).unwrap().contains("cannot be read"));
+    }
+}
