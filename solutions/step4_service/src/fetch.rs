@@ -1,9 +1,11 @@
-//! One upstream call: take a permit, GET before the deadline, check the
+//! One attempt at one upstream: GET before the attempt's deadline, check the
+//! Given code: a copy of `steps/step4_service/src/fetch.rs`.
 //! status, decode the JSON.
 //!
 //! Every failure is classified here, in one place, into a [`FetchError`]
 //! that names the upstream. The status is handed back with the body so the
-//! caller can put it on the call's span.
+//! caller can put it on the attempt's span. Permits and retries are the
+//! caller's business ([`crate::fanout`], [`crate::retry`]).
 
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -21,27 +23,24 @@ pub struct Fetched<T> {
     pub status: u16,
 }
 
-/// Fetches `upstream`'s answer for `product_id`, giving up at `deadline`.
+/// Fetches `upstream`'s answer for `product_id` once, giving up at
+/// `deadline` (the attempt's, not the whole request's).
 ///
 /// # Errors
 ///
-/// [`FetchError::Overloaded`] if the upstream's bulkhead is full (nothing is
-/// sent), [`FetchError::Timeout`] if the deadline passes first,
+/// [`FetchError::Timeout`] if the deadline passes first,
 /// [`FetchError::Transport`], [`FetchError::Status`] or
 /// [`FetchError::Decode`] as in step 1.
 ///
 /// # Cancel safety
 ///
-/// Dropping the future abandons the request and returns the permit.
+/// Dropping the future abandons the request.
 pub async fn fetch_upstream<T: DeserializeOwned>(
     state: &AppState,
     upstream: Upstream,
     product_id: u64,
     deadline: Instant,
 ) -> Result<Fetched<T>, FetchError> {
-    // Held until this function returns, whichever way it returns.
-    let _permit = state.bulkheads.try_acquire(upstream)?;
-
     let call = async {
         let response = state
             .client

@@ -6,17 +6,30 @@
 //! span per upstream call, Prometheus metrics, and a shutdown that lets
 //! in-flight requests finish.
 //!
+//! # What it carries from steps 1–3
+//!
+//! * Step 1: the three calls overlap (`try_join!`) and the first error ends
+//!   the page at once.
+//! * Step 2: one deadline per request, set at the edge; each attempt gets
+//!   `min(attempt_timeout, remaining - margin)` of it, so no call is handed
+//!   the whole deadline and the answer leaves before the deadline; bounded
+//!   retries with full-jitter backoff for the errors worth retrying.
+//! * Step 3: a bulkhead per upstream and whole-page admission: a page takes
+//!   all three permits or none, *without waiting* (so no hold-and-wait, and
+//!   no queue: a 200 ms budget has no time to queue), and a shed page sends
+//!   nothing.
+//!
 //! # Layout
 //!
 //! * [`product`], [`upstream`], [`error`], [`config`], [`state`]: payloads,
 //!   where the upstreams live, the typed [`FetchError`], the configuration
-//!   and the shared state (given).
-//! * [`fetch`], [`fanout`]: one upstream call under a deadline and a
-//!   bulkhead, and the three of them at once (given).
+//!   (budget, attempts, caps) and the shared state (given).
+//! * [`fetch`], [`retry`], [`fanout`]: one attempt under its deadline, the
+//!   retry loop around it, and the admitted page of three calls (given).
 //! * [`product_id`]: reading an id from the URL.
 //! * [`problem`]: every error as an `application/problem+json` document.
 //! * [`telemetry`]: a span and metrics per upstream call.
-//! * [`routes`]: the router, its tower-http layers and its handlers.
+//! * [`routes`]: the router, its layers, the backstop and the handlers.
 //! * [`shutdown`]: serving with a bounded graceful shutdown.
 
 pub mod config;
@@ -26,6 +39,7 @@ pub mod fetch;
 pub mod problem;
 pub mod product;
 pub mod product_id;
+pub mod retry;
 pub mod routes;
 pub mod shutdown;
 pub mod state;
@@ -35,10 +49,10 @@ pub mod upstream;
 pub use config::{ConfigError, ServiceConfig};
 pub use error::FetchError;
 pub use fanout::fetch_product;
-pub use problem::{ApiError, PROBLEM_JSON, Problem, ProblemContext};
+pub use problem::{ApiError, PROBLEM_JSON, Problem, ProblemContext, new_instance};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use product_id::{InvalidProductId, parse_product_id};
-pub use routes::{REQUEST_ID_HEADER, router};
+pub use routes::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, router};
 pub use shutdown::{ServeError, bind_listener, serve, shutdown_signal};
 pub use state::AppState;
 pub use telemetry::{

@@ -3,9 +3,14 @@
 //!
 //! A client (or the on-call engineer reading a log) gets the same shape
 //! every time: a `type` URI to branch on, a human `title`, the `status`, a
-//! `detail` about this occurrence and the `instance` it happened on, plus
-//! two extension members of our own: which `upstream` failed, and the
-//! `request_id` to find the log lines with.
+//! `detail` about this occurrence and an `instance` URI naming the
+//! occurrence itself, plus two extension members of our own: which
+//! `upstream` failed, and the `request_id` to find the log lines with.
+//!
+//! Nothing the caller sent is echoed back: not the path (a rejected id
+//! would come back percent-decoded, in whatever script it was written in),
+//! and not a request id the service did not accept (see
+//! [`crate::routes::replace_unusable_request_id`]).
 
 use std::time::Duration;
 
@@ -19,15 +24,28 @@ use crate::product_id::InvalidProductId;
 /// The media type RFC 9457 registers for problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Everything `GET /products/{id}` can fail with.
+/// Everything the service can answer with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The id in the path is not a product id.
     #[error(transparent)]
     InvalidProductId(#[from] InvalidProductId),
-    /// An upstream call failed; the error names which.
+    /// An upstream call failed, or the page was shed; the error names which
+    /// upstream.
     #[error(transparent)]
     Upstream(#[from] FetchError),
+    /// No route has this path.
+    #[error("there is no resource at this path")]
+    NoSuchRoute,
+    /// The path exists, but not with this method.
+    #[error("this resource does not support the request's method")]
+    MethodNotAllowed,
+    /// The server-side backstop ended a request that outlived its deadline.
+    #[error("the request was still running after {after:?}, so the server stopped it")]
+    ServerTimeout {
+        /// The backstop that ran out (`ServiceConfig::server_timeout`).
+        after: Duration,
+    },
 }
 
 /// An RFC 9457 problem document, ready to send.
@@ -42,7 +60,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
-    /// The path of the request that failed.
+    /// A URI that names this occurrence and no other (RFC 9457 §3.1.5):
+    /// `urn:uuid:` and a fresh UUID. The service logs it, with the request
+    /// id, when it sends the document.
     pub instance: String,
     /// The upstream at fault, if one was.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,16 +74,19 @@ pub struct Problem {
     pub retry_after: Option<Duration>,
 }
 
-/// Where a problem happened: the parts of the request a problem document
-/// quotes, and what to tell a shed client.
+/// The parts of the request a problem document quotes, and what to tell a
+/// shed client.
 #[derive(Debug, Clone)]
 pub struct ProblemContext {
-    /// The request's path, e.g. `/products/42`.
-    pub instance: String,
-    /// The request's id.
+    /// The request's id (the `x-request-id` the service settled on).
     pub request_id: String,
     /// How long a shed client should wait before trying again.
     pub retry_after: Duration,
+}
+
+/// A fresh `instance` URI: `urn:uuid:` and a random (version 4) UUID.
+pub fn new_instance() -> String {
+    format!("urn:uuid:{}", uuid::Uuid::new_v4())
 }
 
 // ANCHOR: to_problem
@@ -79,6 +102,20 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "https://problems.fanout.example/invalid-product-id",
                 "Invalid product id",
+                None,
+                None,
+            ),
+            ApiError::NoSuchRoute => (
+                StatusCode::NOT_FOUND,
+                "https://problems.fanout.example/not-found",
+                "No such resource",
+                None,
+                None,
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "https://problems.fanout.example/method-not-allowed",
+                "Method not allowed",
                 None,
                 None,
             ),
@@ -102,12 +139,20 @@ impl ApiError {
                 Some(upstream.name()),
                 Some(context.retry_after),
             ),
-            // The deadline set at the edge ran out.
+            // The upstream's time (its share of the deadline) ran out.
             ApiError::Upstream(FetchError::Timeout { upstream }) => (
                 StatusCode::GATEWAY_TIMEOUT,
                 "https://problems.fanout.example/upstream-timeout",
                 "An upstream service timed out",
                 Some(upstream.name()),
+                None,
+            ),
+            // The backstop fired: a bug let a request outlive its deadline.
+            ApiError::ServerTimeout { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "https://problems.fanout.example/server-timeout",
+                "The request took too long",
+                None,
                 None,
             ),
         };
@@ -116,7 +161,8 @@ impl ApiError {
             title,
             status: status.as_u16(),
             detail: self.to_string(),
-            instance: context.instance.clone(),
+            // This occurrence, not the path: a fresh URI every time.
+            instance: new_instance(),
             upstream,
             request_id: context.request_id.clone(),
             retry_after,
@@ -126,6 +172,14 @@ impl ApiError {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        // The one line an operator searches for: it ties the `instance` a
+        // client reports to the request (the span around it has the id).
+        tracing::info!(
+            instance = %self.instance,
+            status = self.status,
+            problem_type = self.problem_type,
+            "answered with a problem document"
+        );
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after = self.retry_after;
         let mut response = (status, axum::Json(self)).into_response();

@@ -11,13 +11,15 @@ use std::fmt;
 pub const MAX_PRODUCT_ID_LEN: usize = 19;
 
 /// Why a path segment is not a product id.
+///
+/// Neither variant keeps the segment itself: its text goes into the problem
+/// document the client gets, and a service should not echo what a caller
+/// sent back at it (the request's span logs the path for the operator).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvalidProductId {
-    /// Something other than ASCII digits, e.g. `abc` or `-1`.
-    NotANumber {
-        /// The segment as it came in.
-        raw: String,
-    },
+    /// Something other than ASCII digits, e.g. `abc`, `-1` or `+42`, or a
+    /// segment that is not even valid UTF-8 once percent-decoded.
+    NotANumber,
     /// More than [`MAX_PRODUCT_ID_LEN`] characters.
     TooLong {
         /// How many characters it had.
@@ -28,12 +30,15 @@ pub enum InvalidProductId {
 impl fmt::Display for InvalidProductId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InvalidProductId::NotANumber { raw } => {
-                write!(f, "product id {raw:?} is not a number")
+            InvalidProductId::NotANumber => {
+                write!(
+                    f,
+                    "the product id is not a number: only the digits 0-9 are allowed"
+                )
             }
             InvalidProductId::TooLong { len } => write!(
                 f,
-                "product id is {len} characters long; at most {MAX_PRODUCT_ID_LEN} are allowed"
+                "the product id is {len} characters long; at most {MAX_PRODUCT_ID_LEN} are allowed"
             ),
         }
     }
@@ -46,8 +51,8 @@ impl std::error::Error for InvalidProductId {}
 ///
 /// # Errors
 ///
-/// [`InvalidProductId::TooLong`] first (so a huge input is never echoed
-/// back in full), then [`InvalidProductId::NotANumber`].
+/// [`InvalidProductId::TooLong`] first (so a huge input is rejected
+/// before anything else looks at it), then [`InvalidProductId::NotANumber`].
 pub fn parse_product_id(raw: &str) -> Result<u64, InvalidProductId> {
     let len = raw.chars().count();
     if len > MAX_PRODUCT_ID_LEN {
@@ -55,13 +60,9 @@ pub fn parse_product_id(raw: &str) -> Result<u64, InvalidProductId> {
     }
     // `str::parse::<u64>` alone would also accept "+42".
     if raw.is_empty() || !raw.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(InvalidProductId::NotANumber {
-            raw: raw.to_owned(),
-        });
+        return Err(InvalidProductId::NotANumber);
     }
     // At most 19 digits always fits a u64, so this cannot fail.
-    raw.parse().map_err(|_| InvalidProductId::NotANumber {
-        raw: raw.to_owned(),
-    })
+    raw.parse().map_err(|_| InvalidProductId::NotANumber)
 }
 // ANCHOR_END: parse_product_id

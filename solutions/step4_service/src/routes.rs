@@ -1,64 +1,139 @@
 //! The HTTP edge: the router, its layers and its handlers.
 //!
 //! Three routes: `GET /products/{id}` (the fan-out), `GET /healthz` (is the
-//! process up?) and `GET /metrics` (Prometheus text). Around them, tower-http
-//! layers do what every request needs: give it an id, open a span carrying
-//! that id (so every log line inside says which request it belongs to), echo
-//! the id on the response, and cut off anything that runs far too long.
+//! process up?) and `GET /metrics` (Prometheus text), and two fallbacks, so
+//! an unknown path or method is a problem document too. Around them, layers
+//! do what every request needs: settle its id (the caller's, if usable),
+//! open a span carrying that id (so every log line inside says which
+//! request it belongs to), echo the id on the response, and cut off
+//! anything that runs far too long, with a problem document.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use tokio::time::Instant;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
 
 use crate::fanout::fetch_product;
 use crate::problem::{ApiError, ProblemContext};
-use crate::product_id::parse_product_id;
+use crate::product_id::{InvalidProductId, parse_product_id};
 use crate::state::AppState;
 
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The longest caller request id the service keeps, in bytes. Enough for a
+/// UUID (36), a W3C trace id (32) or a `traceparent` (55) with room to
+/// spare; short enough that an id cannot bloat every log line.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Whether a caller's `x-request-id` can be kept: 1 to
+/// [`MAX_REQUEST_ID_LEN`] bytes, each visible ASCII (no spaces, no control
+/// characters, nothing outside ASCII).
+pub fn is_usable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID_LEN && bytes.iter().all(u8::is_ascii_graphic)
+}
+
+/// Set on a request whose caller-sent id was not usable, so the request's
+/// span can say so (see [`report_replaced_request_id`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplacedRequestId {
+    /// How many bytes the caller's id had.
+    pub len: usize,
+    /// Whether it was all ASCII.
+    pub ascii: bool,
+}
+
+/// For `axum::middleware::map_request`, *before* `SetRequestIdLayer`: takes
+/// away a caller's `x-request-id` that is not usable, so that layer makes a
+/// fresh one, and marks the request with [`ReplacedRequestId`].
+///
+/// The caller learns it from the response's `x-request-id`, which is then
+/// not the one it sent; the operator from the warning that
+/// [`report_replaced_request_id`] writes.
+pub async fn replace_unusable_request_id(mut request: Request) -> Request {
+    let unusable = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .filter(|value| !is_usable_request_id(value))
+        .map(|value| ReplacedRequestId {
+            len: value.len(),
+            ascii: value.as_bytes().is_ascii(),
+        });
+    if let Some(replaced) = unusable {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+        request.extensions_mut().insert(replaced);
+    }
+    request
+}
+
+/// For `TraceLayer::on_request`, which runs inside the request's span: a
+/// warning, carrying the new id, when the caller's id was replaced. (The
+/// caller's id itself is not logged: it is what was not fit to log.)
+pub fn report_replaced_request_id(request: &Request<Body>, _span: &Span) {
+    if let Some(replaced) = request.extensions().get::<ReplacedRequestId>() {
+        tracing::warn!(
+            caller_id_len = replaced.len,
+            caller_id_ascii = replaced.ascii,
+            max_len = MAX_REQUEST_ID_LEN,
+            "the caller's x-request-id was not usable (visible ASCII, 1 to max_len bytes); replaced it"
+        );
+    }
+}
+
+/// The request's id as the layers settled it (always set by then; `-` if
+/// the router was built without them).
+pub fn request_id_of(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned()
+}
+
 // ANCHOR: router
-/// Builds the service: routes, state and the layers around them.
+/// Builds the service: routes, fallbacks, state and the layers around them.
 pub fn router(state: Arc<AppState>) -> Router {
-    let server_timeout = state.config.server_timeout;
     let routes = Router::new()
         .route("/products/{id}", get(get_product))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .with_state(state);
+        // Errors the router itself would answer with an empty body.
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(Arc::clone(&state));
 
     // `ServiceBuilder` lists layers outermost first, the order a request
-    // meets them: the id must exist before the span that records it.
+    // meets them: the id must be settled before the span that records it.
     routes.layer(
         ServiceBuilder::new()
-            // Keep the caller's `x-request-id`, or make a UUID v4.
+            // A caller's id that is not fit to log goes first...
+            .layer(middleware::map_request(replace_unusable_request_id))
+            // ...then keep the caller's `x-request-id`, or make a UUID v4.
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            // One span per request, carrying the id; one log line per
-            // response (status and latency) at INFO.
+            // One span per request, carrying the id; a warning inside it if
+            // the id was replaced; one log line per response at INFO.
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
+                    .on_request(report_replaced_request_id)
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             // Copy the id onto the response, errors included.
             .layer(PropagateRequestIdLayer::x_request_id())
-            // The backstop: nothing runs past this, whatever it awaits.
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::SERVICE_UNAVAILABLE,
-                server_timeout,
-            )),
+            // The backstop: nothing runs past it, whatever it awaits.
+            .layer(middleware::from_fn_with_state(state, backstop)),
     )
 }
 
@@ -79,18 +154,44 @@ fn request_span(request: &Request<Body>) -> Span {
 }
 // ANCHOR_END: router
 
+// ANCHOR: backstop
+/// Middleware: runs the rest of the stack under `server_timeout`, and
+/// answers a request that outlives it with a `503` problem document.
+///
+/// Dropping `next.run(request)` when the time is up cancels the handler,
+/// and every upstream call in it, like any other dropped future.
+async fn backstop(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let limit = state.config.server_timeout;
+    // Read before `next` takes the request.
+    let request_id = request_id_of(request.headers());
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => {
+            problem_response(ApiError::ServerTimeout { after: limit }, &state, request_id)
+        }
+    }
+}
+// ANCHOR_END: backstop
+
 // ANCHOR: get_product
 /// `GET /products/{id}`: the product page, or a problem document.
+///
+/// The path arrives as a `Result`, so that a segment axum cannot even
+/// decode (percent-encoded bytes that are not UTF-8) is our `400` problem
+/// rather than axum's plain-text one.
 async fn get_product(
     State(state): State<Arc<AppState>>,
-    Path(raw_id): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     // The deadline is set once, here at the edge; everything below spends
     // from it and nothing extends it.
     let deadline = Instant::now() + state.config.request_budget;
 
-    let result = match parse_product_id(&raw_id) {
+    let product_id = path
+        .map_err(|_| InvalidProductId::NotANumber)
+        .and_then(|Path(raw_id)| parse_product_id(&raw_id));
+    let result = match product_id {
         Ok(product_id) => fetch_product(&state, product_id, deadline)
             .await
             .map_err(ApiError::from),
@@ -99,21 +200,31 @@ async fn get_product(
 
     match result {
         Ok(product) => Json(product).into_response(),
-        Err(error) => {
-            let context = ProblemContext {
-                instance: format!("/products/{raw_id}"),
-                request_id: headers
-                    .get(REQUEST_ID_HEADER)
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or("-")
-                    .to_owned(),
-                retry_after: state.config.retry_after,
-            };
-            error.to_problem(&context).into_response()
-        }
+        Err(error) => problem_response(error, &state, request_id_of(&headers)),
     }
 }
 // ANCHOR_END: get_product
+
+/// The fallback for a path no route has: a `404` problem document.
+async fn no_such_route(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    problem_response(ApiError::NoSuchRoute, &state, request_id_of(&headers))
+}
+
+/// The fallback for a known path with another method: a `405` problem
+/// document (axum adds the `Allow` header).
+async fn method_not_allowed(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    problem_response(ApiError::MethodNotAllowed, &state, request_id_of(&headers))
+}
+
+/// `error` as the problem document the client gets, for the request with
+/// id `request_id`.
+pub fn problem_response(error: ApiError, state: &AppState, request_id: String) -> Response {
+    let context = ProblemContext {
+        request_id,
+        retry_after: state.config.retry_after,
+    };
+    error.to_problem(&context).into_response()
+}
 
 /// `GET /healthz`: the process is up and serving. It calls no upstream: a
 /// health check that fails when a dependency does gets a healthy process

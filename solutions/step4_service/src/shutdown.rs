@@ -50,8 +50,11 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 // ANCHOR: serve
 /// Serves `app` on `listener` until `signal` completes, then drains.
 ///
-/// After the signal no new connection is accepted; requests in flight get
-/// up to `drain_bound` to finish.
+/// Before the signal it serves for as long as it takes, however long
+/// single requests run. After the signal no new connection is accepted, and
+/// the requests in flight get up to `drain_bound` (counted from the signal)
+/// to finish: `serve` returns `Ok` only once they have, and does not return
+/// earlier.
 ///
 /// # Errors
 ///

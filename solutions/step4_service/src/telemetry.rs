@@ -211,11 +211,12 @@ impl Outcome {
 /// Runs one upstream call inside its own span and records its metrics.
 ///
 /// The span is named [`UPSTREAM_SPAN`] and carries `upstream` and `attempt`
-/// from the start, then `outcome`, `status` (when there was an HTTP answer)
-/// and `latency_ms` when the call ends. In `metrics` (the upstream's
-/// handles), the call counter goes up once, under its outcome; the latency
-/// histogram records every call that was sent and ended; the in-flight
-/// gauge is up while the call runs.
+/// from the start, then, when the call ends, `outcome`, `status` (when
+/// there was an HTTP answer) and `latency_ms` (in milliseconds). In
+/// `metrics` (the upstream's handles), the call counter goes up once, under
+/// its outcome; the latency histogram records, in seconds, every call that
+/// was sent and ended (not a shed one, not a cancelled one); the in-flight
+/// gauge is up while the call runs. The future is `Send`, as axum needs.
 ///
 /// # Errors
 ///
@@ -224,8 +225,9 @@ impl Outcome {
 /// # Cancel safety
 ///
 /// Dropping the future mid-call records the call as
-/// [`Outcome::Cancelled`], so an abandoned call is never lost from the
-/// numbers nor counted as the upstream's failure.
+/// [`Outcome::Cancelled`] and brings the gauge back down, so an abandoned
+/// call is never lost from the numbers nor counted as the upstream's
+/// failure.
 pub async fn observe_upstream_call<T>(
     metrics: &UpstreamMetrics,
     upstream: Upstream,

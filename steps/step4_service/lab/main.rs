@@ -1,18 +1,22 @@
 //! Step 4's lab: what does observability cost?
 //!
-//! The whole service (router, tower-http layers, problem documents, spans,
-//! metrics) runs on a real loopback socket in front of three fake upstreams
-//! (about 50 ms each). A closed loop drives `GET /products/42` at each
-//! concurrency level (5, 50, 500 by default) in short windows, alternating
-//! observability off and on in the order off, on, on, off (twice by
-//! default), so that drift over time (a warming cache, a neighbour's build)
-//! cannot favour one side. Each side's windows are added up. See `observability.rs` for what "on" and "off" mean.
+//! The whole service (router, layers, problem documents, spans, metrics)
+//! runs on a real loopback socket in front of three fake upstreams (about
+//! 50 ms each). A closed loop drives `GET /products/42` at each concurrency
+//! level (5, 50, 500 by default) in short windows, in rounds of four:
+//! observability off, on, on, off (three rounds by default), so that drift
+//! within a round (a warming cache, a neighbour's build) cannot favour one
+//! side. See `observability.rs` for what "on" and "off" mean.
 //!
 //! Besides throughput and latency it reports the CPU time the whole process
 //! (load generator, fakes and service together) spent per request: on a
 //! shared machine, throughput moves with the neighbours' load, while CPU
-//! per request mostly does not, so the difference between off and on is the
-//! steadier measure of what observability costs.
+//! per request mostly does not.
+//!
+//! It gives no verdict. Two runs of the same code on one machine can
+//! disagree by more than observability costs, so it prints each round's
+//! result and their spread: a difference between off and on smaller than
+//! the spread between rounds is noise, not a cost.
 //!
 //! Run it with `cargo xtask lab step4` (your code) or
 //! `cargo xtask lab step4 --solution` (the reference); always in release mode.
@@ -34,9 +38,8 @@ use step4_service::{AppState, ServiceConfig, UpstreamUrls, bind_listener, router
 /// The product every request asks for.
 const PRODUCT_ID: u64 = 42;
 
-/// The most observability may cost at the highest concurrency, as a share of
-/// throughput (the step's floor).
-const COST_FLOOR: f64 = 0.10;
+/// The window order within one round: off, on, on, off.
+const ROUND: [bool; 4] = [false, true, true, false];
 
 /// Step 4's lab: the service end to end, observability off vs on.
 #[derive(Debug, Parser)]
@@ -53,9 +56,9 @@ struct Args {
     /// Warm-up before each window, in seconds (not measured).
     #[arg(long, default_value_t = 1.0)]
     warmup_seconds: f64,
-    /// How many times to run the off, on, on, off sequence per level. More,
-    /// shorter windows average out a busy neighbour better than a few long ones.
-    #[arg(long, default_value_t = 2)]
+    /// How many rounds (off, on, on, off) per level. Each round gives one
+    /// estimate of the cost; more rounds show how far the estimates spread.
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Shorter windows (2 s, 1 s warm-up): a quick look, not a result to quote.
     #[arg(long)]
@@ -90,9 +93,9 @@ async fn main() -> anyhow::Result<()> {
     let upstream_latency = Duration::from_millis(args.upstream_latency_ms);
     println!("step 4 lab on {machine}");
     println!(
-        "upstreams: 3 fakes at {upstream_latency:?} each; request budget {} ms; windows: {warmup:?} warm-up + {window:?}, {} per level (off, on, on, off, ...)",
+        "upstreams: 3 fakes at {upstream_latency:?} each; request budget {} ms; windows: {warmup:?} warm-up + {window:?}; {} rounds of (off, on, on, off) per level",
         args.budget_ms,
-        4 * args.rounds.max(1)
+        args.rounds.max(1)
     );
 
     let observability = Observability::install().context("installing tracing and metrics")?;
@@ -117,6 +120,9 @@ async fn main() -> anyhow::Result<()> {
     });
     config.request_budget = Duration::from_millis(args.budget_ms);
     config.server_timeout = config.request_budget * 5;
+    // One attempt may use the whole budget (minus the margin): a slow
+    // moment shows as latency, never as a timeout and a retry.
+    config.attempt_timeout = config.request_budget;
     // No shedding in this lab: at 500 requests in flight each upstream sees
     // 500 calls, and a shed request would be a fast error, not a cost.
     config.max_in_flight_per_upstream = 4096;
@@ -125,72 +131,69 @@ async fn main() -> anyhow::Result<()> {
     let (url_on, server_on) = start_server(state_on)?;
 
     let client = load_lab::load_client(Duration::from_secs(30));
-    let rounds: Vec<bool> = [false, true, true, false].repeat(args.rounds.max(1));
-    let total = (warmup + window) * u32::try_from(args.concurrency.len() * rounds.len())?;
+    let rounds = args.rounds.max(1);
+    let total = (warmup + window) * u32::try_from(args.concurrency.len() * rounds * ROUND.len())?;
     let progress = load_lab::progress_bar(total, "step 4");
     let mut rows = Vec::new();
+    let mut levels = Vec::new();
     let mut log_lines_while_on = 0;
     for &concurrency in &args.concurrency {
         let load = Load::Closed { concurrency };
-        let mut off: Option<Measurement> = None;
-        let mut on: Option<Measurement> = None;
-        // (CPU time, requests) per side, for the CPU-per-request column.
-        let mut cpu_off = (Duration::ZERO, 0_u64);
-        let mut cpu_on = (Duration::ZERO, 0_u64);
-        for &observed in &rounds {
-            observability.set_tracing(observed)?;
-            let url = if observed { &url_on } else { &url_off };
-            progress.set_message(format!("observability {}, {load}", on_off(observed)));
-            let plan = Plan {
-                load,
-                warmup,
-                measure: window,
-            };
-            let lines_before = observability.log_lines.load(Ordering::Relaxed);
-            let cpu_before = observability::process_cpu_time();
-            let requests_before = inventory.counters().requests;
-            let measurement = load_lab::run(
-                &plan,
-                &progress,
-                load_lab::http_get(client.clone(), url.clone()),
-            )
-            .await;
-            // Every request calls inventory once, warm-up included, like the CPU time.
-            let requests = inventory.counters().requests - requests_before;
-            if let (Some(before), Some(after)) = (cpu_before, observability::process_cpu_time()) {
-                let cpu = if observed { &mut cpu_on } else { &mut cpu_off };
-                cpu.0 += after.saturating_sub(before);
-                cpu.1 += requests;
-            }
-            if observed {
-                log_lines_while_on +=
-                    observability.log_lines.load(Ordering::Relaxed) - lines_before;
-            }
-            let slot = if observed { &mut on } else { &mut off };
-            match slot {
-                // `merge` adds counts for workers sharing one window; these
-                // windows ran one after another, so their lengths add up too.
-                Some(sum) => {
-                    sum.merge(&measurement);
-                    sum.window += measurement.window;
-                }
-                None => *slot = Some(measurement),
-            }
-        }
-        for (observed, measurement, cpu) in [(false, off, cpu_off), (true, on, cpu_on)] {
-            if let Some(measurement) = measurement {
-                let cpu_per_request = if cpu.1 > 0 {
-                    format!("{:.0}", cpu.0.as_secs_f64() * 1e6 / cpu.1 as f64)
-                } else {
-                    "n/a".to_owned()
+        let mut level = Level {
+            concurrency,
+            rounds: Vec::new(),
+        };
+        // Every window of each side, for the table.
+        let mut all = Sides::default();
+        for _ in 0..rounds {
+            let mut round = Sides::default();
+            for observed in ROUND {
+                observability.set_tracing(observed)?;
+                let url = if observed { &url_on } else { &url_off };
+                progress.set_message(format!("observability {}, {load}", on_off(observed)));
+                let plan = Plan {
+                    load,
+                    warmup,
+                    measure: window,
                 };
+                let lines_before = observability.log_lines.load(Ordering::Relaxed);
+                let cpu_before = observability::process_cpu_time();
+                let requests_before = inventory.counters().requests;
+                let measurement = load_lab::run(
+                    &plan,
+                    &progress,
+                    load_lab::http_get(client.clone(), url.clone()),
+                )
+                .await;
+                // Every request calls inventory once, warm-up included, like the CPU time.
+                let requests = inventory.counters().requests - requests_before;
+                let cpu = match (cpu_before, observability::process_cpu_time()) {
+                    (Some(before), Some(after)) => Some(after.saturating_sub(before)),
+                    _ => None,
+                };
+                if observed {
+                    log_lines_while_on +=
+                        observability.log_lines.load(Ordering::Relaxed) - lines_before;
+                }
+                round.add(observed, &measurement, cpu, requests);
+                all.add(observed, &measurement, cpu, requests);
+            }
+            level.rounds.push(round);
+        }
+        for observed in [false, true] {
+            let side = all.side(observed);
+            if let Some(measurement) = &side.measurement {
+                let cpu_per_request = side
+                    .cpu_per_request_us()
+                    .map_or_else(|| "n/a".to_owned(), |us| format!("{us:.0}"));
                 rows.push(Row {
                     scenario: format!("observability {}", on_off(observed)),
-                    measurement,
+                    measurement: measurement.clone(),
                     extra: vec![("CPU µs/req".to_owned(), cpu_per_request)],
                 });
             }
         }
+        levels.push(level);
     }
     progress.finish_and_clear();
     observability.set_tracing(false)?;
@@ -216,7 +219,90 @@ async fn main() -> anyhow::Result<()> {
         observability.log_bytes.load(Ordering::Relaxed),
         counters.join("\n")
     );
-    print_and_save(&args, &machine, &rows, &evidence)
+    print_and_save(&args, &machine, &rows, &levels, &evidence)
+}
+
+/// One side's windows added up: the measurement, and CPU time per request.
+#[derive(Default)]
+struct Side {
+    measurement: Option<Measurement>,
+    /// CPU time and requests, over the windows where CPU time was known.
+    cpu: Duration,
+    cpu_requests: u64,
+}
+
+impl Side {
+    fn cpu_per_request_us(&self) -> Option<f64> {
+        (self.cpu_requests > 0).then(|| self.cpu.as_secs_f64() * 1e6 / self.cpu_requests as f64)
+    }
+}
+
+/// Off and on, each added up over some windows.
+#[derive(Default)]
+struct Sides {
+    off: Side,
+    on: Side,
+}
+
+impl Sides {
+    fn side(&self, observed: bool) -> &Side {
+        if observed { &self.on } else { &self.off }
+    }
+
+    fn add(
+        &mut self,
+        observed: bool,
+        measurement: &Measurement,
+        cpu: Option<Duration>,
+        requests: u64,
+    ) {
+        let side = if observed {
+            &mut self.on
+        } else {
+            &mut self.off
+        };
+        match &mut side.measurement {
+            // `merge` adds counts for workers sharing one window; these
+            // windows ran one after another, so their lengths add up too.
+            Some(sum) => {
+                sum.merge(measurement);
+                sum.window += measurement.window;
+            }
+            None => side.measurement = Some(measurement.clone()),
+        }
+        if let Some(cpu) = cpu {
+            side.cpu += cpu;
+            side.cpu_requests += requests;
+        }
+    }
+
+    /// This round's estimate of the throughput cost (1 - on / off).
+    fn throughput_cost(&self) -> Option<f64> {
+        let off = self.off.measurement.as_ref()?.throughput();
+        let on = self.on.measurement.as_ref()?.throughput();
+        (off > 0.0).then(|| 1.0 - on / off)
+    }
+
+    /// This round's CPU µs per request, on minus off.
+    fn cpu_cost_us(&self) -> Option<f64> {
+        Some(self.on.cpu_per_request_us()? - self.off.cpu_per_request_us()?)
+    }
+
+    /// This round's p99 in ms, off and on.
+    fn p99_ms(&self) -> Option<(f64, f64)> {
+        let p99 = |side: &Side| {
+            side.measurement
+                .as_ref()
+                .map(|m| m.percentile(99.0).as_secs_f64() * 1e3)
+        };
+        Some((p99(&self.off)?, p99(&self.on)?))
+    }
+}
+
+/// The rounds measured at one concurrency level.
+struct Level {
+    concurrency: usize,
+    rounds: Vec<Sides>,
 }
 
 /// Serves `state` on a loopback port; returns the product URL and the task.
@@ -246,9 +332,10 @@ fn print_and_save(
     args: &Args,
     machine: &load_lab::machine::Machine,
     rows: &[Row],
+    levels: &[Level],
     evidence: &str,
 ) -> anyhow::Result<()> {
-    let headline = headline(rows);
+    let headline = headline(levels);
     println!();
     println!("{}", report::text_table(rows));
     for line in &headline {
@@ -276,7 +363,10 @@ fn print_and_save(
     )?;
     let sections = vec![
         ("Results".to_owned(), report::markdown_table(rows)),
-        ("Cost of observability".to_owned(), headline.join("\n\n")),
+        (
+            "Cost of observability, round by round".to_owned(),
+            headline.join("\n\n"),
+        ),
         ("What was recorded".to_owned(), evidence.to_owned()),
         (
             "Plot".to_owned(),
@@ -296,61 +386,66 @@ fn print_and_save(
     Ok(())
 }
 
-/// Per level: throughput and p99 on vs off, and the floor at the highest level.
-fn headline(rows: &[Row]) -> Vec<String> {
-    let find = |concurrency: usize, scenario: &str| {
-        rows.iter().find(|row| {
-            row.measurement.load == Load::Closed { concurrency } && row.scenario == scenario
-        })
-    };
-    let mut levels: Vec<usize> = rows
-        .iter()
-        .filter_map(|row| match row.measurement.load {
-            Load::Closed { concurrency } => Some(concurrency),
-            Load::Open { .. } => None,
-        })
-        .collect();
-    levels.sort_unstable();
-    levels.dedup();
+/// Per level: each round's estimate of what observability costs, and how
+/// far the estimates spread. No verdict: a difference smaller than the
+/// spread between rounds is noise.
+fn headline(levels: &[Level]) -> Vec<String> {
     let mut lines = Vec::new();
-    for &level in &levels {
-        let (Some(off_row), Some(on_row)) = (
-            find(level, "observability off"),
-            find(level, "observability on"),
-        ) else {
-            continue;
-        };
-        let (off, on) = (&off_row.measurement, &on_row.measurement);
-        let cost = 1.0 - on.throughput() / off.throughput().max(f64::MIN_POSITIVE);
-        let p99 = |m: &Measurement| m.percentile(99.0).as_secs_f64() * 1e3;
+    for level in levels {
+        let costs: Vec<f64> = level
+            .rounds
+            .iter()
+            .filter_map(|round| round.throughput_cost().map(|cost| cost * 100.0))
+            .collect();
+        let cpu: Vec<f64> = level.rounds.iter().filter_map(Sides::cpu_cost_us).collect();
+        let p99: Vec<String> = level
+            .rounds
+            .iter()
+            .filter_map(Sides::p99_ms)
+            .map(|(off, on)| format!("{off:.1}/{on:.1} ms"))
+            .collect();
         let mut line = format!(
-            "at concurrency {level}: {:.0} req/s off, {:.0} req/s on: observability costs {:.1}% of throughput; p99 {:.1} ms off, {:.1} ms on",
-            off.throughput(),
-            on.throughput(),
-            cost * 100.0,
-            p99(off),
-            p99(on),
+            "at concurrency {}, {} rounds of (off, on, on, off):\n- throughput cost of observability per round: {} ({})\n- p99 per round, off/on: {}",
+            level.concurrency,
+            level.rounds.len(),
+            list(&costs, |cost| format!("{cost:+.1}%")),
+            spread(&costs, 1, "%"),
+            p99.join(", "),
         );
-        let cpu = |row: &Row| {
-            row.extra
-                .iter()
-                .find(|(header, _)| header == "CPU µs/req")
-                .and_then(|(_, value)| value.parse::<f64>().ok())
-        };
-        if let (Some(cpu_off), Some(cpu_on)) = (cpu(off_row), cpu(on_row)) {
+        if !cpu.is_empty() {
             line.push_str(&format!(
-                "; CPU per request {cpu_off:.0} µs off, {cpu_on:.0} µs on (+{:.0} µs, whole process)",
-                cpu_on - cpu_off
-            ));
-        }
-        if Some(&level) == levels.last() {
-            let verdict = if cost <= COST_FLOOR { "within" } else { "OVER" };
-            line.push_str(&format!(
-                " ({verdict} the {:.0}% floor)",
-                COST_FLOOR * 100.0
+                "\n- CPU per request per round, on minus off (whole process): {} ({})",
+                list(&cpu, |us| format!("{us:+.0} µs")),
+                spread(&cpu, 0, " µs"),
             ));
         }
         lines.push(line);
     }
     lines
+}
+
+fn list(values: &[f64], show: impl Fn(f64) -> String) -> String {
+    values
+        .iter()
+        .map(|value| show(*value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "median m, from lo to hi" for a handful of values, with `decimals`.
+fn spread(values: &[f64], decimals: usize, unit: &str) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (Some(low), Some(high)) = (sorted.first(), sorted.last()) else {
+        return "no rounds".to_owned();
+    };
+    let middle = sorted.len() / 2;
+    let median = if sorted.len().is_multiple_of(2) {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted[middle]
+    };
+    format!(
+        "median {median:+.decimals$}{unit}, from {low:+.decimals$}{unit} to {high:+.decimals$}{unit}"
+    )
 }

@@ -4,15 +4,16 @@
 //! problem document sent to the client can all say *which* dependency broke.
 //! There is deliberately no blanket `#[from] reqwest::Error`: one reqwest
 //! error type covers a refused connection and a malformed body, and the
-//! service answers those differently.
+//! service answers (and retries) those differently.
 
 use crate::upstream::Upstream;
 
 /// Why fetching from an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    /// The request's deadline passed before the upstream answered.
-    #[error("{upstream} did not answer before the request's deadline")]
+    /// The attempt's time ran out before the upstream answered: its own
+    /// timeout, or what the request's deadline left it.
+    #[error("{upstream} did not answer in time")]
     Timeout {
         /// Which service was too slow.
         upstream: Upstream,
@@ -43,9 +44,9 @@ pub enum FetchError {
         #[source]
         source: reqwest::Error,
     },
-    /// Too many calls to this upstream were already in flight, so this one
-    /// was shed without being sent.
-    #[error("too many calls to {upstream} in flight; this one was shed")]
+    /// Too many calls to this upstream were already in flight, so the page
+    /// was shed: no call of it was sent.
+    #[error("too many calls to {upstream} in flight; this request was shed")]
     Overloaded {
         /// Which service's bulkhead was full.
         upstream: Upstream,
@@ -61,6 +62,19 @@ impl FetchError {
             | FetchError::Transport { upstream, .. }
             | FetchError::Decode { upstream, .. }
             | FetchError::Overloaded { upstream } => *upstream,
+        }
+    }
+
+    /// Whether the same request, sent again, might succeed (step 2's rule).
+    ///
+    /// Timeouts, transport errors, 5xx and 429: yes. Other 4xx and decode
+    /// errors: no, the upstream would say the same again. `Overloaded`: no,
+    /// nothing was sent, and the client is told when to come back instead.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FetchError::Timeout { .. } | FetchError::Transport { .. } => true,
+            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
+            FetchError::Decode { .. } | FetchError::Overloaded { .. } => false,
         }
     }
 }

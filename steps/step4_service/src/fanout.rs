@@ -1,58 +1,67 @@
-//! The fan-out behind `GET /products/{id}`: three observed calls at once,
-//! all spending from one deadline.
+//! The fan-out behind `GET /products/{id}`: admit the page, then three
+//! upstream calls at once, all spending from one deadline.
 //!
-//! This is steps 1–3 in one function: `try_join!` overlaps the calls (step
-//! 1), every call gives up at the request's deadline (step 2), and every call
-//! first takes a permit from its upstream's bulkhead (step 3). New here: each
-//! call runs inside [`observe_upstream_call`], which gives it a span and
-//! records its metrics.
+//! This is steps 1–3 in one function: `try_join!` overlaps the calls and
+//! fails fast (step 1); every call retries with jitter inside the request's
+//! deadline, each attempt getting `min(attempt_timeout, remaining -
+//! margin)` (step 2); and the page is admitted whole or shed whole by the
+//! per-upstream bulkheads before anything is sent (step 3, without the
+//! wait). New here: every attempt runs inside
+//! [`observe_upstream_call`](crate::observe_upstream_call), which gives it a
+//! span and records its metrics.
 
+use std::future::Future;
+
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use crate::error::FetchError;
-use crate::fetch::fetch_upstream;
 use crate::product::Product;
+use crate::retry::call_with_retries;
 use crate::state::AppState;
-use crate::telemetry::observe_upstream_call;
+use crate::telemetry::Outcome;
 use crate::upstream::Upstream;
-
-/// This step makes one attempt per upstream. The span still records the
-/// attempt number, so adding step 2's retries later changes no dashboard.
-pub const FIRST_ATTEMPT: u32 = 1;
 
 /// Fetches the product page, all three upstream calls in flight at once.
 ///
 /// # Errors
 ///
-/// The first [`FetchError`] to arrive; the other calls are then dropped
-/// (cancelled), and their spans say so.
+/// [`FetchError::Overloaded`] if any upstream's bulkhead is full (then no
+/// call was sent); otherwise the first [`FetchError`] to arrive, after
+/// which the other calls are dropped (cancelled), and their spans say so.
 ///
 /// # Cancel safety
 ///
-/// Dropping the future cancels all three calls.
+/// Dropping the future cancels all three calls and returns their permits.
 pub async fn fetch_product(
     state: &AppState,
     product_id: u64,
     deadline: Instant,
 ) -> Result<Product, FetchError> {
+    let permits = state.bulkheads.try_admit_page().inspect_err(|shed| {
+        // Counted against the upstream that was full; the page's other
+        // calls were never made, so they are not counted at all.
+        let upstream = shed.upstream();
+        state
+            .upstream_metrics
+            .of(upstream)
+            .calls(Outcome::of_error(shed))
+            .increment(1);
+        tracing::warn!(upstream = upstream.name(), "bulkhead full: request shed");
+    })?;
+
     let (inventory, price, reviews) = tokio::try_join!(
-        observe_upstream_call(
-            state.upstream_metrics.of(Upstream::Inventory),
-            Upstream::Inventory,
-            FIRST_ATTEMPT,
-            fetch_upstream(state, Upstream::Inventory, product_id, deadline),
+        holding(
+            permits.inventory,
+            call_with_retries(state, Upstream::Inventory, product_id, deadline),
         ),
-        observe_upstream_call(
-            state.upstream_metrics.of(Upstream::Pricing),
-            Upstream::Pricing,
-            FIRST_ATTEMPT,
-            fetch_upstream(state, Upstream::Pricing, product_id, deadline),
+        holding(
+            permits.pricing,
+            call_with_retries(state, Upstream::Pricing, product_id, deadline),
         ),
-        observe_upstream_call(
-            state.upstream_metrics.of(Upstream::Reviews),
-            Upstream::Reviews,
-            FIRST_ATTEMPT,
-            fetch_upstream(state, Upstream::Reviews, product_id, deadline),
+        holding(
+            permits.reviews,
+            call_with_retries(state, Upstream::Reviews, product_id, deadline),
         ),
     )?;
 
@@ -62,4 +71,12 @@ pub async fn fetch_product(
         price,
         reviews,
     })
+}
+
+/// Runs `call` while holding `permit`: the permit comes back when the call
+/// ends, or is dropped, so a quick upstream's permit is free again while a
+/// slow sibling is still running.
+async fn holding<T>(permit: OwnedSemaphorePermit, call: impl Future<Output = T>) -> T {
+    let _permit = permit;
+    call.await
 }

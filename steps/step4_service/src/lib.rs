@@ -9,18 +9,33 @@
 //! Run `cargo xtask verify step4` to see which tests pass, and
 //! `cargo run -p step4_service --bin product-service` to try the service.
 //!
+//! # What it carries from steps 1–3
+//!
+//! * Step 1: the three calls overlap (`try_join!`) and the first error ends
+//!   the page at once.
+//! * Step 2: one deadline per request, set at the edge; each attempt gets
+//!   `min(attempt_timeout, remaining - margin)` of it, so no call is handed
+//!   the whole deadline and the answer leaves before the deadline; bounded
+//!   retries with full-jitter backoff for the errors worth retrying.
+//! * Step 3: a bulkhead per upstream and whole-page admission: a page takes
+//!   all three permits or none, *without waiting* (so no hold-and-wait, and
+//!   no queue: a 200 ms budget has no time to queue), and a shed page sends
+//!   nothing.
+//!
 //! # Layout
 //!
 //! * [`product`], [`upstream`], [`error`], [`config`], [`state`]: payloads,
 //!   where the upstreams live, the typed [`FetchError`], the configuration
-//!   and the shared state (given).
-//! * [`fetch`], [`fanout`]: one upstream call under a deadline and a
-//!   bulkhead, and the three of them at once (given).
+//!   (budget, attempts, caps) and the shared state (given).
+//! * [`fetch`], [`retry`], [`fanout`]: one attempt under its deadline, the
+//!   retry loop around it, and the admitted page of three calls (given).
 //! * [`product_id`]: reading an id from the URL (**TODO**).
-//! * [`problem`]: every error as an `application/problem+json` document (**TODO**).
+//! * [`problem`]: every error as an `application/problem+json` document
+//!   (**TODO**).
 //! * [`telemetry`]: a span and metrics per upstream call (**TODO**; the
 //!   Prometheus set-up is given).
-//! * [`routes`]: the router, its tower-http layers and its handlers (**TODO**).
+//! * [`routes`]: the router, its layers, the backstop and the handlers
+//!   (**TODO**; the request-id helpers and the fallbacks are given).
 //! * [`shutdown`]: serving with a bounded graceful shutdown (**TODO**).
 //! * `src/main.rs`: the `product-service` binary (given).
 
@@ -35,6 +50,7 @@ pub mod fetch;
 pub mod problem;
 pub mod product;
 pub mod product_id;
+pub mod retry;
 pub mod routes;
 pub mod shutdown;
 pub mod state;
@@ -44,10 +60,10 @@ pub mod upstream;
 pub use config::{ConfigError, ServiceConfig};
 pub use error::FetchError;
 pub use fanout::fetch_product;
-pub use problem::{ApiError, PROBLEM_JSON, Problem, ProblemContext};
+pub use problem::{ApiError, PROBLEM_JSON, Problem, ProblemContext, new_instance};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use product_id::{InvalidProductId, parse_product_id};
-pub use routes::{REQUEST_ID_HEADER, router};
+pub use routes::{MAX_REQUEST_ID_LEN, REQUEST_ID_HEADER, router};
 pub use shutdown::{ServeError, bind_listener, serve, shutdown_signal};
 pub use state::AppState;
 pub use telemetry::{

@@ -51,6 +51,15 @@ struct Args {
     /// The whole request's budget, in milliseconds (the deadline set at the edge).
     #[arg(long, env = "REQUEST_BUDGET_MS", default_value_t = 200)]
     budget_ms: u64,
+    /// The longest one attempt at an upstream may take, in milliseconds.
+    #[arg(long, env = "ATTEMPT_TIMEOUT_MS", default_value_t = 70)]
+    attempt_timeout_ms: u64,
+    /// Kept back at the end of the budget for writing the answer, in milliseconds.
+    #[arg(long, env = "MARGIN_MS", default_value_t = 10)]
+    margin_ms: u64,
+    /// Attempts per upstream call, the first included (1: no retries).
+    #[arg(long, env = "MAX_ATTEMPTS", default_value_t = 3)]
+    max_attempts: u32,
     /// Upstream calls allowed in flight per upstream before shedding.
     #[arg(long, env = "MAX_IN_FLIGHT_PER_UPSTREAM", default_value_t = 512)]
     max_in_flight: usize,
@@ -117,6 +126,9 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = ServiceConfig::new(urls);
     config.request_budget = Duration::from_millis(args.budget_ms);
+    config.attempt_timeout = Duration::from_millis(args.attempt_timeout_ms);
+    config.margin = Duration::from_millis(args.margin_ms);
+    config.max_attempts = args.max_attempts;
     config.server_timeout = config.request_budget * 5;
     config.max_in_flight_per_upstream = args.max_in_flight;
     let state = AppState::new(config, metrics).context("checking the configuration")?;

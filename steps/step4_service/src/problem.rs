@@ -3,9 +3,14 @@
 //!
 //! A client (or the on-call engineer reading a log) gets the same shape
 //! every time: a `type` URI to branch on, a human `title`, the `status`, a
-//! `detail` about this occurrence and the `instance` it happened on, plus
-//! two extension members of our own: which `upstream` failed, and the
-//! `request_id` to find the log lines with.
+//! `detail` about this occurrence and an `instance` URI naming the
+//! occurrence itself, plus two extension members of our own: which
+//! `upstream` failed, and the `request_id` to find the log lines with.
+//!
+//! Nothing the caller sent is echoed back: not the path (a rejected id
+//! would come back percent-decoded, in whatever script it was written in),
+//! and not a request id the service did not accept (see
+//! [`crate::routes::replace_unusable_request_id`]).
 
 use std::time::Duration;
 
@@ -19,15 +24,28 @@ use crate::product_id::InvalidProductId;
 /// The media type RFC 9457 registers for problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Everything `GET /products/{id}` can fail with.
+/// Everything the service can answer with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The id in the path is not a product id.
     #[error(transparent)]
     InvalidProductId(#[from] InvalidProductId),
-    /// An upstream call failed; the error names which.
+    /// An upstream call failed, or the page was shed; the error names which
+    /// upstream.
     #[error(transparent)]
     Upstream(#[from] FetchError),
+    /// No route has this path.
+    #[error("there is no resource at this path")]
+    NoSuchRoute,
+    /// The path exists, but not with this method.
+    #[error("this resource does not support the request's method")]
+    MethodNotAllowed,
+    /// The server-side backstop ended a request that outlived its deadline.
+    #[error("the request was still running after {after:?}, so the server stopped it")]
+    ServerTimeout {
+        /// The backstop that ran out (`ServiceConfig::server_timeout`).
+        after: Duration,
+    },
 }
 
 /// An RFC 9457 problem document, ready to send.
@@ -42,7 +60,9 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong this time.
     pub detail: String,
-    /// The path of the request that failed.
+    /// A URI that names this occurrence and no other (RFC 9457 §3.1.5):
+    /// `urn:uuid:` and a fresh UUID. The service logs it, with the request
+    /// id, when it sends the document.
     pub instance: String,
     /// The upstream at fault, if one was.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,53 +74,60 @@ pub struct Problem {
     pub retry_after: Option<Duration>,
 }
 
-/// Where a problem happened: the parts of the request a problem document
-/// quotes, and what to tell a shed client.
+/// The parts of the request a problem document quotes, and what to tell a
+/// shed client.
 #[derive(Debug, Clone)]
 pub struct ProblemContext {
-    /// The request's path, e.g. `/products/42`.
-    pub instance: String,
-    /// The request's id.
+    /// The request's id (the `x-request-id` the service settled on).
     pub request_id: String,
     /// How long a shed client should wait before trying again.
     pub retry_after: Duration,
 }
 
+/// A fresh `instance` URI: `urn:uuid:` and a random (version 4) UUID.
+pub fn new_instance() -> String {
+    format!("urn:uuid:{}", uuid::Uuid::new_v4())
+}
+
 impl ApiError {
     /// Turns the error into the problem document the client gets.
     ///
-    /// This is the one place that decides which status each failure gets,
-    /// and the `match` is exhaustive on purpose: a new `FetchError` variant
-    /// does not compile until someone decides what the client sees.
+    /// This is the one place that decides which status each failure gets:
+    ///
+    /// | error | status | `type` (under `https://problems.fanout.example/`) | `title` |
+    /// |---|---|---|---|
+    /// | `InvalidProductId` | 400 | `invalid-product-id` | Invalid product id |
+    /// | `NoSuchRoute` | 404 | `not-found` | No such resource |
+    /// | `MethodNotAllowed` | 405 | `method-not-allowed` | Method not allowed |
+    /// | `Upstream` `Status`, `Transport`, `Decode` | 502 | `upstream-failed` | An upstream service failed |
+    /// | `Upstream` `Overloaded` | 503, `retry_after` from `context` | `overloaded` | The service is overloaded |
+    /// | `Upstream` `Timeout` | 504 | `upstream-timeout` | An upstream service timed out |
+    /// | `ServerTimeout` | 503 | `server-timeout` | The request took too long |
+    ///
+    /// `upstream` names the upstream of every `Upstream` error (and is
+    /// `None` otherwise); `detail` is the error's own message; `instance`
+    /// names this occurrence and no other ([`new_instance`]); `request_id`
+    /// is the context's. Nothing the caller sent is quoted.
     pub fn to_problem(&self, context: &ProblemContext) -> Problem {
-        // TODO: one exhaustive `match self` deciding, for each failure, the
-        // status, a `type` URI, a `title`, the `upstream` (if any) and the
-        // `retry_after` (only when shedding):
-        // - `ApiError::InvalidProductId(_)`: 400 Bad Request;
-        // - `ApiError::Upstream(FetchError::Status { upstream, .. } | Transport | Decode)`:
-        //   502 Bad Gateway (an or-pattern binds `upstream` in each);
-        // - `FetchError::Overloaded { upstream }`: 503 Service Unavailable,
-        //   with `Some(context.retry_after)`;
-        // - `FetchError::Timeout { upstream }`: 504 Gateway Timeout.
-        // Type URIs the tests expect, under https://problems.fanout.example/:
-        // `invalid-product-id`, `upstream-failed`, `overloaded`,
-        // `upstream-timeout`; titles: "Invalid product id", "An upstream
-        // service failed", "The service is overloaded", "An upstream service
-        // timed out". `detail` is `self.to_string()`; `instance` and
-        // `request_id` come from `context`. No `_ =>` arm: a new variant
-        // should not compile until someone decides what the client sees.
+        // TODO: one `match self`, exhaustive: no `_ =>` arm, so that a new
+        // variant does not compile until someone decides what the client sees.
         todo!("ApiError::to_problem: one exhaustive match from error to status and problem fields")
     }
 }
 
 impl IntoResponse for Problem {
+    /// The document as a response: its `status`, the JSON body, the
+    /// `content-type` `application/problem+json` ([`PROBLEM_JSON`]), and,
+    /// when `retry_after` is set, a `Retry-After` header in whole seconds,
+    /// never 0.
+    ///
+    /// It also writes one log line (an event with a field named `instance`,
+    /// the document's `instance`), so the occurrence a client reports can
+    /// be found in the logs; written inside the request's span, that line
+    /// carries the request id too.
     fn into_response(self) -> Response {
-        // TODO: `(status, axum::Json(self)).into_response()` (the status
-        // from `StatusCode::from_u16(self.status)`; read `self.retry_after`
-        // first, `Json` takes `self`), then on `response.headers_mut()`
-        // replace `header::CONTENT_TYPE` with `PROBLEM_JSON` and, when
-        // `retry_after` is set, insert `header::RETRY_AFTER` in whole
-        // seconds, at least 1 (`HeaderValue::from(seconds)`).
-        todo!("Problem::into_response: status, JSON body, problem+json content type, Retry-After")
+        todo!(
+            "Problem::into_response: log it; status, JSON body, problem+json content type, Retry-After"
+        )
     }
 }

@@ -11,13 +11,15 @@ use std::fmt;
 pub const MAX_PRODUCT_ID_LEN: usize = 19;
 
 /// Why a path segment is not a product id.
+///
+/// Neither variant keeps the segment itself: its text goes into the problem
+/// document the client gets, and a service should not echo what a caller
+/// sent back at it (the request's span logs the path for the operator).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvalidProductId {
-    /// Something other than ASCII digits, e.g. `abc` or `-1`.
-    NotANumber {
-        /// The segment as it came in.
-        raw: String,
-    },
+    /// Something other than ASCII digits, e.g. `abc`, `-1` or `+42`, or a
+    /// segment that is not even valid UTF-8 once percent-decoded.
+    NotANumber,
     /// More than [`MAX_PRODUCT_ID_LEN`] characters.
     TooLong {
         /// How many characters it had.
@@ -28,12 +30,15 @@ pub enum InvalidProductId {
 impl fmt::Display for InvalidProductId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InvalidProductId::NotANumber { raw } => {
-                write!(f, "product id {raw:?} is not a number")
+            InvalidProductId::NotANumber => {
+                write!(
+                    f,
+                    "the product id is not a number: only the digits 0-9 are allowed"
+                )
             }
             InvalidProductId::TooLong { len } => write!(
                 f,
-                "product id is {len} characters long; at most {MAX_PRODUCT_ID_LEN} are allowed"
+                "the product id is {len} characters long; at most {MAX_PRODUCT_ID_LEN} are allowed"
             ),
         }
     }
@@ -45,13 +50,11 @@ impl std::error::Error for InvalidProductId {}
 ///
 /// # Errors
 ///
-/// [`InvalidProductId::TooLong`] first (so a huge input is never echoed
-/// back in full), then [`InvalidProductId::NotANumber`].
+/// [`InvalidProductId::TooLong`] for more than [`MAX_PRODUCT_ID_LEN`]
+/// characters (checked first, so a huge input is rejected before anything
+/// else looks at it); [`InvalidProductId::NotANumber`] for anything else
+/// that is not plain digits, including an empty string and `+42` (which
+/// Rust's own `u64` parser would accept).
 pub fn parse_product_id(raw: &str) -> Result<u64, InvalidProductId> {
-    // TODO: check the length first (`raw.chars().count()` against
-    // `MAX_PRODUCT_ID_LEN`: `TooLong`), then that `raw` is not empty and is
-    // all ASCII digits (`raw.bytes().all(|byte| byte.is_ascii_digit())`:
-    // otherwise `NotANumber`), then `raw.parse::<u64>()`. Why not `parse`
-    // alone? It accepts "+42".
     todo!("parse_product_id: 1 to 19 ASCII digits, or an InvalidProductId")
 }

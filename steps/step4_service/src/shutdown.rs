@@ -49,8 +49,11 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Serves `app` on `listener` until `signal` completes, then drains.
 ///
-/// After the signal no new connection is accepted; requests in flight get
-/// up to `drain_bound` to finish.
+/// Before the signal it serves for as long as it takes, however long
+/// single requests run. After the signal no new connection is accepted, and
+/// the requests in flight get up to `drain_bound` (counted from the signal)
+/// to finish: `serve` returns `Ok` only once they have, and does not return
+/// earlier.
 ///
 /// # Errors
 ///
@@ -62,17 +65,10 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
     drain_bound: Duration,
 ) -> Result<(), ServeError> {
-    // TODO: `axum::serve(listener, app).with_graceful_shutdown(fut)` stops
-    // accepting when `fut` completes and then waits for in-flight requests,
-    // with no bound. Add the bound:
-    // - make a `tokio::sync::oneshot` channel, and let `fut` be
-    //   `async move { signal.await; let _ = sender.send(()); }`, so you learn
-    //   when the signal fired;
-    // - `.into_future()` the server and `tokio::pin!` it, then
-    //   `tokio::select!` on it (it returned first: pass its result on) and on
-    //   the receiver (the signal fired);
-    // - after the signal, `tokio::time::timeout(drain_bound, server)`:
-    //   `Err(_)` means requests outlived the bound: `ServeError::DrainTimedOut`.
+    // TODO: axum's graceful shutdown stops accepting when a future you
+    // give it completes, then waits for the requests in flight, with no
+    // bound at all. Add the bound, counted from the signal: you will need
+    // to learn *when* the signal fired.
     todo!("serve: axum::serve with graceful shutdown, bounded by drain_bound")
 }
 

@@ -22,7 +22,8 @@ pub struct AppState {
     pub client: reqwest::Client,
     /// The checked configuration.
     pub config: ServiceConfig,
-    /// One cap per upstream (step 3's bulkhead, without the wait).
+    /// One cap per upstream (step 3's bulkhead and page admission, without
+    /// the wait).
     pub bulkheads: Bulkheads,
     /// Renders the Prometheus text for `GET /metrics`.
     pub metrics: PrometheusHandle,
@@ -60,13 +61,28 @@ impl AppState {
 
 /// A semaphore per upstream: at most `cap` calls to each in flight.
 ///
-/// Unlike step 3's bulkhead this one never waits: a service with a 200 ms
-/// budget has no time to queue, so a full bulkhead sheds the call at once.
+/// Step 3's bulkhead, with its page admission, minus the wait: a service
+/// with a 200 ms budget has no time to queue, so a page that cannot have
+/// all three permits *now* is shed at once.
 #[derive(Debug)]
 pub struct Bulkheads {
     inventory: Arc<Semaphore>,
     pricing: Arc<Semaphore>,
     reviews: Arc<Semaphore>,
+}
+
+/// One permit per upstream, taken together for one product page.
+///
+/// Each is owned, so the fan-out can move it into its own call and give it
+/// back as soon as that call ends.
+#[derive(Debug)]
+pub struct PagePermits {
+    /// Held by the inventory call.
+    pub inventory: OwnedSemaphorePermit,
+    /// Held by the pricing call.
+    pub pricing: OwnedSemaphorePermit,
+    /// Held by the reviews call.
+    pub reviews: OwnedSemaphorePermit,
 }
 
 impl Bulkheads {
@@ -78,7 +94,7 @@ impl Bulkheads {
         }
     }
 
-    /// Takes a permit for one call to `upstream`, or sheds the call.
+    /// Takes a permit for one call to `upstream`, or refuses at once.
     ///
     /// # Errors
     ///
@@ -92,5 +108,24 @@ impl Bulkheads {
         Arc::clone(semaphore)
             .try_acquire_owned()
             .map_err(|_| FetchError::Overloaded { upstream })
+    }
+
+    /// Admits a whole page (a permit from each upstream) or none of it.
+    ///
+    /// All or nothing *without waiting*: a permit already taken is never
+    /// held while waiting for another (the hold-and-wait that can deadlock
+    /// two pages in step 3), because nothing here waits at all. If one
+    /// upstream is full, the permits taken so far are dropped, which returns
+    /// them, and no call of the page is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::Overloaded`] naming the first full upstream.
+    pub fn try_admit_page(&self) -> Result<PagePermits, FetchError> {
+        Ok(PagePermits {
+            inventory: self.try_acquire(Upstream::Inventory)?,
+            pricing: self.try_acquire(Upstream::Pricing)?,
+            reviews: self.try_acquire(Upstream::Reviews)?,
+        })
     }
 }

@@ -189,15 +189,14 @@ impl ServiceMetrics {
 }
 
 impl Outcome {
-    /// The outcome a failed call is counted under.
-    ///
-    /// Exhaustive on purpose: shedding is not an upstream error (the
-    /// upstream never saw the call), and a timeout is worth its own line on
-    /// a dashboard.
+    /// The outcome a failed call is counted under: a timeout is
+    /// [`Outcome::Timeout`] (worth its own line on a dashboard); a bad
+    /// status, no connection or an undecodable body is [`Outcome::Error`];
+    /// a shed call is [`Outcome::Shed`] (not an upstream error: the
+    /// upstream never saw it).
     pub fn of_error(error: &FetchError) -> Outcome {
-        // TODO: an exhaustive `match error`: `Timeout` is `Outcome::Timeout`;
-        // `Status`, `Transport` and `Decode` are `Outcome::Error`;
-        // `Overloaded` is `Outcome::Shed` (the upstream never saw the call).
+        // TODO: exhaustive on purpose: a new `FetchError` variant should not
+        // compile until someone decides how it is counted.
         todo!("Outcome::of_error: which outcome each FetchError is counted under")
     }
 }
@@ -205,11 +204,19 @@ impl Outcome {
 /// Runs one upstream call inside its own span and records its metrics.
 ///
 /// The span is named [`UPSTREAM_SPAN`] and carries `upstream` and `attempt`
-/// from the start, then `outcome`, `status` (when there was an HTTP answer)
-/// and `latency_ms` when the call ends. In `metrics` (the upstream's
-/// handles), the call counter goes up once, under its outcome; the latency
-/// histogram records every call that was sent and ended; the in-flight
-/// gauge is up while the call runs.
+/// from the start, then, when the call ends, `outcome` (an
+/// [`Outcome::as_str`]), `status` (when there was an HTTP answer, a
+/// `Status` error included) and `latency_ms` (in milliseconds). `call` runs
+/// inside the span, so whatever it logs is inside it too.
+///
+/// In `metrics` (this upstream's handles): the call counter goes up once
+/// per call, under its outcome; the latency histogram records, *in
+/// seconds*, every call that was sent and ended (not a shed one, which was
+/// never sent, and not a cancelled one, which never ended); the in-flight
+/// gauge is up by one while the call runs, however it ends.
+///
+/// The returned future must be `Send`, like everything axum serves and
+/// `tokio::spawn` runs: it may move between worker threads at any `.await`.
 ///
 /// # Errors
 ///
@@ -218,34 +225,23 @@ impl Outcome {
 /// # Cancel safety
 ///
 /// Dropping the future mid-call records the call as
-/// [`Outcome::Cancelled`], so an abandoned call is never lost from the
-/// numbers nor counted as the upstream's failure.
+/// [`Outcome::Cancelled`] (span and counter) and brings the gauge back
+/// down, so an abandoned call is never lost from the numbers nor counted as
+/// the upstream's failure.
 pub async fn observe_upstream_call<T>(
     metrics: &UpstreamMetrics,
     upstream: Upstream,
     attempt: u32,
     call: impl Future<Output = Result<Fetched<T>, FetchError>>,
 ) -> Result<T, FetchError> {
-    // TODO: the span. `tracing::info_span!(UPSTREAM_SPAN, upstream =
-    // upstream.name(), attempt, outcome = field::Empty, status =
-    // field::Empty, latency_ms = field::Empty)`: fields unknown at the start
-    // are declared `Empty` and filled in later with `span.record(name, value)`.
+    // TODO: a span whose fields are all declared when it is created (a
+    // span's set of fields is fixed then; values can be filled in later).
     //
-    // TODO: run `call` inside it: `call.instrument(span.clone()).await`.
+    // TODO: the call, inside the span; then its outcome, on the span and
+    // in the metrics.
     //
-    // TODO: when it ends, record on the span `outcome` (`Outcome::Ok`, or
-    // `Outcome::of_error`), `status` (the `Fetched`'s, or a `Status` error's)
-    // and `latency_ms` (from a `tokio::time::Instant` taken at the start); and
-    // the metrics, with this upstream's handles in `metrics`:
-    // `metrics.calls(outcome).increment(1)`; `metrics.latency.record(seconds)`
-    // for every call that was actually sent (not a shed one); and
-    // `metrics.in_flight`, up by 1.0 at the start and down by 1.0 at the end.
-    //
-    // TODO: cancellation. If the future is dropped mid-call (a sibling call
-    // failed, the client left), no code after the `.await` runs. A small
-    // struct with `impl Drop` made at the start does run: let its `drop`
-    // record `Outcome::Cancelled` (and lower the gauge) unless the call was
-    // marked finished.
+    // TODO: cancellation. A dropped future runs no more of its own code;
+    // only destructors run. Make sure the bookkeeping still happens.
     todo!(
         "observe_upstream_call: a span per call, its fields, its metrics, and a drop guard for cancellation"
     )

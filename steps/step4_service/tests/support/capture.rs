@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
@@ -37,14 +37,18 @@ impl CapturedSpan {
     }
 }
 
-/// A log line: its target, its message, and the fields of the spans it was
-/// written in (innermost wins when two share a name).
+/// A log line: its level, target, message and own fields, and the fields of
+/// the spans it was written in (innermost wins when two share a name).
 #[derive(Debug, Clone)]
 pub struct CapturedEvent {
+    /// `INFO`, `WARN`, ...
+    pub level: Level,
     /// The module that wrote it, e.g. `step4_service::telemetry`.
     pub target: String,
     /// The `message` field.
     pub message: String,
+    /// The event's own fields, `message` excepted.
+    pub fields: BTreeMap<String, String>,
     /// Fields of every enclosing span.
     pub scope: BTreeMap<String, String>,
 }
@@ -53,6 +57,11 @@ impl CapturedEvent {
     /// The value of a field of an enclosing span.
     pub fn field_in_scope(&self, name: &str) -> Option<&str> {
         self.scope.get(name).map(String::as_str)
+    }
+
+    /// The value of one of the event's own fields.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
     }
 }
 
@@ -144,8 +153,10 @@ where
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(CapturedEvent {
+                level: *event.metadata().level(),
                 target: event.metadata().target().to_owned(),
                 message,
+                fields: own.0,
                 scope,
             });
     }
