@@ -171,6 +171,15 @@ impl ApiError {
 }
 
 impl IntoResponse for Problem {
+    /// The document as a response: its `status`, the JSON body, the
+    /// `content-type` `application/problem+json` ([`PROBLEM_JSON`]), and,
+    /// when `retry_after` is set, a `Retry-After` header in whole seconds,
+    /// never 0.
+    ///
+    /// It also writes one log line at `INFO` (an event with a field named
+    /// `instance`, the document's `instance`), so the occurrence a client
+    /// reports can be found in the logs at their usual level; written inside
+    /// the request's span, that line carries the request id too.
     fn into_response(self) -> Response {
         // The one line an operator searches for: it ties the `instance` a
         // client reports to the request (the span around it has the id).

@@ -51,8 +51,11 @@ impl std::error::Error for InvalidProductId {}
 ///
 /// # Errors
 ///
-/// [`InvalidProductId::TooLong`] first (so a huge input is rejected
-/// before anything else looks at it), then [`InvalidProductId::NotANumber`].
+/// [`InvalidProductId::TooLong`] for more than [`MAX_PRODUCT_ID_LEN`]
+/// characters (checked first, so a huge input is rejected before anything
+/// else looks at it); [`InvalidProductId::NotANumber`] for anything else
+/// that is not plain digits, including an empty string and `+42` (which
+/// Rust's own `u64` parser would accept).
 pub fn parse_product_id(raw: &str) -> Result<u64, InvalidProductId> {
     let len = raw.chars().count();
     if len > MAX_PRODUCT_ID_LEN {

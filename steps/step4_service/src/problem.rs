@@ -121,10 +121,10 @@ impl IntoResponse for Problem {
     /// when `retry_after` is set, a `Retry-After` header in whole seconds,
     /// never 0.
     ///
-    /// It also writes one log line (an event with a field named `instance`,
-    /// the document's `instance`), so the occurrence a client reports can
-    /// be found in the logs; written inside the request's span, that line
-    /// carries the request id too.
+    /// It also writes one log line at `INFO` (an event with a field named
+    /// `instance`, the document's `instance`), so the occurrence a client
+    /// reports can be found in the logs at their usual level; written inside
+    /// the request's span, that line carries the request id too.
     fn into_response(self) -> Response {
         todo!(
             "Problem::into_response: log it; status, JSON body, problem+json content type, Retry-After"

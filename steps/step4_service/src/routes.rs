@@ -118,7 +118,7 @@ pub fn request_id_of(headers: &HeaderMap) -> String {
 /// * Every request runs inside one span, named `request`, with a
 ///   `request_id` field (and the method and path), so that every log line
 ///   written while handling it carries the id; each response is logged at
-///   `INFO`.
+///   `INFO`, with its status, inside that span.
 /// * `backstop` bounds everything inside, at `server_timeout`.
 pub fn router(state: Arc<AppState>) -> Router {
     // TODO: the routes and the two fallbacks, then the state.

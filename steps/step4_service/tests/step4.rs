@@ -37,9 +37,9 @@ use serde_json::Value;
 use step4_service::fetch::Fetched;
 use step4_service::telemetry::{UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT, UPSTREAM_LATENCY};
 use step4_service::{
-    AppState, FetchError, Inventory, MAX_REQUEST_ID_LEN, PROBLEM_JSON, Price, Product, ReviewStats,
-    ServeError, ServiceConfig, Upstream, UpstreamMetrics, UpstreamUrls, bind_listener,
-    observe_upstream_call, prometheus_builder, router, serve,
+    AppState, FetchError, InvalidProductId, Inventory, MAX_REQUEST_ID_LEN, PROBLEM_JSON, Price,
+    Product, ReviewStats, ServeError, ServiceConfig, Upstream, UpstreamMetrics, UpstreamUrls,
+    bind_listener, observe_upstream_call, parse_product_id, prometheus_builder, router, serve,
 };
 use tokio::time::Instant;
 use tower::ServiceExt as _;
@@ -479,6 +479,42 @@ async fn an_id_that_is_too_long_is_a_400_problem() {
     .await;
 }
 
+/// `parse_product_id` counts characters, not bytes, and checks the length before the digits; `+42` is not a number.
+#[test]
+fn a_product_id_is_measured_in_characters_and_checked_for_length_first() {
+    // Arrange: `é` is one character but two bytes in UTF-8.
+    let cases = [
+        (
+            "é".repeat(10),
+            Err(InvalidProductId::NotANumber),
+            "10 characters (20 bytes) is not too long, just not digits: count characters, not bytes",
+        ),
+        (
+            "é".repeat(20),
+            Err(InvalidProductId::TooLong { len: 20 }),
+            "20 characters is too long, and `len` counts characters, not bytes (40)",
+        ),
+        (
+            "a".repeat(25),
+            Err(InvalidProductId::TooLong { len: 25 }),
+            "a 25-character id is too long before it is anything else: check the length first",
+        ),
+        (
+            "+42".to_owned(),
+            Err(InvalidProductId::NotANumber),
+            "only ASCII digits: Rust's `u64` parser accepts a leading `+`, an id does not",
+        ),
+    ];
+
+    for (raw, expected, why) in cases {
+        // Act
+        let parsed = parse_product_id(&raw);
+
+        // Assert
+        assert_eq!(parsed, expected, "parse_product_id({raw:?}): {why}");
+    }
+}
+
 /// An upstream answering 500 makes the request a 502 problem document naming that upstream.
 #[tokio::test]
 async fn an_upstream_error_status_is_a_502_problem_naming_the_upstream() {
@@ -675,6 +711,11 @@ async fn every_problem_names_its_occurrence_and_is_logged_with_it() {
             logged[0].field_in_scope("request_id"),
             Some("retry-of-the-same-call"),
             "the line with the instance is written inside the request's span"
+        );
+        assert!(
+            logged[0].level <= tracing::Level::INFO,
+            "the line with the instance is logged at INFO (or more severe), where an operator's logs show it; it was at {}",
+            logged[0].level
         );
     })
     .await;
@@ -883,6 +924,88 @@ async fn every_log_line_of_a_request_carries_its_request_id() {
                 line.target
             );
         }
+    })
+    .await;
+}
+
+/// Each response is logged at `INFO`, with its status, inside the request's span (tower-http's default is `DEBUG`).
+#[tokio::test]
+async fn each_response_is_logged_at_info_with_its_status() {
+    within_time_limit(async {
+        // Arrange
+        let service = Harness::healthy().await;
+
+        // Act
+        let reply = service.get("/healthz").await;
+
+        // Assert: a line at INFO (or more severe) carrying the status, in
+        // the span named `request`. `Level` orders TRACE as the greatest.
+        assert_eq!(reply.status, StatusCode::OK);
+        let events = service.captured.events();
+        let logged = events.iter().any(|event| {
+            event.level <= tracing::Level::INFO
+                && event.is_inside("request")
+                && event
+                    .fields
+                    .iter()
+                    .any(|(name, value)| name.contains("status") && value == "200")
+        });
+        assert!(
+            logged,
+            "no INFO line with the status (a `status` field, 200) inside the `request` span: log each response at INFO \
+             (tower-http's `DefaultOnResponse` logs at DEBUG unless told otherwise); lines were:\n{events:#?}"
+        );
+    })
+    .await;
+}
+
+/// Each request runs in exactly one span named `request`, with its `request_id`, `method` and `path`.
+#[tokio::test]
+async fn each_request_gets_one_span_named_request_with_its_id_method_and_path() {
+    within_time_limit(async {
+        // Arrange
+        let service = Harness::healthy().await;
+
+        // Act
+        let reply = service
+            .get_with_id("/products/42", HeaderValue::from_static("span-me-42"))
+            .await;
+
+        // Assert: the span closes once the response and its body are done;
+        // a second of slack for that, then say what was seen.
+        assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.text());
+        let request_spans = || -> Vec<CapturedSpan> {
+            service
+                .captured
+                .closed_spans()
+                .into_iter()
+                .filter(|span| span.name == "request")
+                .collect()
+        };
+        holds_within(Duration::from_secs(1), || !request_spans().is_empty()).await;
+        let spans = request_spans();
+        assert_eq!(
+            spans.len(),
+            1,
+            "one request should make exactly one span named `request`; closed spans were:\n{:#?}",
+            service.captured.closed_spans()
+        );
+        let span = &spans[0];
+        assert_eq!(
+            span.field("request_id"),
+            Some("span-me-42"),
+            "the `request` span carries the request's id: {span:?}"
+        );
+        assert_eq!(
+            span.field("method"),
+            Some("GET"),
+            "the `request` span carries the method: {span:?}"
+        );
+        assert_eq!(
+            span.field("path"),
+            Some("/products/42"),
+            "the `request` span carries the path: {span:?}"
+        );
     })
     .await;
 }
@@ -1226,8 +1349,10 @@ async fn metrics_expose_the_latency_histogram_and_counters_after_a_request() {
         assert!(
             reply
                 .header(header::CONTENT_TYPE.as_str())
-                .is_some_and(|value| value.starts_with("text/plain")),
-            "Prometheus scrapes its text format, sent as text/plain"
+                .is_some_and(|value| value.starts_with("text/plain")
+                    && value.contains("version=0.0.4")),
+            "Prometheus scrapes its text format, sent as `text/plain; version=0.0.4` (the version says which format); got {:?}",
+            reply.header(header::CONTENT_TYPE.as_str())
         );
         assert!(
             metrics.contains(&format!("# TYPE {UPSTREAM_LATENCY} histogram")),
@@ -1384,7 +1509,57 @@ async fn observing_a_shed_call_counts_it_without_a_latency() {
         );
         assert_eq!(
             value_of(&text, UPSTREAM_IN_FLIGHT, &[("upstream", "pricing")]),
-            0.0
+            0.0,
+            "the in-flight gauge goes back down however the call ends; metrics were:\n{text}"
+        );
+    })
+    .await;
+}
+
+/// A call that ends in an error status is counted once as `error`, with its latency, and the in-flight gauge comes back to 0.
+#[tokio::test]
+async fn observing_a_failed_call_counts_an_error_and_brings_the_gauge_back() {
+    within_time_limit(async {
+        // Arrange
+        let recorder = prometheus_builder().build_recorder();
+        let handle = recorder.handle();
+        let metrics = metrics::with_local_recorder(&recorder, || {
+            UpstreamMetrics::register(Upstream::Inventory)
+        });
+
+        // Act: the call was sent and answered 500.
+        let result = observe_upstream_call(&metrics, Upstream::Inventory, 1, async {
+            Err::<Fetched<u32>, _>(FetchError::Status {
+                upstream: Upstream::Inventory,
+                status: 500,
+            })
+        })
+        .await;
+
+        // Assert
+        assert!(
+            matches!(result, Err(FetchError::Status { status: 500, .. })),
+            "the call's error comes back unchanged: {result:?}"
+        );
+        let text = handle.render();
+        assert_eq!(
+            value_of(
+                &text,
+                UPSTREAM_CALLS,
+                &[("upstream", "inventory"), ("outcome", "error")]
+            ),
+            1.0,
+            "a call that got an error status is counted once, as `error`; metrics were:\n{text}"
+        );
+        assert_eq!(
+            latency_count(&text, "inventory"),
+            1.0,
+            "a failed call was sent and ended, so its latency is recorded; metrics were:\n{text}"
+        );
+        assert_eq!(
+            value_of(&text, UPSTREAM_IN_FLIGHT, &[("upstream", "inventory")]),
+            0.0,
+            "the in-flight gauge goes back down however the call ends, an error included; metrics were:\n{text}"
         );
     })
     .await;

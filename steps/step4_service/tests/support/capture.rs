@@ -8,7 +8,7 @@
 //!
 //! It keeps every span's fields in the span's extensions as they are
 //! recorded, copies them out when the span closes, and for each event keeps
-//! the fields of every span it happened inside.
+//! the names and fields of every span it happened inside.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,12 +51,19 @@ pub struct CapturedEvent {
     pub fields: BTreeMap<String, String>,
     /// Fields of every enclosing span.
     pub scope: BTreeMap<String, String>,
+    /// The names of the enclosing spans, outermost first.
+    pub span_names: Vec<&'static str>,
 }
 
 impl CapturedEvent {
     /// The value of a field of an enclosing span.
     pub fn field_in_scope(&self, name: &str) -> Option<&str> {
         self.scope.get(name).map(String::as_str)
+    }
+
+    /// Whether the event was written inside a span named `name`.
+    pub fn is_inside(&self, name: &str) -> bool {
+        self.span_names.contains(&name)
     }
 
     /// The value of one of the event's own fields.
@@ -137,9 +144,11 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let mut scope = BTreeMap::new();
+        let mut span_names = Vec::new();
         if let Some(spans) = ctx.event_scope(event) {
             // From the root inwards, so the innermost value wins.
             for span in spans.from_root() {
+                span_names.push(span.name());
                 if let Some(fields) = span.extensions().get::<Fields>() {
                     scope.extend(fields.0.clone());
                 }
@@ -158,6 +167,7 @@ where
                 message,
                 fields: own.0,
                 scope,
+                span_names,
             });
     }
 
