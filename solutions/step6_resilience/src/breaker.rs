@@ -253,8 +253,10 @@ impl CircuitBreaker {
     /// A call admitted in `generation` succeeded. If the state has not
     /// changed since, a closed breaker forgets its failures (staying in the
     /// same generation, so the calls still in flight keep counting) and a
-    /// half-open breaker closes (the call was one of its probes). An outcome
-    /// from an earlier generation changes nothing.
+    /// half-open breaker closes (the call was one of its probes). Closing is a
+    /// change of state, so a new generation: the other probes of the spell
+    /// just ended no longer count. An outcome from an earlier generation
+    /// changes nothing.
     fn on_success(&self, generation: u64) {
         let mut tracked = self.lock();
         if generation != tracked.generation {

@@ -285,16 +285,32 @@ fn assert_urn_uuid(instance: Option<&str>) {
     );
 }
 
+/// Runs `assertions` with insta reading and writing this file's snapshots in
+/// `steps/step4_service/tests/snapshots`, from the exercise and the solution
+/// alike. The solution compiles this file through `../../steps/...`; without
+/// a fixed path, insta would look beside the solution when it cannot ask
+/// cargo for the workspace root, and write stray `.snap.new` files there.
+fn with_this_files_snapshots(assertions: impl FnOnce()) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../steps/step4_service/tests/snapshots"
+    ));
+    settings.bind(assertions);
+}
+
 /// `insta::assert_json_snapshot!` with the two values that change on every
 /// run redacted; `instance` is checked to be a `urn:uuid:` first.
 macro_rules! assert_problem_snapshot {
     ($name:expr, $problem:expr) => {
-        insta::assert_json_snapshot!($name, $problem, {
-            ".request_id" => "[request-id]",
-            ".instance" => insta::dynamic_redaction(|value, _path| {
-                assert_urn_uuid(value.as_str());
-                "[instance]"
-            }),
+        with_this_files_snapshots(|| {
+            insta::assert_json_snapshot!($name, $problem, {
+                ".request_id" => "[request-id]",
+                ".instance" => insta::dynamic_redaction(|value, _path| {
+                    assert_urn_uuid(value.as_str());
+                    "[instance]"
+                }),
+            })
         })
     };
 }

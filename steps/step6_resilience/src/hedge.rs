@@ -132,12 +132,13 @@ impl Hedge {
 /// the first *success* wins.
 ///
 /// * While [`Hedge::delay`] is `None` (too few answers seen yet), no backup
-///   is sent: the call is the first attempt alone.
+///   is sent: the call is the first attempt alone (it still pays into the
+///   budget, like every call).
 /// * An answer that arrives before the delay, success or failure, is
 ///   returned at once: hedging races slowness, it does not retry errors.
 /// * Every call pays its share into [`Hedge::budget`] as it starts; a
 ///   backup takes a whole token out, and without one the call waits for its
-///   first attempt.
+///   first attempt (whose success is recorded like any other).
 ///   Each backup sent is counted in [`Hedge::hedges_sent`].
 /// * Once both attempts run, a success returns at once and the other
 ///   attempt is dropped; a failure waits for the other attempt.
@@ -150,7 +151,8 @@ impl Hedge {
 ///
 /// # Errors
 ///
-/// The error of the last attempt to finish, when no attempt succeeded.
+/// When no attempt succeeded, the error of the last one to fail: with a
+/// backup out, that is the attempt that failed second.
 ///
 /// # Cancel safety
 ///

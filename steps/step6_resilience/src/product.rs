@@ -49,8 +49,8 @@ pub struct ProductPage {
     pub price: Price,
     /// From the reviews service (optional): `None` when it failed.
     pub reviews: Option<ReviewStats>,
-    /// The optional sections that are missing because their upstream failed,
-    /// e.g. `["reviews"]`. Empty on a complete page.
+    /// The optional sections that are missing because fetching them failed
+    /// (with any error), e.g. `["reviews"]`. Empty on a complete page.
     pub degraded: Vec<Upstream>,
 }
 
@@ -59,8 +59,10 @@ impl ProductPage {
     /// optional one.
     ///
     /// A failed `reviews` does not fail the page: the page is served without
-    /// reviews and lists `reviews` as degraded. The error itself is dropped
-    /// here; the service logs and counts it where it happened.
+    /// reviews and lists `reviews` as degraded. Every error counts, a 4xx, an
+    /// open breaker or a cancellation as much as a 5xx: the client cannot
+    /// tell "no reviews" from an error it did not see. The error itself is
+    /// dropped here; the service logs and counts it where it happened.
     pub fn assemble(
         id: u64,
         inventory: Inventory,
