@@ -11,6 +11,9 @@ use crate::upstream::{Upstream, UpstreamUrls};
 // ANCHOR: fetch_json
 /// Fetches `upstream`'s answer for `product_id` and decodes it as `T`.
 ///
+/// It sends exactly one request: a failure is returned as it is, not retried
+/// (retries come in step 2).
+///
 /// # Errors
 ///
 /// [`FetchError::Transport`] if no response arrived (the connection was
@@ -53,6 +56,8 @@ pub async fn fetch_json<T: DeserializeOwned>(
 // ANCHOR_END: fetch_json
 
 /// The blocking twin of [`fetch_json`], for code running on plain threads.
+///
+/// Like [`fetch_json`], it sends exactly one request.
 ///
 /// # Errors
 ///

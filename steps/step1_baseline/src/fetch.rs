@@ -10,6 +10,9 @@ use crate::upstream::{Upstream, UpstreamUrls};
 
 /// Fetches `upstream`'s answer for `product_id` and decodes it as `T`.
 ///
+/// It sends exactly one request: a failure is returned as it is, not retried
+/// (retries come in step 2).
+///
 /// # Errors
 ///
 /// [`FetchError::Transport`] if no response arrived (the connection was
@@ -39,6 +42,8 @@ pub async fn fetch_json<T: DeserializeOwned>(
 }
 
 /// The blocking twin of [`fetch_json`], for code running on plain threads.
+///
+/// Like [`fetch_json`], it sends exactly one request.
 ///
 /// # Errors
 ///

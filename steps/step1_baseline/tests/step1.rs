@@ -6,13 +6,14 @@
 //! The upstreams are wiremock servers on loopback, running on their own
 //! threads in real time, and, where a test must see a call being cancelled,
 //! the fast fake (`FastUpstream`), which counts the requests its clients gave
-//! up on. Both are real sockets, so timing checks here use real time with
+//! up on; where a server must hang up without answering, a few lines of raw
+//! TCP. All are real sockets, so timing checks here use real time with
 //! wide margins: they tell "overlapping" (about the slowest call) from "one
 //! after another" (the sum), never a few milliseconds one way or the other.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fake_upstreams::Service;
@@ -23,6 +24,8 @@ use step1_baseline::{
     fetch_product_blocking, fetch_product_concurrent, fetch_product_sequential, score_reviews,
     score_reviews_off_runtime,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -144,6 +147,73 @@ async fn requests_to_all_three(upstreams: &MockUpstreams) -> usize {
         total += upstreams.received(service).await;
     }
     total
+}
+
+/// An inventory upstream that hangs up on its first connection: it reads the
+/// request and closes the connection without sending a byte back, as a server
+/// that crashed mid-request would. Every later connection gets inventory's
+/// healthy answer, so a retry would succeed. Returns the base URL and the
+/// number of connections accepted so far.
+async fn inventory_hanging_up_on_the_first_connection() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding loopback port 0 works");
+    let base_url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    );
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    // The task ends with the test's runtime.
+    tokio::spawn(async move {
+        while let Ok((mut connection, _)) = listener.accept().await {
+            let earlier = counter.fetch_add(1, Ordering::SeqCst);
+            read_request_head(&mut connection).await;
+            if earlier > 0 {
+                answer_with_healthy_inventory(&mut connection).await;
+            }
+            // Dropping the connection closes it; on the first one, before any
+            // status line or header was sent.
+        }
+    });
+    (base_url, accepted)
+}
+
+/// Reads until the blank line that ends an HTTP request's head (a GET has no
+/// body), or until the client stops sending. Reading it all first makes the
+/// close that follows an orderly one, not a reset for unread data.
+async fn read_request_head(connection: &mut TcpStream) {
+    let mut head = Vec::new();
+    let mut chunk = [0_u8; 1024];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        match connection.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => head.extend_from_slice(&chunk[..read]),
+        }
+    }
+}
+
+/// Writes inventory's healthy answer for the test's product, by hand.
+async fn answer_with_healthy_inventory(connection: &mut TcpStream) {
+    let body = Service::Inventory.body(PRODUCT_ID).to_string();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // A client that already gave up is not this fake's problem.
+    let _ = connection.write_all(response.as_bytes()).await;
+}
+
+/// The exercise's name for the fixture's `service`.
+fn upstream_of(service: Service) -> Upstream {
+    match service {
+        Service::Inventory => Upstream::Inventory,
+        Service::Pricing => Upstream::Pricing,
+        Service::Reviews => Upstream::Reviews,
+    }
 }
 
 /// Polls `condition` every 10 ms until it holds or `limit` has passed;
@@ -412,6 +482,58 @@ async fn a_refused_connection_is_a_transport_error_naming_the_upstream() {
     .await;
 }
 
+/// A connection closed before the response headers is one `Transport` error naming the upstream, async and blocking: sent once, not retried.
+#[tokio::test]
+async fn a_connection_closed_before_the_headers_is_one_transport_error() {
+    within_time_limit(async {
+        // Arrange: an inventory that reads the request and hangs up without
+        // answering (and answers a second connection), one for each path so
+        // that each counts its own connections. Pricing and reviews are healthy.
+        let healthy = MockUpstreams::healthy().await;
+        let (async_inventory, async_connections) =
+            inventory_hanging_up_on_the_first_connection().await;
+        let (blocking_inventory, blocking_connections) =
+            inventory_hanging_up_on_the_first_connection().await;
+        let urls_with = |inventory| UpstreamUrls {
+            inventory,
+            ..urls_of(&healthy)
+        };
+
+        // Act
+        let concurrent =
+            fetch_product_concurrent(&client(), &urls_with(async_inventory), PRODUCT_ID).await;
+        let blocking = fetch_blocking_on_a_plain_thread(urls_with(blocking_inventory)).await;
+
+        // Assert
+        for (version, result, connections) in [
+            ("concurrent", concurrent, async_connections),
+            ("blocking", blocking, blocking_connections),
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(FetchError::Transport {
+                        upstream: Upstream::Inventory,
+                        ..
+                    })
+                ),
+                "{version} fetch: inventory read the request and closed the connection without \
+                 sending a response, expected a Transport error for inventory (no response \
+                 arrived, although the server was reached), got {result:?}. This inventory \
+                 answers from its second connection on: a product here means the request was \
+                 sent again"
+            );
+            let connections = connections.load(Ordering::SeqCst);
+            assert_eq!(
+                connections, 1,
+                "{version} fetch: inventory was called on {connections} connections: step 1 sends \
+                 each request once and returns its failure (retries come in step 2)"
+            );
+        }
+    })
+    .await;
+}
+
 /// The first error ends the concurrent fan-out at once and cancels the calls still in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_error_returns_at_once_and_cancels_the_other_calls() {
@@ -641,6 +763,59 @@ async fn the_blocking_fetch_classifies_failures_and_stops_at_the_first() {
     .await;
 }
 
+/// The sequential and blocking fetches return a failure of any upstream, the last one too, and call nothing after it.
+#[tokio::test]
+async fn the_sequential_and_blocking_fetches_return_any_failure_and_call_nothing_after_it() {
+    within_time_limit(async {
+        for version in ["sequential", "blocking"] {
+            // One run per upstream: that one answers 503, the other two are
+            // healthy. Called one after another, in whatever order, the
+            // failing upstream is first, second or third in line.
+            let mut requests_per_run = Vec::new();
+            for failing in Service::ALL {
+                // Arrange
+                let upstreams = MockUpstreams::healthy().await;
+                upstreams.serve_status(failing, 503).await;
+                let urls = urls_of(&upstreams);
+
+                // Act
+                let result = if version == "sequential" {
+                    fetch_product_sequential(&client(), &urls, PRODUCT_ID).await
+                } else {
+                    fetch_blocking_on_a_plain_thread(urls).await
+                };
+
+                // Assert: that upstream's error, every upstream being needed.
+                let expected = upstream_of(failing);
+                assert!(
+                    matches!(
+                        result,
+                        Err(FetchError::Status { upstream, status: 503 }) if upstream == expected
+                    ),
+                    "{version} fetch: {failing} answered 503, expected its Status error (the page \
+                     needs all three answers, so any failure fails it), got {result:?}"
+                );
+                requests_per_run.push(requests_to_all_three(&upstreams).await);
+            }
+
+            // Assert: stopping at the failure, the runs made 1, 2 and 3
+            // requests (the failing upstream called first, second, third).
+            let mut sorted = requests_per_run.clone();
+            sorted.sort_unstable();
+            assert_eq!(
+                sorted,
+                [1, 2, 3],
+                "{version} fetch: with inventory, pricing, then reviews failing, the upstreams \
+                 received {requests_per_run:?} requests between them. Called one after another \
+                 and stopping at the first failure, the three runs make 1, 2 and 3 requests in \
+                 some order: more means an upstream was called after, or together with, the one \
+                 that failed"
+            );
+        }
+    })
+    .await;
+}
+
 /// A heartbeat task stays on time while reviews are scored, because the CPU work runs off the runtime.
 #[tokio::test(flavor = "current_thread")]
 async fn a_heartbeat_stays_on_time_while_reviews_are_scored() {
@@ -691,6 +866,51 @@ async fn a_heartbeat_stays_on_time_while_reviews_are_scored() {
         assert!(
             worst_lag < Duration::from_millis(200),
             "a heartbeat tick was {worst_lag:?} late: the scoring blocked the runtime's thread instead of running on a blocking thread"
+        );
+    })
+    .await;
+}
+
+/// Two scorings awaited together on a single-threaded runtime run side by side: about 400 ms, not 800 ms.
+#[tokio::test(flavor = "current_thread")]
+async fn two_scorings_awaited_together_run_side_by_side_off_the_runtime() {
+    within_time_limit(async {
+        // Arrange: this runtime has one thread. `score_reviews` spins until
+        // the wall clock says its cost has passed, so a scoring takes 400 ms
+        // even when it gets only part of a core on a busy machine.
+        const SCORING_COST: Duration = Duration::from_millis(400);
+        // 300 ms above one scoring: room for a busy machine, yet below the
+        // 800 ms of the two scorings done one after another on the one thread.
+        const UPPER_BOUND: Duration = Duration::from_millis(700);
+        let stats = expected_product().reviews;
+        let expected = score_reviews(&stats, Duration::ZERO);
+
+        // Act
+        let started = Instant::now();
+        let (first, second) = tokio::join!(
+            score_reviews_off_runtime(stats.clone(), SCORING_COST),
+            score_reviews_off_runtime(stats.clone(), SCORING_COST),
+        );
+        let elapsed = started.elapsed();
+
+        // Assert
+        for score in [first, second] {
+            assert_eq!(
+                score, expected,
+                "each score must be the one score_reviews computes"
+            );
+        }
+        assert!(
+            elapsed >= SCORING_COST,
+            "two scorings returned after {elapsed:?}: each must really run, for the whole \
+             {SCORING_COST:?} of CPU work it is given"
+        );
+        assert!(
+            elapsed < UPPER_BOUND,
+            "two scorings of {SCORING_COST:?}, awaited together, took {elapsed:?}: they did not \
+             run side by side. Work done on the runtime's only thread, even in slices with yields \
+             between them, runs one scoring after the other (800 ms in all); on the blocking \
+             pool each scoring gets a thread of its own"
         );
     })
     .await;
