@@ -96,6 +96,9 @@ impl ApiError {
     /// This is the one place that decides which status each failure gets,
     /// and the `match` is exhaustive on purpose: a new `FetchError` variant
     /// does not compile until someone decides what the client sees.
+    /// `retry_after` is `Some` only for `Overloaded`: a shed client is told
+    /// when to come back; for any other failure the service cannot know
+    /// when a retry would help, so it sends no `Retry-After`.
     pub fn to_problem(&self, context: &ProblemContext) -> Problem {
         let (status, problem_type, title, upstream, retry_after) = match self {
             ApiError::InvalidProductId(_) => (
@@ -176,10 +179,11 @@ impl IntoResponse for Problem {
     /// when `retry_after` is set, a `Retry-After` header in whole seconds,
     /// never 0.
     ///
-    /// It also writes one log line at `INFO` (an event with a field named
-    /// `instance`, the document's `instance`), so the occurrence a client
-    /// reports can be found in the logs at their usual level; written inside
-    /// the request's span, that line carries the request id too.
+    /// It also writes one log line at `INFO`, no higher and no lower (an
+    /// event with a field named `instance`, the document's `instance`), so
+    /// the occurrence a client reports can be found in the logs at their
+    /// usual level, next to the response line; written inside the request's
+    /// span, that line carries the request id too.
     fn into_response(self) -> Response {
         // The one line an operator searches for: it ties the `instance` a
         // client reports to the request (the span around it has the id).

@@ -54,8 +54,10 @@ impl std::error::Error for InvalidProductId {}
 /// [`InvalidProductId::TooLong`] for more than [`MAX_PRODUCT_ID_LEN`]
 /// characters (checked first, so a huge input is rejected before anything
 /// else looks at it); [`InvalidProductId::NotANumber`] for anything else
-/// that is not plain digits, including an empty string and `+42` (which
-/// Rust's own `u64` parser would accept).
+/// that is not plain ASCII digits: an empty string, `+42` (which Rust's own
+/// `u64` parser would accept), a space before or after (nothing is
+/// trimmed), or the digits of another script, such as `٤٢` or `４２` (which
+/// `char::is_numeric` would accept).
 pub fn parse_product_id(raw: &str) -> Result<u64, InvalidProductId> {
     let len = raw.chars().count();
     if len > MAX_PRODUCT_ID_LEN {

@@ -138,7 +138,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// The span every request runs in. Its `request_id` field is what puts the
-/// id on every log line written while the request is handled.
+/// id on every log line written while the request is handled. It is an
+/// `INFO` span: under the binary's default `info` filter a `DEBUG` one
+/// would not exist, and the lines inside it would lose the id.
 fn request_span(request: &Request<Body>) -> Span {
     let request_id = request
         .headers()

@@ -107,7 +107,10 @@ impl ApiError {
     /// `upstream` names the upstream of every `Upstream` error (and is
     /// `None` otherwise); `detail` is the error's own message; `instance`
     /// names this occurrence and no other ([`new_instance`]); `request_id`
-    /// is the context's. Nothing the caller sent is quoted.
+    /// is the context's. Nothing the caller sent is quoted. `retry_after` is
+    /// `Some` only for `Overloaded`: a shed client is told when to come
+    /// back; for any other failure the service cannot know when a retry
+    /// would help, so it sends no `Retry-After`.
     pub fn to_problem(&self, context: &ProblemContext) -> Problem {
         // TODO: one `match self`, exhaustive: no `_ =>` arm, so that a new
         // variant does not compile until someone decides what the client sees.
@@ -121,10 +124,11 @@ impl IntoResponse for Problem {
     /// when `retry_after` is set, a `Retry-After` header in whole seconds,
     /// never 0.
     ///
-    /// It also writes one log line at `INFO` (an event with a field named
-    /// `instance`, the document's `instance`), so the occurrence a client
-    /// reports can be found in the logs at their usual level; written inside
-    /// the request's span, that line carries the request id too.
+    /// It also writes one log line at `INFO`, no higher and no lower (an
+    /// event with a field named `instance`, the document's `instance`), so
+    /// the occurrence a client reports can be found in the logs at their
+    /// usual level, next to the response line; written inside the request's
+    /// span, that line carries the request id too.
     fn into_response(self) -> Response {
         todo!(
             "Problem::into_response: log it; status, JSON body, problem+json content type, Retry-After"

@@ -115,11 +115,14 @@ pub fn request_id_of(headers: &HeaderMap) -> String {
 ///   `x-request-id` if [`is_usable_request_id`], otherwise a fresh UUID
 ///   (and then [`report_replaced_request_id`] warns, inside the request's
 ///   span). The id is echoed on every response, errors included.
-/// * Every request runs inside one span, named `request`, with a
-///   `request_id` field (and the method and path), so that every log line
-///   written while handling it carries the id; each response is logged at
-///   `INFO`, with its status, inside that span.
-/// * `backstop` bounds everything inside, at `server_timeout`.
+/// * Every request runs inside one span, named `request`, at `INFO` (so it
+///   exists under the binary's default `info` filter), with a `request_id`
+///   field (and the method and path), so that every log line written while
+///   handling it carries the id; each response is logged at `INFO`, with
+///   its status, inside that span.
+/// * `backstop` bounds everything inside, at `server_timeout`. It runs
+///   inside the request's span too: its `503` problem line and response
+///   line carry the request id like any other.
 pub fn router(state: Arc<AppState>) -> Router {
     // TODO: the routes and the two fallbacks, then the state.
     //

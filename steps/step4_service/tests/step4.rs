@@ -37,12 +37,15 @@ use serde_json::Value;
 use step4_service::fetch::Fetched;
 use step4_service::telemetry::{UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT, UPSTREAM_LATENCY};
 use step4_service::{
-    AppState, FetchError, InvalidProductId, Inventory, MAX_REQUEST_ID_LEN, PROBLEM_JSON, Price,
-    Product, ReviewStats, ServeError, ServiceConfig, Upstream, UpstreamMetrics, UpstreamUrls,
-    bind_listener, observe_upstream_call, parse_product_id, prometheus_builder, router, serve,
+    ApiError, AppState, FetchError, InvalidProductId, Inventory, MAX_REQUEST_ID_LEN, PROBLEM_JSON,
+    Price, ProblemContext, Product, ReviewStats, ServeError, ServiceConfig, Upstream,
+    UpstreamMetrics, UpstreamUrls, bind_listener, observe_upstream_call, parse_product_id,
+    prometheus_builder, router, serve,
 };
 use tokio::time::Instant;
 use tower::ServiceExt as _;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Every test gets at most this long, so a future that never completes fails
 /// with a message instead of freezing the run.
@@ -128,9 +131,23 @@ impl Harness {
         reviews: Behaviour,
         configure: impl FnOnce(&mut ServiceConfig),
     ) -> Harness {
+        Harness::start_logging_from(LevelFilter::TRACE, inventory, pricing, reviews, configure)
+            .await
+    }
+
+    /// [`Harness::start`], capturing only the spans and lines at `level` or
+    /// more severe, as a `RUST_LOG` filter would (the binary's default is
+    /// `info`): what is filtered out never exists, spans included.
+    async fn start_logging_from(
+        level: LevelFilter,
+        inventory: Behaviour,
+        pricing: Behaviour,
+        reviews: Behaviour,
+        configure: impl FnOnce(&mut ServiceConfig),
+    ) -> Harness {
         // This test's own spans and metrics, on this thread only.
         let captured = Captured::default();
-        let tracing = tracing::subscriber::set_default(captured.subscriber());
+        let tracing = tracing::subscriber::set_default(captured.subscriber().with(level));
         // Leaked so the guard can live in the harness: a few bytes per test.
         let recorder: &'static _ = Box::leak(Box::new(prometheus_builder().build_recorder()));
         let metrics = metrics::set_default_local_recorder(recorder);
@@ -363,6 +380,26 @@ async fn holds_within(limit: Duration, mut condition: impl FnMut() -> bool) -> b
     true
 }
 
+/// A loopback URL nothing listens on: the port was just bound, so it was
+/// free, and then let go, so a connection to it is refused at once.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+    let address = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    drop(listener);
+    format!("http://{address}")
+}
+
+/// A real `reqwest::Error`, of the kind a refused connection gives.
+async fn a_refused_connection() -> reqwest::Error {
+    reqwest::Client::new()
+        .get(closed_port_url())
+        .send()
+        .await
+        .expect_err("nothing listens on a closed port")
+}
+
 // ---------------------------------------------------------------------------
 // Routes
 // ---------------------------------------------------------------------------
@@ -445,8 +482,13 @@ async fn an_id_that_is_not_a_number_is_a_400_problem_and_calls_no_upstream() {
 
         let problem = reply.problem(StatusCode::BAD_REQUEST);
         assert_problem_snapshot!("invalid_id_not_a_number", problem);
-        // `+42` parses as a u64 in Rust; `%FF` is not even UTF-8 once decoded.
-        for (path, segment) in [("/products/+42", "+42"), ("/products/%FF", "%FF")] {
+        // `+42` parses as a u64 in Rust; `%2042` is ` 42` once decoded, and
+        // nothing is trimmed; `%FF` is not even UTF-8 once decoded.
+        for (path, segment) in [
+            ("/products/+42", "+42"),
+            ("/products/%2042", " 42"),
+            ("/products/%FF", "%FF"),
+        ] {
             let reply = service.get(path).await;
             let problem = reply.problem(StatusCode::BAD_REQUEST);
             assert_eq!(
@@ -495,7 +537,7 @@ async fn an_id_that_is_too_long_is_a_400_problem() {
     .await;
 }
 
-/// `parse_product_id` counts characters, not bytes, and checks the length before the digits; `+42` is not a number.
+/// `parse_product_id` counts characters, not bytes, checks the length first, and takes ASCII digits only: not `+42`, ` 42` or `٤٢`.
 #[test]
 fn a_product_id_is_measured_in_characters_and_checked_for_length_first() {
     // Arrange: `é` is one character but two bytes in UTF-8.
@@ -519,6 +561,26 @@ fn a_product_id_is_measured_in_characters_and_checked_for_length_first() {
             "+42".to_owned(),
             Err(InvalidProductId::NotANumber),
             "only ASCII digits: Rust's `u64` parser accepts a leading `+`, an id does not",
+        ),
+        (
+            " 42".to_owned(),
+            Err(InvalidProductId::NotANumber),
+            "a space is not a digit: nothing is trimmed (the path `/products/%2042` is ` 42`)",
+        ),
+        (
+            "42 ".to_owned(),
+            Err(InvalidProductId::NotANumber),
+            "a trailing space is not a digit either: nothing is trimmed",
+        ),
+        (
+            "٤٢".to_owned(),
+            Err(InvalidProductId::NotANumber),
+            "Arabic-Indic digits are numeric (`char::is_numeric`) but not ASCII digits: not a number",
+        ),
+        (
+            "４２".to_owned(),
+            Err(InvalidProductId::NotANumber),
+            "fullwidth digits are numeric (`char::is_numeric`) but not ASCII digits: not a number",
         ),
     ];
 
@@ -692,16 +754,79 @@ async fn a_full_bulkhead_sheds_the_whole_page_with_a_503_problem_and_retry_after
     .await;
 }
 
-/// Every problem document names its occurrence with a fresh `urn:uuid:` instance, and a log line in the request's span quotes it.
+/// `Retry-After` is sent only when a page is shed: no 502, no 504, and not the backstop's 503 either.
+#[tokio::test]
+async fn only_a_shed_page_is_told_when_to_retry() {
+    within_time_limit(async {
+        // Arrange: one error of every kind. A refused connection gives a
+        // real `reqwest::Error` for the two variants that carry one;
+        // `to_problem` only looks at the variant.
+        let context = ProblemContext {
+            request_id: "retry-after-check".to_owned(),
+            retry_after: ms(1500),
+        };
+        let upstream = Upstream::Reviews;
+        let cases = [
+            (ApiError::InvalidProductId(InvalidProductId::NotANumber), 400, None),
+            (ApiError::NoSuchRoute, 404, None),
+            (ApiError::MethodNotAllowed, 405, None),
+            (ApiError::Upstream(FetchError::Status { upstream, status: 500 }), 502, None),
+            (
+                ApiError::Upstream(FetchError::Transport { upstream, source: a_refused_connection().await }),
+                502,
+                None,
+            ),
+            (
+                ApiError::Upstream(FetchError::Decode { upstream, source: a_refused_connection().await }),
+                502,
+                None,
+            ),
+            (
+                ApiError::Upstream(FetchError::Overloaded { upstream }),
+                503,
+                Some(context.retry_after),
+            ),
+            (ApiError::Upstream(FetchError::Timeout { upstream }), 504, None),
+            (ApiError::ServerTimeout { after: ms(300) }, 503, None),
+        ];
+
+        for (error, status, retry_after) in cases {
+            // Act
+            let problem = error.to_problem(&context);
+
+            // Assert
+            assert_eq!(problem.status, status, "the status for {error:?}");
+            assert_eq!(
+                problem.retry_after, retry_after,
+                "{error:?} (status {status}): `retry_after` is `Some` only for `Overloaded`. A shed client is told when \
+                 to come back; after a failure or a timeout the service cannot know when a retry would help"
+            );
+        }
+    })
+    .await;
+}
+
+/// Every problem document names its occurrence with a fresh `urn:uuid:` instance, and one `INFO` line in the request's span quotes it, under the binary's default `info` filter.
 #[tokio::test]
 async fn every_problem_names_its_occurrence_and_is_logged_with_it() {
     within_time_limit(async {
-        let service = Harness::healthy().await;
+        // Arrange: capture what an operator sees with the binary's default
+        // filter, `info`: a span or line below INFO does not exist there.
+        let service = Harness::start_logging_from(
+            LevelFilter::INFO,
+            Behaviour::default(),
+            Behaviour::default(),
+            Behaviour::default(),
+            |_| {},
+        )
+        .await;
         let id = HeaderValue::from_static("retry-of-the-same-call");
 
-        // The same caller id twice: two occurrences all the same.
+        // Act: the same caller id twice: two occurrences all the same.
         let first = service.get_with_id("/products/abc", id.clone()).await;
         let second = service.get_with_id("/products/abc", id).await;
+
+        // Assert
 
         let first = first.problem(StatusCode::BAD_REQUEST);
         let second = second.problem(StatusCode::BAD_REQUEST);
@@ -721,23 +846,26 @@ async fn every_problem_names_its_occurrence_and_is_logged_with_it() {
         assert_eq!(
             logged.len(),
             1,
-            "one log line should carry the problem's `instance` (a field named `instance`), so a client's report can be found"
+            "one log line at INFO should carry the problem's `instance` (a field named `instance`), so a client's report \
+             can be found with the binary's default `info` filter"
+        );
+        assert_eq!(
+            logged[0].level,
+            tracing::Level::INFO,
+            "the line with the instance is logged at INFO, next to the response line (a client's bad request is not a \
+             warning for the operator)"
         );
         assert_eq!(
             logged[0].field_in_scope("request_id"),
             Some("retry-of-the-same-call"),
-            "the line with the instance is written inside the request's span"
-        );
-        assert!(
-            logged[0].level <= tracing::Level::INFO,
-            "the line with the instance is logged at INFO (or more severe), where an operator's logs show it; it was at {}",
-            logged[0].level
+            "under an `info` filter the line with the instance should still be inside the request's span: make the \
+             `request` span an INFO span (a DEBUG span is filtered out, and the id with it)"
         );
     })
     .await;
 }
 
-/// A request that outlives its deadline (a bug) is ended by the backstop with a 503 problem document, and its calls are cancelled.
+/// A request that outlives its deadline (a bug) is ended by the backstop with a 503 problem document, logged in the request's span, and its calls are cancelled.
 #[tokio::test]
 async fn the_backstop_ends_a_request_that_outlives_its_deadline_with_a_problem() {
     within_time_limit(async {
@@ -774,6 +902,30 @@ async fn the_backstop_ends_a_request_that_outlives_its_deadline_with_a_problem()
         assert!(
             elapsed >= backstop && elapsed < backstop + ms(600),
             "answered after {elapsed:?}; the backstop is {backstop:?} (server_timeout)"
+        );
+        let events = service.captured.events();
+        let instance = problem["instance"].as_str().expect("checked by the snapshot");
+        let problem_line = events
+            .iter()
+            .find(|event| event.field("instance") == Some(instance))
+            .unwrap_or_else(|| panic!("no log line carries the backstop's problem `instance`; lines were:\n{events:#?}"));
+        assert_eq!(
+            problem_line.field_in_scope("request_id"),
+            Some("stuck-1"),
+            "the backstop's problem line is outside the request's span: put the backstop inside the TraceLayer; line was {problem_line:#?}"
+        );
+        let response_logged = events.iter().any(|event| {
+            event.level <= tracing::Level::INFO
+                && event.is_inside("request")
+                && event
+                    .fields
+                    .iter()
+                    .any(|(name, value)| name.contains("status") && value == "503")
+        });
+        assert!(
+            response_logged,
+            "no INFO line with status 503 inside the `request` span: the backstop's answer is a response like any other, \
+             and the TraceLayer logs it only if the backstop is inside it; lines were:\n{events:#?}"
         );
         let metrics = service.metrics_now();
         assert_eq!(
@@ -1251,6 +1403,80 @@ async fn a_failed_call_records_outcome_error_and_its_status_on_its_span() {
     .await;
 }
 
+/// An upstream that refuses the connection, or answers 2xx with a body that is not JSON, makes a 502 naming it, and each attempt is counted as `error`.
+#[tokio::test]
+async fn an_upstream_that_cannot_be_reached_or_read_is_a_502_counted_as_error() {
+    within_time_limit(async {
+        let refused = closed_port_url();
+        let cases: [(&str, Behaviour, Option<&str>); 2] = [
+            ("refuses the connection", Behaviour::default(), Some(&refused)),
+            ("answers 200 with a body that is not JSON", Behaviour::default().garbage(), None),
+        ];
+        for (what, behaviour, pricing_url) in cases {
+            // Arrange: only pricing misbehaves.
+            let service = Harness::start(
+                Behaviour::default(),
+                behaviour,
+                Behaviour::default(),
+                |config| {
+                    patient(config, Duration::from_secs(3));
+                    if let Some(url) = pricing_url {
+                        config.urls.pricing = url.to_owned();
+                    }
+                },
+            )
+            .await;
+
+            // Act
+            let reply = service.get("/products/42").await;
+
+            // Assert: a bad gateway, blaming pricing, with no retry hint.
+            let problem = reply.problem(StatusCode::BAD_GATEWAY);
+            assert_eq!(
+                problem["type"], "https://problems.fanout.example/upstream-failed",
+                "pricing {what}: that is an upstream failure, not an overload or a timeout; problem: {problem}"
+            );
+            assert_eq!(problem["upstream"], "pricing", "pricing {what}: {problem}");
+            assert_eq!(
+                reply.header("retry-after"),
+                None,
+                "pricing {what}: no `Retry-After`, the service cannot know when pricing will recover"
+            );
+            let attempts = service.spans_of("pricing");
+            assert!(!attempts.is_empty(), "pricing {what}: no upstream_call span for pricing");
+            for span in &attempts {
+                assert_eq!(
+                    span.field("outcome"),
+                    Some("error"),
+                    "pricing {what}: the attempt's outcome is `error` (not `timeout`: nothing ran out of time; \
+                     not `ok`: a 2xx that cannot be read is no answer); span: {span:?}"
+                );
+            }
+            let metrics = service.scrape().await;
+            let counted = |outcome: &str| {
+                value_of(
+                    &metrics,
+                    UPSTREAM_CALLS,
+                    &[("upstream", "pricing"), ("outcome", outcome)],
+                )
+            };
+            assert_eq!(
+                counted("error"),
+                attempts.len() as f64,
+                "pricing {what}: each attempt is counted once, as `error`; metrics were:\n{metrics}"
+            );
+            for wrong in ["ok", "timeout"] {
+                assert_eq!(
+                    counted(wrong),
+                    0.0,
+                    "pricing {what}: counted as `{wrong}`, but it is an `error`; metrics were:\n{metrics}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
 /// A call dropped because another call failed first is recorded as `cancelled` (span and counter), with no latency.
 #[tokio::test]
 async fn a_call_dropped_because_a_sibling_failed_is_recorded_as_cancelled() {
@@ -1444,23 +1670,30 @@ async fn latency_is_recorded_in_seconds_and_on_the_span_in_milliseconds() {
     .await;
 }
 
-/// A call that runs out of time is counted as `timeout`, not as `error`.
+/// A call that runs out of time is counted as `timeout`, not as `error`, and the time it took goes in the latency histogram.
 #[tokio::test]
 async fn a_timed_out_call_is_counted_as_a_timeout_not_an_error() {
     within_time_limit(async {
+        // Arrange: a hung reviews, and a budget long enough that every
+        // attempt runs its whole 150 ms before it times out.
+        let attempt_timeout = ms(150);
         let service = Harness::start(
             Behaviour::default(),
             Behaviour::default(),
             Behaviour::default().hanging(),
             |config| {
-                config.request_budget = ms(600);
-                config.attempt_timeout = ms(150);
+                config.request_budget = Duration::from_secs(3);
+                config.server_timeout = Duration::from_secs(6);
+                config.attempt_timeout = attempt_timeout;
             },
         )
         .await;
 
+        // Act
         service.get("/products/42").await;
         let metrics = service.scrape().await;
+
+        // Assert
 
         let attempts = service
             .spans_of("reviews")
@@ -1485,6 +1718,25 @@ async fn a_timed_out_call_is_counted_as_a_timeout_not_an_error() {
             ),
             0.0,
             "a timeout has its own outcome; metrics were:\n{metrics}"
+        );
+        assert_eq!(
+            latency_count(&metrics, "reviews"),
+            attempts,
+            "a timed-out attempt was sent and waited on, so its time goes in the latency histogram (only shed and \
+             cancelled calls stay out); metrics were:\n{metrics}"
+        );
+        let seconds = value_of(
+            &metrics,
+            &format!("{UPSTREAM_LATENCY}_sum"),
+            &[("upstream", "reviews")],
+        );
+        // Each attempt waited its whole timeout; a millisecond of slack per
+        // attempt for the clock's rounding.
+        let least = attempts * (attempt_timeout.as_secs_f64() - 0.001);
+        assert!(
+            seconds >= least,
+            "{attempts} attempts each waited {attempt_timeout:?}, so reviews' latency sum should be at least {least} s, \
+             got {seconds}; metrics were:\n{metrics}"
         );
     })
     .await;
