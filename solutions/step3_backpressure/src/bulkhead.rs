@@ -193,13 +193,13 @@ impl Bulkhead {
     ///
     /// # What it costs in isolation
     ///
-    /// While pricing is full, a page waiting for it holds an inventory permit,
-    /// for at most `max_wait`. With a cap of k, up to k such pages can hold
-    /// *every* inventory permit, and a call to healthy inventory then queues
-    /// behind them. Reviews, last in the order, is never held by a page that
-    /// waits for another upstream. With `max_wait` zero a page never waits,
-    /// so it never holds one permit while waiting for another: shedding at
-    /// once is what keeps the compartments fully apart.
+    /// A page waiting for pricing may hold an inventory permit while it waits,
+    /// for at most `max_wait`: with a cap of k, up to k such pages can hold
+    /// every inventory permit, and a call to healthy inventory then queues
+    /// behind them. A page waiting for inventory, first in the order, holds
+    /// nothing, and reviews, last in the order, is never held by a page that
+    /// waits. With `max_wait` zero nothing waits, so nothing is held while
+    /// waiting: shedding at once keeps the compartments fully apart.
     ///
     /// # Errors
     ///

@@ -125,13 +125,19 @@ impl Bulkhead {
     ///
     /// Dropping the future while it waits gives up its place in the queue;
     /// no permit is taken or lost.
+    ///
+    /// # Looking ahead
+    ///
+    /// [`admit_page`](Self::admit_page) waits for three permits against one
+    /// deadline, so it needs this same wait bounded by an instant rather than
+    /// by a duration. That variant is a private helper for you to write;
+    /// `acquire` can then be built on it.
     pub async fn acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
         // TODO: take a permit from `self.semaphore(upstream)` with
         // `Arc::clone(..).acquire_owned()`, but wait at most `self.max_wait`
         // for it: wrap it in `tokio::time::timeout`. Running out of time is
         // `FetchError::Overloaded { upstream }`. (With a zero wait,
-        // `try_acquire_owned` answers at once.) `admit_page` below needs
-        // the same thing with a deadline instead of a duration.
+        // `try_acquire_owned` answers at once.)
         todo!("Bulkhead::acquire: a permit within max_wait, or Overloaded")
     }
 
@@ -150,11 +156,13 @@ impl Bulkhead {
     ///
     /// # What it costs in isolation
     ///
-    /// A page waiting for pricing may therefore hold an inventory permit, for
-    /// at most `max_wait`: with a cap of k, up to k such pages can hold every
-    /// inventory permit, and a call to healthy inventory queues behind them.
-    /// Reviews, last in the order, is never held by a page that waits. With
-    /// `max_wait` zero nothing waits, so nothing is held while waiting.
+    /// A page waiting for pricing may hold an inventory permit while it waits,
+    /// for at most `max_wait`: with a cap of k, up to k such pages can hold
+    /// every inventory permit, and a call to healthy inventory then queues
+    /// behind them. A page waiting for inventory, first in the order, holds
+    /// nothing, and reviews, last in the order, is never held by a page that
+    /// waits. With `max_wait` zero nothing waits, so nothing is held while
+    /// waiting: shedding at once keeps the compartments fully apart.
     ///
     /// # Errors
     ///

@@ -10,8 +10,9 @@
 //! * **shedding**: a call that cannot get a permit within a short wait fails
 //!   at once with [`FetchError::Overloaded`] instead of queueing without end;
 //! * **page admission**: a product page takes one permit per upstream before
-//!   it sends anything, always in the same order, so pages admitted at the
-//!   same moment on different threads cannot deadlock;
+//!   it sends anything, always in the same order (inventory, pricing,
+//!   reviews), so pages admitted at the same moment on different threads
+//!   cannot deadlock;
 //! * **bounded batches**: [`fetch_many`] keeps at most `concurrency` products
 //!   in flight and returns one result per product, in order.
 //!
@@ -21,6 +22,15 @@
 //! Read the chapter (`cargo xtask book`), then fill in every `todo!()`.
 //! `cargo xtask verify step3` tells you how far you are, and
 //! `cargo xtask hint step3` helps when you are stuck.
+//!
+//! # What this step leaves out
+//!
+//! Step 2's deadline, per-attempt timeouts and retries are not here: each
+//! call is one request with no timeout of its own, so that a test about a
+//! permit cannot be confused with a test about a timeout. The only clock in
+//! this step is the bulkhead's `max_wait`. Step 4's service puts the two
+//! together (retries inside one deadline, and whole-page admission that
+//! never waits).
 //!
 //! # Layout
 //!

@@ -15,15 +15,17 @@
 //! waiting for the other's. The tests about deadlock and isolation therefore
 //! run on four worker threads (`flavor = "multi_thread"`), under load.
 //!
-//! Timing: two tests pause tokio's clock. That is safe only because their
-//! fake upstreams run in-process, on the same runtime and the same clock
-//! (see the workbook's notes on paused time and real sockets). Every other
-//! test runs in real time and asserts no durations: where a test needs
-//! something to happen "at once", it gives it seconds, against an upstream
-//! that never answers.
+//! Timing: four tests pause tokio's clock. That is safe only because none
+//! of them waits on a socket served by another thread: two run their fake
+//! upstreams in-process, on the same runtime and the same clock, and two
+//! call the bulkhead alone, with no upstream at all (see the workbook's
+//! notes on paused time and real sockets). Every other test runs in real
+//! time and asserts no durations: where a test needs something to happen
+//! "at once", it gives it seconds, against an upstream that never answers.
 
 use std::future::Future;
 use std::num::NonZeroUsize;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -31,11 +33,12 @@ use std::time::Duration;
 use fake_upstreams::Service;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use fake_upstreams::mock::MockUpstreams;
+use futures::FutureExt as _;
 use step3_backpressure::{
-    Bulkhead, ConfigError, FetchError, Inventory, Price, Product, ReviewStats, Upstream,
-    UpstreamUrls, fetch_json_guarded, fetch_many, fetch_product,
+    Bulkhead, ConfigError, FetchError, Inventory, PagePermits, Price, Product, ReviewStats,
+    Upstream, UpstreamUrls, fetch_json_guarded, fetch_many, fetch_product,
 };
-use tokio::sync::Barrier;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
@@ -52,10 +55,15 @@ const PATIENCE: Duration = Duration::from_secs(5);
 /// not about shedding.
 const NO_SHEDDING: Duration = Duration::from_secs(30);
 
-/// How long a batch of pages may go without a single page finishing before
-/// a test calls it frozen. Pages on a healthy fake finish every millisecond
-/// or so, even on a busy machine.
-const STALL_LIMIT: Duration = Duration::from_secs(5);
+/// How long pages may go without a single one finishing before a test calls
+/// them frozen. Pages that only take their permits and give them back finish
+/// thousands of times a second, even on a busy machine.
+const STALL_LIMIT: Duration = Duration::from_secs(3);
+
+/// How long a paused-clock test lets a waiting future run before it looks
+/// at what the future holds. On a paused clock this costs no real time: the
+/// clock jumps ahead as soon as every task is waiting.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// A client for loopback tests: system proxies apply even to 127.0.0.1.
 fn client() -> reqwest::Client {
@@ -402,6 +410,79 @@ async fn a_saturated_upstream_sheds_the_next_call_within_the_wait_bound() {
     .await;
 }
 
+/// With a wait of zero, a call or a page that finds its compartment full is shed at once, without waiting at all.
+#[tokio::test(start_paused = true)]
+async fn a_zero_wait_sheds_at_once() {
+    // Paused time: nothing here talks to an upstream, only to the bulkhead,
+    // so the clock moves only when every task waits for a timer. A call that
+    // sheds at once therefore takes exactly no time, and one that waits
+    // makes the clock jump, however busy the machine is.
+    within_time_limit(async {
+        // Arrange: a cap of 1, no wait at all, and pricing's only permit
+        // taken (a free permit is still handed out with a zero wait).
+        let bulkhead = bulkhead(1, Duration::ZERO);
+        let _pricing_call = bulkhead
+            .acquire(Upstream::Pricing)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("pricing's permit is free, so a zero wait must still take it, got {error:?}")
+            });
+
+        // Act: a call to pricing, then a whole page, both while pricing is full.
+        let started = Instant::now();
+        let call = tokio::time::timeout(SETTLE, bulkhead.acquire(Upstream::Pricing))
+            .await
+            .unwrap_or_else(|_| panic!("{}", still_waiting_with_a_zero_wait("a call to pricing")));
+        let page = tokio::time::timeout(SETTLE, bulkhead.admit_page())
+            .await
+            .unwrap_or_else(|_| panic!("{}", still_waiting_with_a_zero_wait("a page")));
+        let waited = started.elapsed();
+
+        // Assert
+        assert!(
+            matches!(
+                call,
+                Err(FetchError::Overloaded {
+                    upstream: Upstream::Pricing
+                })
+            ),
+            "pricing is full and the wait is zero: the call should be shed with \
+             Overloaded {{ upstream: Pricing }}, got {call:?}"
+        );
+        assert!(
+            matches!(
+                page,
+                Err(FetchError::Overloaded {
+                    upstream: Upstream::Pricing
+                })
+            ),
+            "pricing is full and the wait is zero: the page should be shed on pricing, got \
+             {page:?}"
+        );
+        assert_eq!(
+            waited,
+            Duration::ZERO,
+            "with a zero wait, shedding took {waited:?} on a paused clock: something waited \
+             for a timer. A zero wait sheds at once"
+        );
+        assert_eq!(
+            free_permits(&bulkhead),
+            [1, 0, 1],
+            "the shed page must give back what it had taken (inventory, pricing, reviews); \
+             only the first call's pricing permit is still held"
+        );
+    })
+    .await;
+}
+
+/// The failure message for a bulkhead with a zero wait that is still waiting.
+fn still_waiting_with_a_zero_wait(what: &str) -> String {
+    format!(
+        "with a zero wait, {what} was still waiting for pricing after {SETTLE:?} (paused clock): \
+         `Duration::ZERO` means \"do not wait, shed at once\", not \"wait without a limit\""
+    )
+}
+
 /// A permit is held until the response body has been read, not only until the headers arrive.
 #[tokio::test]
 async fn a_permit_is_held_until_the_response_body_is_read() {
@@ -697,6 +778,65 @@ async fn pages_waiting_for_a_full_upstream_hold_no_permit_later_in_the_order() {
     .await;
 }
 
+/// A page that waits for inventory, first in the permit order, holds no permit at all, even after it has already waited for another one.
+#[tokio::test(start_paused = true)]
+async fn a_page_waiting_for_inventory_holds_no_other_permit() {
+    // Paused time: only the bulkhead takes part, no upstream, so the clock
+    // jumps ahead whenever every task waits. `SETTLE` then costs no real
+    // time, and lets a page that can still make progress finish first.
+    within_time_limit(async {
+        // Arrange: a cap of 1 and a long wait. An earlier page's inventory
+        // and reviews calls are done; its pricing call is still running.
+        let bulkhead = bulkhead(1, NO_SHEDDING);
+        let PagePermits {
+            inventory,
+            pricing: earlier_pricing_call,
+            reviews,
+        } = bulkhead
+            .admit_page()
+            .await
+            .expect("an empty bulkhead admits a page");
+        drop((inventory, reviews));
+        // The next page arrives, and has to wait for pricing.
+        let mut page = pin!(bulkhead.admit_page());
+        let admitted = tokio::time::timeout(SETTLE, page.as_mut()).await;
+        assert!(
+            admitted.is_err(),
+            "pricing's only permit is held and the wait is long: the page should wait, got \
+             {admitted:?}"
+        );
+
+        // Act: a call to inventory comes in and takes inventory's permit, if
+        // the waiting page left it free. Then the earlier pricing call ends.
+        // (Held, if it got one, until the end of the test.)
+        let _inventory_call = bulkhead.acquire(Upstream::Inventory).now_or_never();
+        drop(earlier_pricing_call);
+        let admitted = tokio::time::timeout(SETTLE, page.as_mut()).await;
+
+        // Assert: either the page had kept inventory's permit while it waited
+        // (the permit order) and now has all three, or the call got inventory
+        // first, and the page waits for it again, holding nothing.
+        match admitted {
+            Ok(admitted) => {
+                admitted.expect("every permit is free for the page: it should be admitted");
+            }
+            Err(_still_waiting) => assert_eq!(
+                [
+                    bulkhead.available_permits(Upstream::Pricing),
+                    bulkhead.available_permits(Upstream::Reviews),
+                ],
+                [1, 1],
+                "free permits [pricing, reviews]: the page now waits for inventory (a call \
+                 took it while the page waited for pricing), and holds pricing's or reviews' \
+                 permit while it waits. Inventory is first in the permit order (inventory, \
+                 pricing, reviews), so a page waiting for it must hold nothing, whatever the \
+                 compartments looked like when the page arrived"
+            ),
+        }
+    })
+    .await;
+}
+
 /// A call that has finished gives its permit back at once, even while a sibling call of its page hangs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_finished_call_returns_its_permit_while_its_page_waits_for_a_hung_one() {
@@ -938,60 +1078,98 @@ fn caps_up_to_the_semaphore_limit_are_accepted_and_larger_ones_refused() {
 }
 
 // ANCHOR: no_deadlock
-/// Pages admitted from many threads at once never deadlock: with a cap of 1 and four worker threads, 1,000 pages all finish.
+/// Pages admitted on many threads never deadlock: with a cap of 1, four clients on four worker threads, and calls that end in every order, 20,000 pages all finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pages_admitted_on_many_threads_at_once_never_deadlock() {
     // Four worker threads, so pages really are admitted at the same moment
     // on different threads. `#[tokio::test]` alone runs every task on one
     // thread, one poll at a time, and this test could not fail there.
     within_time_limit(async {
-        // Arrange: one permit per upstream, a healthy upstream, and no
-        // shedding, so every page must eventually get all three permits.
-        const PAGES: usize = 1_000;
-        let upstream = start(Behaviour::default()).await;
-        let urls = all_at(&upstream);
-        let client = client();
+        // Arrange: one permit per upstream, and no shedding, so every page
+        // must eventually get all three permits. No upstream either: the
+        // pages take their permits and give them back as their calls would.
+        const CLIENTS: usize = 4;
+        const PAGES_PER_CLIENT: usize = 5_000;
         let bulkhead = Arc::new(bulkhead(1, NO_SHEDDING));
-        // Every page waits here until all are ready, then all ask at once.
-        let starting_line = Arc::new(Barrier::new(PAGES));
+        let (page_finished, mut finished_pages) = mpsc::unbounded_channel();
 
-        // Act: every page is its own task, as every request is in a server.
-        let mut pages = JoinSet::new();
-        for product_id in 1..=PAGES as u64 {
-            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
-            let starting_line = Arc::clone(&starting_line);
-            pages.spawn(async move {
-                starting_line.wait().await;
-                fetch_product(&client, &urls, &bulkhead, product_id).await
+        // Act: each client asks for one page after another, from its own
+        // task. A few clients rather than a crowd: behind a long queue every
+        // compartment always looks full, so every page would find the same
+        // state, while here pages arrive as the compartments fill and empty.
+        let mut clients = JoinSet::new();
+        for client in 0..CLIENTS {
+            let (bulkhead, page_finished) = (Arc::clone(&bulkhead), page_finished.clone());
+            clients.spawn(async move {
+                for page in 0..PAGES_PER_CLIENT {
+                    let permits = bulkhead.admit_page().await.unwrap_or_else(|error| {
+                        panic!("nothing is shed in this test, yet a page got {error:?}")
+                    });
+                    // A page's three calls end one by one, in any order, so
+                    // the next pages find the compartments in every state.
+                    end_calls_in_order(permits, CALL_END_ORDERS[(client + page) % 6]).await;
+                    page_finished.send(()).expect("the test still counts pages");
+                    // Clients pause between pages, each for a different
+                    // moment, so that they do not ask in lockstep.
+                    for _ in 0..(page * 7 + client) % 5 {
+                        tokio::task::yield_now().await;
+                    }
+                }
             });
         }
+        drop(page_finished);
 
         // Assert: pages keep finishing until all have. A deadlock shows as a
-        // long silence, with every permit taken and nothing sent.
+        // silence, with every permit taken and no page moving.
         let mut finished = 0;
-        while let Some(page) = tokio::time::timeout(STALL_LIMIT, pages.join_next())
+        while let Some(()) = tokio::time::timeout(STALL_LIMIT, finished_pages.recv())
             .await
             .unwrap_or_else(|_silence| {
                 panic!(
-                    "no page finished for {STALL_LIMIT:?} ({finished} of {PAGES} done); free \
-                     permits (inventory, pricing, reviews): {:?}; calls in flight at the \
-                     upstream: {}. The pages hold permits while they wait for each other's \
-                     (hold-and-wait): admit a page so that no two pages can each hold a \
-                     permit the other one waits for",
+                    "no page finished for {STALL_LIMIT:?} ({finished} of {} done); free \
+                     permits (inventory, pricing, reviews): {:?}. The pages hold permits \
+                     while they wait for each other's (hold-and-wait): admit a page so that \
+                     no two pages can each hold a permit the other one waits for",
+                    CLIENTS * PAGES_PER_CLIENT,
                     free_permits(&bulkhead),
-                    upstream.counters().in_flight,
                 )
             })
         {
-            let page = page.expect("a page's task does not panic");
-            assert!(
-                page.is_ok(),
-                "a page on a healthy upstream failed: {page:?}"
-            );
             finished += 1;
         }
-        assert_eq!(finished, PAGES, "every page finishes");
+        while let Some(client) = clients.join_next().await {
+            if let Err(failed) = client {
+                std::panic::resume_unwind(failed.into_panic());
+            }
+        }
+        assert_eq!(finished, CLIENTS * PAGES_PER_CLIENT, "every page finishes");
     })
     .await;
+}
+
+/// The six orders in which a page's three calls can end: indexes into
+/// (inventory, pricing, reviews).
+const CALL_END_ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
+/// Gives a page's permits back one by one in `order`, letting other tasks
+/// run in between, as the page's calls would when they end one after another.
+async fn end_calls_in_order(permits: PagePermits, order: [usize; 3]) {
+    let PagePermits {
+        inventory,
+        pricing,
+        reviews,
+    } = permits;
+    let mut calls = [Some(inventory), Some(pricing), Some(reviews)];
+    for call in order {
+        drop(calls[call].take());
+        tokio::task::yield_now().await;
+    }
 }
 // ANCHOR_END: no_deadlock
