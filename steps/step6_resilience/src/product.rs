@@ -62,7 +62,9 @@ impl ProductPage {
     /// reviews and lists `reviews` as degraded. Every error counts, a 4xx, an
     /// open breaker or a cancellation as much as a 5xx: the client cannot
     /// tell "no reviews" from an error it did not see. The error itself is
-    /// dropped here; the service logs and counts it where it happened.
+    /// dropped here; the service logs and counts it where it happened. A
+    /// product with no reviews yet (`count == 0`) is an answer, not a failure:
+    /// its page is complete.
     pub fn assemble(
         id: u64,
         inventory: Inventory,

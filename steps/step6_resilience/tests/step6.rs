@@ -305,6 +305,30 @@ async fn a_cancelled_call_is_not_counted_as_a_failure() {
     .await;
 }
 
+/// A cancellation between two failures does not reset the count: it is no success either.
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_call_does_not_reset_the_count_of_failures_in_a_row() {
+    within_time_limit(async {
+        let breaker = breaker(2, Duration::from_secs(10), 1);
+        let calls = AtomicUsize::new(0);
+
+        // Act: a failure, a call that never answers and is dropped, a failure.
+        let _ = breaker.call(failing_call(&calls)).await;
+        let never_answers = breaker.call(std::future::pending::<Result<(), FetchError>>());
+        let dropped = tokio::time::timeout(ms(100), never_answers).await;
+        let _ = breaker.call(failing_call(&calls)).await;
+
+        // Assert
+        assert!(dropped.is_err(), "the pending call is dropped by the timeout");
+        assert_eq!(
+            breaker.state(),
+            BreakerState::Open,
+            "fail, cancel, fail is 2 failures in a row with threshold 2: a cancellation is neither a failure nor a success, so it must not reset the count"
+        );
+    })
+    .await;
+}
+
 /// A cancelled probe gives its slot back, so the next call can probe instead.
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_probe_frees_its_slot_for_the_next_probe() {
@@ -316,9 +340,15 @@ async fn a_cancelled_probe_frees_its_slot_for_the_next_probe() {
 
         let abandoned_probe = breaker.call(std::future::pending::<Result<(), FetchError>>());
         let dropped = tokio::time::timeout(ms(100), abandoned_probe).await;
+        let after_the_cancelled_probe = breaker.state();
         let next = breaker.call(healthy_call(&calls)).await;
 
         assert!(dropped.is_err(), "the first probe never answers and is dropped");
+        assert_eq!(
+            after_the_cancelled_probe,
+            BreakerState::HalfOpen,
+            "a cancelled probe is no verdict: it must not close the breaker, which stays half-open"
+        );
         assert!(
             next.is_ok(),
             "the cancelled probe must free its slot: the next call should probe and succeed, got {next:?}"
@@ -892,6 +922,49 @@ async fn a_winning_backup_is_timed_from_its_own_start() {
     .await;
 }
 
+/// Every winning success is learned from, timed from its own attempt's start: a first attempt beating its backup, a backup winning after the first failed, a first attempt winning after the backup failed.
+#[tokio::test(start_paused = true)]
+async fn each_winning_success_is_timed_from_its_own_attempts_start() {
+    within_time_limit(async {
+        // Arrange: three races with a backup at 50 ms, and when (after its
+        // own start) the winning attempt succeeds in each.
+        let races: [(&str, Vec<Script>, Duration); 3] = [
+            (
+                "a first attempt beating its backup",
+                vec![(ms(80), Ok("first")), (ms(1_000), Ok("backup"))],
+                ms(80),
+            ),
+            (
+                "a backup winning after the first attempt failed",
+                vec![(ms(80), Err("first failed")), (ms(100), Ok("backup"))],
+                ms(100),
+            ),
+            (
+                "a first attempt winning after the backup failed",
+                vec![(ms(100), Ok("first")), (ms(10), Err("backup failed"))],
+                ms(100),
+            ),
+        ];
+
+        for (race, script, winner_took) in races {
+            // Act: one hedged request on a fresh hedge.
+            let hedge = fixed_hedge(ms(50));
+            let upstream = ScriptedUpstream::new(script);
+            let answer = hedged(&hedge, || upstream.attempt()).await;
+
+            // Assert: its one success is the only latency the hedge knows.
+            assert!(answer.is_ok(), "{race}: a success wins, got {answer:?}");
+            assert_eq!(hedge.hedges_sent(), 1, "{race}: a backup went out");
+            let learned = hedge.latency().quantile(0.5, 1);
+            assert!(
+                learned.is_some_and(|took| took.abs_diff(winner_took) <= ms(1)),
+                "{race}: the winning success took {winner_took:?} from its own attempt's start, and that is what the hedge learns; got {learned:?} (None: not recorded; otherwise timed from the other attempt's start)"
+            );
+        }
+    })
+    .await;
+}
+
 /// However fast the recent answers, the hedge never fires before its floor.
 #[tokio::test(start_paused = true)]
 async fn the_hedge_delay_never_goes_below_its_floor() {
@@ -1207,6 +1280,36 @@ async fn the_three_sections_are_fetched_at_the_same_time() {
         assert!(
             overlapped.is_some(),
             "the three requests must be in flight at the same time; a page that fetches one section after another never has them overlap"
+        );
+    })
+    .await;
+}
+
+/// Every section runs in a task of its own: polled once and then left alone, the page still gets all three requests out.
+#[tokio::test]
+async fn every_section_runs_in_its_own_task_without_the_page_being_polled() {
+    within_time_limit(async {
+        // Arrange: fakes that never answer, served on threads of their own.
+        let fakes = FakesOnTheirOwnRuntime::start(hanging(), hanging(), hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let cancel = CancellationToken::new();
+        let page = fetch_product_page(
+            &service,
+            PRODUCT_ID,
+            Deadline::after(Duration::from_secs(10)),
+            &cancel,
+        );
+        tokio::pin!(page);
+
+        // Act: poll the page once, so it can start its sections, then stop.
+        let first_poll = futures::poll!(page.as_mut());
+        let in_flight = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
+
+        // Assert
+        assert!(first_poll.is_pending(), "the fakes never answer");
+        assert!(
+            in_flight.is_some(),
+            "all three requests must arrive while nobody polls the page: each section runs in a spawned task of its own, not inside the page future"
         );
     })
     .await;
@@ -1648,6 +1751,32 @@ fn any_failure_of_the_reviews_section_degrades_the_page() {
             "reviews failed with {described}: the page has no reviews, and its client cannot tell \"no reviews\" from an error it never saw, so reviews must be listed as degraded"
         );
     }
+}
+
+/// A product with no reviews yet (`count == 0`) is a complete page: an answer, not a failure.
+#[test]
+fn a_product_without_reviews_is_a_complete_page() {
+    // Arrange: reviews answered, and there are none yet.
+    let (inventory, price) = inventory_and_price();
+    let no_reviews_yet = ReviewStats {
+        average_stars: 0.0,
+        count: 0,
+    };
+
+    // Act
+    let page = ProductPage::assemble(PRODUCT_ID, inventory, price, Ok(no_reviews_yet.clone()));
+
+    // Assert
+    assert_eq!(
+        page.reviews,
+        Some(no_reviews_yet),
+        "reviews answered \"none yet\": that answer is on the page"
+    );
+    assert!(
+        page.degraded.is_empty(),
+        "nothing failed, so nothing is degraded: \"no reviews yet\" is what the degraded list tells apart from \"reviews are down\"; got {:?}",
+        page.degraded
+    );
 }
 
 /// A failing required section fails the page, with the upstream named and status 502.
