@@ -79,6 +79,14 @@ pub fn parse_manifest(text: &str) -> Vec<Copy> {
         .collect()
 }
 
+/// `// ANCHOR: name` and `// ANCHOR_END: name` mark what the book includes.
+/// The solution's copy of given code carries them and the exercise's does
+/// not, so they are not part of the comparison.
+fn is_book_marker(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with("// ANCHOR:") || line.starts_with("// ANCHOR_END:")
+}
+
 /// What is wrong with one copy, if anything: missing files, or the first
 /// line where it differs from its original.
 pub fn drift(root: &Path, copy: &Copy) -> Option<String> {
@@ -92,7 +100,7 @@ pub fn drift(root: &Path, copy: &Copy) -> Option<String> {
     };
     let body = |text: &str| -> Vec<String> {
         text.lines()
-            .filter(|line| original_named_by(line).is_none())
+            .filter(|line| original_named_by(line).is_none() && !is_book_marker(line))
             .map(str::to_string)
             .collect()
     };
@@ -121,6 +129,36 @@ mod tests {
         let path = root.join(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn book_anchor_lines_are_not_part_of_the_comparison() {
+        let root = tempfile::tempdir().expect("a temp dir");
+        write(
+            root.path(),
+            "steps/a/src/retry.rs",
+            "//! Retry.\npub fn r() {}\n",
+        );
+        write(
+            root.path(),
+            "solutions/a/src/retry.rs",
+            "//! Retry.\n// ANCHOR: r\npub fn r() {}\n// ANCHOR_END: r\n",
+        );
+        let copy = Copy {
+            copy: PathBuf::from("solutions/a/src/retry.rs"),
+            original: PathBuf::from("steps/a/src/retry.rs"),
+        };
+        assert_eq!(drift(root.path(), &copy), None);
+
+        write(
+            root.path(),
+            "solutions/a/src/retry.rs",
+            "//! Retry.\n// ANCHOR: r\npub fn r() { todo!() }\n// ANCHOR_END: r\n",
+        );
+        assert!(
+            drift(root.path(), &copy).is_some(),
+            "a changed line is still drift"
+        );
     }
 
     #[test]
