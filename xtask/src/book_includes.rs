@@ -183,25 +183,6 @@ fn anchor_name<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
     (end > 0).then(|| &rest[..end])
 }
 
-/// The chapters (paths relative to `book/src/`) that `SUMMARY.md` does not link.
-pub fn chapters_missing_from_summary<'a>(summary: &str, chapters: &[&'a str]) -> Vec<&'a str> {
-    let linked: Vec<String> = summary
-        .split("](")
-        .skip(1)
-        .filter_map(|after| after.split(')').next())
-        .map(|target| target.trim().trim_start_matches("./").to_string())
-        .collect();
-    chapters
-        .iter()
-        .copied()
-        .filter(|chapter| {
-            !linked
-                .iter()
-                .any(|target| target == chapter.trim_start_matches("./"))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,14 +291,5 @@ fn tail() {}
         );
         let arguments: Vec<_> = found.iter().map(|i| i.argument.as_str()).collect();
         assert_eq!(arguments, ["a.rs:x", "b.rs"]);
-    }
-
-    #[test]
-    fn chapters_are_found_in_the_summary() {
-        let summary = "# Summary\n\n[Introduction](README.md)\n- [Step 1](./step1-baseline.md)\n";
-        assert_eq!(
-            chapters_missing_from_summary(summary, &["step1-baseline.md", "step2-deadlines.md"]),
-            ["step2-deadlines.md"]
-        );
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
+use cargo_metadata::{Message, TargetKind};
 
 /// A `cargo` command: the cargo that runs us when there is one (`cargo xtask`
 /// sets `CARGO`), so a rustup toolchain override applies to the children too.
@@ -87,40 +88,25 @@ pub fn build_tests(root: &Path, package: &str, diagnostics: Diagnostics) -> Resu
 
 /// Picks the integration-test executables out of cargo's JSON messages.
 pub fn parse_test_artifacts(json_lines: &str) -> Vec<TestExecutable> {
-    let mut found = Vec::new();
-    for line in json_lines.lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
-            continue;
-        }
-        let is_test_target = message["target"]["kind"]
-            .as_array()
-            .is_some_and(|kinds| kinds.iter().any(|kind| kind == "test"));
-        let (Some(executable), Some(target), Some(src_path), Some(manifest)) = (
-            message["executable"].as_str(),
-            message["target"]["name"].as_str(),
-            message["target"]["src_path"].as_str(),
-            message["manifest_path"].as_str(),
-        ) else {
-            continue;
-        };
-        if !is_test_target {
-            continue;
-        }
-        let package_dir = Path::new(manifest)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        found.push(TestExecutable {
-            target: target.to_string(),
-            path: PathBuf::from(executable),
-            src_path: PathBuf::from(src_path),
-            package_dir,
+    let artifacts =
+        Message::parse_stream(json_lines.as_bytes()).filter_map(|message| match message.ok()? {
+            Message::CompilerArtifact(artifact)
+                if artifact.profile.test && artifact.target.is_kind(TargetKind::Test) =>
+            {
+                Some(artifact)
+            }
+            _ => None,
         });
-    }
-    found
+    artifacts
+        .filter_map(|artifact| {
+            Some(TestExecutable {
+                path: artifact.executable?.into_std_path_buf(),
+                target: artifact.target.name,
+                src_path: artifact.target.src_path.into_std_path_buf(),
+                package_dir: artifact.manifest_path.parent()?.as_std_path().to_path_buf(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -129,12 +115,43 @@ mod tests {
 
     #[test]
     fn only_integration_test_executables_are_picked() {
+        let artifact = |manifest: &str,
+                        kind: &str,
+                        name: &str,
+                        src: &str,
+                        test: bool,
+                        exe: &str| {
+            format!(
+                r#"{{"reason":"compiler-artifact","package_id":"p","manifest_path":"{manifest}","target":{{"kind":["{kind}"],"name":"{name}","src_path":"{src}"}},"profile":{{"opt_level":"0","debug_assertions":true,"overflow_checks":true,"test":{test}}},"features":[],"filenames":[],"executable":{exe},"fresh":false}}"#
+            )
+        };
         let lines = [
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/solutions/s/Cargo.toml","target":{"kind":["test"],"name":"step1","src_path":"/w/steps/s/tests/step1.rs"},"profile":{"test":true},"executable":"/w/target/debug/deps/step1-abc","fresh":false}"#,
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/solutions/s/Cargo.toml","target":{"kind":["lib"],"name":"s","src_path":"/w/solutions/s/src/lib.rs"},"profile":{"test":true},"executable":"/w/target/debug/deps/s-def","fresh":false}"#,
-            r#"{"reason":"compiler-artifact","manifest_path":"/w/x/Cargo.toml","target":{"kind":["lib"],"name":"dep","src_path":"/w/x/src/lib.rs"},"profile":{"test":false},"executable":null,"fresh":true}"#,
-            r#"{"reason":"build-finished","success":true}"#,
-            "not json at all",
+            artifact(
+                "/w/solutions/s/Cargo.toml",
+                "test",
+                "step1",
+                "/w/steps/s/tests/step1.rs",
+                true,
+                "\"/w/target/debug/deps/step1-abc\"",
+            ),
+            artifact(
+                "/w/solutions/s/Cargo.toml",
+                "lib",
+                "s",
+                "/w/solutions/s/src/lib.rs",
+                true,
+                "\"/w/target/debug/deps/s-def\"",
+            ),
+            artifact(
+                "/w/x/Cargo.toml",
+                "lib",
+                "dep",
+                "/w/x/src/lib.rs",
+                false,
+                "null",
+            ),
+            r#"{"reason":"build-finished","success":true}"#.to_string(),
+            "not json at all".to_string(),
         ]
         .join("\n");
 

@@ -35,11 +35,19 @@ pub fn run_quietly(command: &mut Command) -> Result<(), String> {
 
 /// `mdbook --version`'s output (e.g. `mdbook v0.5.4`), or `None` if absent.
 pub fn mdbook_version() -> Option<String> {
-    let output = Command::new("mdbook").arg("--version").output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    first_line_of(Command::new("mdbook").arg("--version"))
+}
+
+/// The first line of a command's standard output, if it ran successfully.
+pub fn first_line_of(command: &mut Command) -> Option<String> {
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let first = stdout.lines().next().map(|line| line.trim().to_string());
+    first.filter(|_| output.status.success())
 }
 
 #[cfg(test)]

@@ -5,11 +5,10 @@
 //! and upstream types every step uses). A copy names its original, and
 //! `check` (and `cargo test`, see `tidy`) fails as soon as the two differ.
 //!
-//! A copy names its original in a header line,
-//! ``//! Given code: a copy of `steps/step1_baseline/src/product.rs`.``,
-//! or, for files without that line yet, in `xtask/given-copies.txt`
-//! (`copy = original`, paths from the workbook root). Header lines of that
-//! form are left out of the comparison, so an original may itself be a copy.
+//! A copy names its original (a path from the workbook root) in a header
+//! line, ``//! Given code: a copy of `steps/step1_baseline/src/product.rs`.``
+//! Header lines of that form (with the blank `//!` line before them, if any)
+//! are left out of the comparison, so an original may itself be a copy.
 
 use std::path::{Path, PathBuf};
 
@@ -19,9 +18,6 @@ use crate::files;
 
 /// How a copy's header line starts; the original's path follows, in backticks.
 pub const MARKER: &str = "//! Given code: a copy of `";
-
-/// The list of copies for files that do not declare themselves yet.
-pub const MANIFEST: &str = "xtask/given-copies.txt";
 
 /// Folders searched for copies that declare themselves.
 const DIRS: [&str; 3] = ["steps", "solutions", "support"];
@@ -35,10 +31,10 @@ pub struct Copy {
     pub original: PathBuf,
 }
 
-/// Every copy declared below `root`, by header line or in the manifest.
+/// Every copy declared below `root` by a header line.
 ///
 /// # Errors
-/// Fails if a file or the manifest cannot be read.
+/// Fails if a file cannot be read.
 pub fn declared(root: &Path) -> Result<Vec<Copy>> {
     let mut found = Vec::new();
     for dir in DIRS {
@@ -53,10 +49,6 @@ pub fn declared(root: &Path) -> Result<Vec<Copy>> {
             }
         }
     }
-    let manifest = root.join(MANIFEST);
-    if manifest.is_file() {
-        found.extend(parse_manifest(&files::read_text(&manifest)?));
-    }
     Ok(found)
 }
 
@@ -64,19 +56,6 @@ pub fn declared(root: &Path) -> Result<Vec<Copy>> {
 fn original_named_by(line: &str) -> Option<&str> {
     let rest = line.trim().strip_prefix(MARKER)?;
     rest.split_once('`').map(|(path, _)| path)
-}
-
-/// `copy = original` lines; blank lines and `#` comments are skipped.
-pub fn parse_manifest(text: &str) -> Vec<Copy> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter_map(|line| line.split_once('='))
-        .map(|(copy, original)| Copy {
-            copy: copy.trim().into(),
-            original: original.trim().into(),
-        })
-        .collect()
 }
 
 /// `// ANCHOR: name` and `// ANCHOR_END: name` mark what the book includes.
@@ -99,10 +78,19 @@ pub fn drift(root: &Path, copy: &Copy) -> Option<String> {
         ));
     };
     let body = |text: &str| -> Vec<String> {
-        text.lines()
-            .filter(|line| original_named_by(line).is_none() && !is_book_marker(line))
-            .map(str::to_string)
-            .collect()
+        let mut kept: Vec<String> = Vec::new();
+        for line in text.lines().filter(|line| !is_book_marker(line)) {
+            if original_named_by(line).is_some() {
+                // The header line is a paragraph of its own: its blank `//!`
+                // line goes with it.
+                if kept.last().is_some_and(|last| last.trim() == "//!") {
+                    kept.pop();
+                }
+                continue;
+            }
+            kept.push(line.to_string());
+        }
+        kept
     };
     let (copied, original) = (body(&copied), body(&original));
     if copied == original {
@@ -162,7 +150,7 @@ mod tests {
     }
 
     #[test]
-    fn copies_declared_by_header_or_manifest_are_compared_without_their_header() {
+    fn copies_declared_by_header_are_compared_without_their_header() {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
         write(
@@ -173,17 +161,12 @@ mod tests {
         write(
             root,
             "solutions/a/src/product.rs",
-            "//! Products.\n//! Given code: a copy of `steps/a/src/product.rs`.\npub struct P;\n",
+            "//! Products.\n//!\n//! Given code: a copy of `steps/a/src/product.rs`.\npub struct P;\n",
         );
         write(
             root,
             "steps/b/src/product.rs",
-            "//! Products.\npub struct Q;\n",
-        );
-        write(
-            root,
-            MANIFEST,
-            "# copies\n\nsteps/b/src/product.rs = steps/a/src/product.rs\n",
+            "//! Products.\n//! Given code: a copy of `steps/a/src/product.rs`.\npub struct Q;\n",
         );
 
         let copies = declared(root).unwrap();
@@ -192,17 +175,17 @@ mod tests {
             copies,
             [
                 Copy {
-                    copy: "solutions/a/src/product.rs".into(),
+                    copy: "steps/b/src/product.rs".into(),
                     original: "steps/a/src/product.rs".into()
                 },
                 Copy {
-                    copy: "steps/b/src/product.rs".into(),
+                    copy: "solutions/a/src/product.rs".into(),
                     original: "steps/a/src/product.rs".into()
                 },
             ]
         );
-        assert_eq!(drift(root, &copies[0]), None);
-        let drifted = drift(root, &copies[1]).unwrap();
+        assert_eq!(drift(root, &copies[1]), None);
+        let drifted = drift(root, &copies[0]).unwrap();
         assert!(drifted.contains("first at line 2"), "{drifted}");
         let missing = Copy {
             copy: "steps/c/src/x.rs".into(),

@@ -8,39 +8,33 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use walkdir::{DirEntry, WalkDir};
 
 /// Every file below `dir`, as paths relative to `dir`, sorted. A missing
 /// directory has no files.
 pub fn relative_files(dir: &Path) -> Result<BTreeSet<PathBuf>> {
     let mut found = BTreeSet::new();
-    if dir.is_dir() {
-        collect(dir, dir, &mut found)?;
+    if !dir.is_dir() {
+        return Ok(found);
     }
-    Ok(found)
-}
-
-fn collect(base: &Path, dir: &Path, found: &mut BTreeSet<PathBuf>) -> Result<()> {
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
+    // Build output and editor/VCS metadata are never the learner's code.
+    let skipped = |entry: &DirEntry| {
+        let name = entry.file_name().to_string_lossy();
+        entry.depth() > 0
+            && entry.file_type().is_dir()
+            && (name == "target" || name.starts_with('.'))
+    };
+    for entry in WalkDir::new(dir)
+        .into_iter()
+        .filter_entry(|entry| !skipped(entry))
+    {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let file_type = entry
-            .file_type()
-            .with_context(|| format!("cannot stat {}", path.display()))?;
-        if file_type.is_dir() {
-            // Build output and editor/VCS metadata are never the learner's code.
-            if name == "target" || name.starts_with('.') {
-                continue;
-            }
-            collect(base, &path, found)?;
-        } else if file_type.is_file() {
-            // strip_prefix cannot fail: `path` was built by joining onto `base`.
-            found.insert(path.strip_prefix(base).unwrap().to_path_buf());
+        if entry.file_type().is_file() {
+            // strip_prefix cannot fail: the walk starts at `dir`.
+            found.insert(entry.path().strip_prefix(dir).unwrap().to_path_buf());
         }
     }
-    Ok(())
+    Ok(found)
 }
 
 /// Every `.rs` file below `dir`, as full paths, sorted.

@@ -68,6 +68,14 @@ impl Layout {
         self.root.join("steps").join("info.toml")
     }
 
+    /// `steps/hints/<short>.toml`: a step's hint ladders (spoilers) and mutants.
+    pub fn hints_file(&self, short: &str) -> PathBuf {
+        self.root
+            .join("steps")
+            .join("hints")
+            .join(format!("{short}.toml"))
+    }
+
     /// `steps/<name>/`: the learner's exercise crate.
     pub fn step_dir(&self, name: &str) -> PathBuf {
         self.root.join("steps").join(name)
@@ -88,9 +96,9 @@ impl Layout {
         self.root.join(".workbook")
     }
 
-    /// `.workbook/progress.txt`.
+    /// `.workbook/progress.toml`.
     pub fn progress_file(&self) -> PathBuf {
-        self.state_dir().join("progress.txt")
+        self.state_dir().join("progress.toml")
     }
 
     /// `.workbook/backups/`.

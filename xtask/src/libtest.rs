@@ -7,34 +7,29 @@
 
 use std::collections::BTreeMap;
 
-/// What libtest reported for one test.
+/// How one test ended: what libtest reported (`ok`, `FAILED`, `ignored`),
+/// or what the runner saw instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// `ok`.
+pub enum TestStatus {
+    /// Reported `ok`.
     Passed,
-    /// `FAILED`.
+    /// Reported `FAILED`.
     Failed,
-    /// `ignored` (the workbook forbids `#[ignore]`, but the runner still reads it).
+    /// Reported `ignored` (the workbook forbids `#[ignore]`, but the runner still reads it).
     Ignored,
+    /// Still running when the time limit stopped the run.
+    Unfinished,
+    /// Its binary exited (crashed) before reporting it.
+    NotRun,
 }
 
 /// Everything a test binary's run reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     /// Each reported test with its verdict, in the order reported.
-    pub verdicts: Vec<(String, Verdict)>,
+    pub verdicts: Vec<(String, TestStatus)>,
     /// The captured output of each failed test, by name.
     pub failure_output: BTreeMap<String, String>,
-}
-
-impl Report {
-    /// The verdict for `name`, if it was reported.
-    pub fn verdict(&self, name: &str) -> Option<Verdict> {
-        self.verdicts
-            .iter()
-            .find(|(reported, _)| reported == name)
-            .map(|(_, verdict)| *verdict)
-    }
 }
 
 /// Parses a test binary's standard output.
@@ -81,16 +76,16 @@ fn section_header(line: &str) -> Option<&str> {
 }
 
 /// `test name ... ok` → `(name, Passed)`.
-fn verdict_line(line: &str) -> Option<(String, Verdict)> {
+fn verdict_line(line: &str) -> Option<(String, TestStatus)> {
     let rest = line.strip_prefix("test ")?;
     let (name, result) = rest.rsplit_once(" ... ")?;
     let name = name.strip_suffix(" - should panic").unwrap_or(name);
     let verdict = if result == "ok" {
-        Verdict::Passed
+        TestStatus::Passed
     } else if result == "FAILED" {
-        Verdict::Failed
+        TestStatus::Failed
     } else if result.starts_with("ignored") {
-        Verdict::Ignored
+        TestStatus::Ignored
     } else {
         return None;
     };
@@ -118,12 +113,15 @@ pub struct FailureSummary {
 /// How many lines of a failure are shown under its test.
 const MAX_FAILURE_LINES: usize = 6;
 /// Longer lines are cut: one giant `Debug` dump should not flood the screen.
-const MAX_LINE_CHARS: usize = 200;
+/// Generous, because a test's message often ends with its advice.
+const MAX_LINE_CHARS: usize = 600;
 
 /// Distils a failure section: the first panic's message and location, with
 /// backtraces and libtest's notes dropped, and `todo!()`'s "not yet
-/// implemented" worded for a learner.
+/// implemented" worded for a learner. A snapshot (insta) failure is kept
+/// whole: its diff and its instructions are the message.
 pub fn summarize_failure(section: &str) -> FailureSummary {
+    let whole = section.contains("Snapshot Summary");
     let mut summary = FailureSummary::default();
     // Output before the first panic (e.g. `Error: ...` from a test returning
     // `Result`) and the first panic's message are what explain the failure.
@@ -152,7 +150,11 @@ pub fn summarize_failure(section: &str) -> FailureSummary {
             }
             continue;
         }
-        let cleaned = learner_wording(line);
+        let cleaned = if whole {
+            line.to_string()
+        } else {
+            learner_wording(line)
+        };
         match panics_seen {
             0 => before_panic.push(cleaned),
             1 => panic_message.push(cleaned),
@@ -161,7 +163,7 @@ pub fn summarize_failure(section: &str) -> FailureSummary {
     }
     let mut lines = before_panic;
     lines.extend(panic_message);
-    if lines.len() > MAX_FAILURE_LINES {
+    if lines.len() > MAX_FAILURE_LINES && !whole {
         lines.truncate(MAX_FAILURE_LINES);
         lines.push("…".to_string());
     }
@@ -179,12 +181,9 @@ fn panic_location(line: &str) -> Option<String> {
 }
 
 fn learner_wording(line: &str) -> String {
-    let line = if let Some(message) = line.strip_prefix("not yet implemented: ") {
-        format!("not implemented yet: {message}")
-    } else if line == "not yet implemented" {
-        "not implemented yet".to_string()
-    } else {
-        line.to_string()
+    let line = match line.strip_prefix("not yet implemented") {
+        Some(message) => format!("not implemented yet{message}"),
+        None => line.to_string(),
     };
     if line.chars().count() > MAX_LINE_CHARS {
         let cut: String = line.chars().take(MAX_LINE_CHARS).collect();
@@ -263,15 +262,23 @@ failures:
 test result: FAILED. 1 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.09s
 ";
 
+    fn verdict(report: &Report, name: &str) -> Option<TestStatus> {
+        let found = report
+            .verdicts
+            .iter()
+            .find(|(reported, _)| reported == name);
+        found.map(|(_, status)| *status)
+    }
+
     #[test]
     fn verdict_lines_are_read_for_ok_failed_and_ignored() {
         let report = parse_report(SAMPLE);
         assert_eq!(report.verdicts.len(), 7);
-        assert_eq!(report.verdict("ok"), Some(Verdict::Passed));
-        assert_eq!(report.verdict("eq"), Some(Verdict::Failed));
-        assert_eq!(report.verdict("ign"), Some(Verdict::Ignored));
-        assert_eq!(report.verdict("inner::nested"), Some(Verdict::Failed));
-        assert_eq!(report.verdict("missing"), None);
+        assert_eq!(verdict(&report, "ok"), Some(TestStatus::Passed));
+        assert_eq!(verdict(&report, "eq"), Some(TestStatus::Failed));
+        assert_eq!(verdict(&report, "ign"), Some(TestStatus::Ignored));
+        assert_eq!(verdict(&report, "inner::nested"), Some(TestStatus::Failed));
+        assert_eq!(verdict(&report, "missing"), None);
     }
 
     #[test]
@@ -343,6 +350,24 @@ test result: FAILED. 1 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out; 
     }
 
     #[test]
+    fn a_snapshot_failure_keeps_insta_s_instructions_whole() {
+        let mut section =
+            String::from("━━ Snapshot Summary ━━\nSnapshot file: tests/snapshots/x.snap\n");
+        section.extend((0..12).map(|i| format!("-old line {i} {}\n", "x".repeat(250))));
+        section.push_str("To update snapshots run `cargo insta review`\n");
+        section.push_str(
+            "thread 't' panicked at tests/t.rs:3:5:\nsnapshot assertion for 'x' failed in line 3\n",
+        );
+        let summary = summarize_failure(&section);
+        assert_eq!(summary.lines.len(), 16, "{:?}", summary.lines);
+        assert!(summary.lines[2].ends_with("xxx"));
+        assert_eq!(
+            summary.lines[14],
+            "To update snapshots run `cargo insta review`"
+        );
+    }
+
+    #[test]
     fn a_terse_listing_gives_the_test_names() {
         let listing = "eq: test\ninner::nested: test\nsome_bench: benchmark\n";
         assert_eq!(parse_list(listing), ["eq", "inner::nested"]);
@@ -351,6 +376,6 @@ test result: FAILED. 1 passed; 5 failed; 1 ignored; 0 measured; 0 filtered out; 
     #[test]
     fn a_hung_single_threaded_run_reports_no_verdict_for_the_hung_test() {
         let report = parse_report("running 2 tests\ntest quick ... ok\ntest hangs ... ");
-        assert_eq!(report.verdicts, [("quick".to_string(), Verdict::Passed)]);
+        assert_eq!(report.verdicts, [("quick".to_string(), TestStatus::Passed)]);
     }
 }

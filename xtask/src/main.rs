@@ -8,8 +8,9 @@
 //! maintainer crate, `support/book_check`, so no learner builds that.
 //!
 //! # Layout
-//! - `layout`, `steps`, `progress`: where things are, which steps exist, how far
-//!   the learner got (`.workbook/progress.txt`).
+//! - `layout`, `steps`, `hints`, `progress`: where things are, which steps
+//!   exist, their hint ladders and mutants (`steps/hints/`), how far the
+//!   learner got (`.workbook/progress.toml`).
 //! - `cargo`, `run_limit`, `libtest`, `test_purposes`, `step_run`, `mutants`:
 //!   build a step's tests, run the binaries under a time limit, read their output.
 //! - `verification`: one step verified, as a plain-data report that `verify`,
@@ -31,6 +32,7 @@ mod commands;
 mod copies;
 mod debounce;
 mod files;
+mod hints;
 mod layout;
 mod libtest;
 mod mutants;
@@ -76,7 +78,7 @@ enum Command {
     Verify(VerifyArgs),
     /// Re-run verify whenever a file of the step changes (Ctrl-C to stop).
     Watch(WatchArgs),
-    /// Show the next hint for a step (they get more specific each time).
+    /// Show the next hint for your first failing test: the idea, then the API, then the code.
     Hint(HintArgs),
     /// Show your progress: each step done, started or not started.
     Status,

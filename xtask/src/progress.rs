@@ -1,19 +1,29 @@
-//! The learner's progress: `.workbook/progress.txt`, plain text keyed by step.
+//! The learner's progress: `.workbook/progress.toml`, one table per step.
 //!
-//! One line per step, e.g. `step1_baseline = done hints_shown=2`. Plain text
-//! so a learner (or instructor) can read and edit it; unknown lines are
-//! ignored rather than rejected so a hand edit never locks anyone out.
+//! ```toml
+//! [step1_baseline]
+//! state = "started"
+//! hints_before_done = 2
+//! first_failing = "concurrent_fetch_takes_the_slowest_latency"
+//! opened = { fetch_json = 2 }
+//! ```
+//!
+//! Plain TOML so a learner (or instructor) can read and edit it. A file that
+//! no longer parses is reported and treated as empty, never a lock-out.
 
 use std::collections::BTreeMap;
 use std::fs;
 
+use anstream::eprintln;
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::layout::Layout;
 use crate::steps::{Catalogue, Step, UnknownStep};
 
 /// How far a learner got with one step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StepState {
     /// Never verified, no hint asked for.
     #[default]
@@ -24,27 +34,33 @@ pub enum StepState {
     Done,
 }
 
-impl StepState {
-    fn word(self) -> &'static str {
-        match self {
-            StepState::NotStarted => "not_started",
-            StepState::Started => "started",
-            StepState::Done => "done",
-        }
-    }
-}
-
-/// One step's line in the progress file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// One step's table in the progress file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StepProgress {
     /// Done, started or not started.
     pub state: StepState,
-    /// How many hints have been shown so far.
-    pub hints_shown: usize,
+    /// Hints opened while the step was not yet done (what `status` counts).
+    pub hints_before_done: usize,
+    /// The first failing test of the last red run, in the test file's order:
+    /// `hint` opens the next rung of its topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failing: Option<String>,
+    /// How many rungs of each topic's ladder have been opened.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub opened: BTreeMap<String, usize>,
+}
+
+impl StepProgress {
+    /// How many rungs of `topic` have been opened.
+    pub fn opened(&self, topic: &str) -> usize {
+        self.opened.get(topic).copied().unwrap_or(0)
+    }
 }
 
 /// The whole progress file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Progress {
     steps: BTreeMap<String, StepProgress>,
 }
@@ -65,50 +81,20 @@ impl Progress {
         }
     }
 
-    /// Parses the file's text, skipping comments and lines it does not understand.
+    /// Parses the file's text; text that does not parse is empty progress.
     pub fn parse(text: &str) -> Self {
-        let mut steps = BTreeMap::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((name, rest)) = line.split_once('=') else {
-                continue;
-            };
-            let name = name.trim();
-            if name.is_empty() {
-                continue;
-            }
-            let mut progress = StepProgress::default();
-            for word in rest.split_whitespace() {
-                match word {
-                    "done" => progress.state = StepState::Done,
-                    "started" => progress.state = StepState::Started,
-                    "not_started" => progress.state = StepState::NotStarted,
-                    _ => {
-                        if let Some(count) = word.strip_prefix("hints_shown=") {
-                            progress.hints_shown = count.parse().unwrap_or(0);
-                        }
-                    }
-                }
-            }
-            steps.insert(name.to_string(), progress);
-        }
-        Self { steps }
+        toml::from_str(text).unwrap_or_else(|error| {
+            eprintln!(
+                "warning: .workbook/progress.toml is not valid TOML, so it is ignored ({error})"
+            );
+            Self::default()
+        })
     }
 
     /// The file's text.
     pub fn render(&self) -> String {
-        let mut text = String::from(HEADER);
-        for (name, progress) in &self.steps {
-            text.push_str(&format!(
-                "{name} = {} hints_shown={}\n",
-                progress.state.word(),
-                progress.hints_shown
-            ));
-        }
-        text
+        let body = toml::to_string(self).unwrap_or_default();
+        format!("{HEADER}\n{body}")
     }
 
     /// Writes the file (through a temporary file, so a crash never leaves half a file).
@@ -116,7 +102,7 @@ impl Progress {
         let path = layout.progress_file();
         let dir = layout.state_dir();
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let temporary = dir.join("progress.txt.tmp");
+        let temporary = dir.join("progress.toml.tmp");
         fs::write(&temporary, self.render())
             .with_context(|| format!("cannot write {}", temporary.display()))?;
         fs::rename(&temporary, &path)
@@ -126,30 +112,23 @@ impl Progress {
 
     /// One step's progress (not started when absent).
     pub fn get(&self, name: &str) -> StepProgress {
-        self.steps.get(name).copied().unwrap_or_default()
+        self.steps.get(name).cloned().unwrap_or_default()
     }
 
-    /// Records a red run or a hint; a done step stays done.
-    pub fn mark_started(&mut self, name: &str) {
-        let entry = self.steps.entry(name.to_string()).or_default();
-        if entry.state == StepState::NotStarted {
+    fn entry(&mut self, name: &str) -> &mut StepProgress {
+        self.steps.entry(name.to_string()).or_default()
+    }
+
+    /// Records a run of the learner's code: green is done (a done step stays
+    /// done), and a red run remembers its first failing test for `hint`.
+    pub fn record_run(&mut self, name: &str, first_failing: Option<String>, green: bool) {
+        let entry = self.entry(name);
+        if green {
+            entry.state = StepState::Done;
+        } else if entry.state == StepState::NotStarted {
             entry.state = StepState::Started;
         }
-    }
-
-    /// Records a green run.
-    pub fn mark_done(&mut self, name: &str) {
-        self.steps.entry(name.to_string()).or_default().state = StepState::Done;
-    }
-
-    /// Records a run of the learner's code: green is done, anything else
-    /// started (a done step stays done).
-    pub fn record_run(&mut self, name: &str, green: bool) {
-        if green {
-            self.mark_done(name);
-        } else {
-            self.mark_started(name);
-        }
+        entry.first_failing = first_failing;
     }
 
     /// Forgets a step, as if it had never been started (`reset`).
@@ -157,11 +136,19 @@ impl Progress {
         self.steps.remove(name);
     }
 
-    /// Records that `count` hints have now been shown (never fewer than before).
-    pub fn record_hints_shown(&mut self, name: &str, count: usize) {
-        self.mark_started(name);
-        let entry = self.steps.entry(name.to_string()).or_default();
-        entry.hints_shown = entry.hints_shown.max(count);
+    /// Records that rung `rung` (1-based) of `topic` has been opened; only
+    /// a rung opened before the step is done counts as a hint used.
+    pub fn record_rung(&mut self, name: &str, topic: &str, rung: usize) {
+        let entry = self.entry(name);
+        let opened = entry.opened.entry(topic.to_string()).or_default();
+        if rung <= *opened {
+            return;
+        }
+        *opened = rung;
+        if entry.state != StepState::Done {
+            entry.state = StepState::Started;
+            entry.hints_before_done += 1;
+        }
     }
 
     /// The first step that is not done: where the learner is.
@@ -197,71 +184,62 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let layout = Layout::at(root.path().to_path_buf());
         let mut progress = Progress::default();
-        progress.mark_done("step1_baseline");
-        progress.record_hints_shown("step1_baseline", 2);
-        progress.record_hints_shown("step2_deadlines", 1);
+        progress.record_rung("step1_baseline", "fetch_json", 1);
+        progress.record_rung("step1_baseline", "fetch_json", 2);
+        progress.record_run("step1_baseline", None, true);
+        progress.record_run("step2_deadlines", Some("a::b".into()), false);
         progress.save(&layout).unwrap();
 
         let loaded = Progress::load(&layout).unwrap();
         assert_eq!(loaded, progress);
         let step1 = loaded.get("step1_baseline");
         assert_eq!(step1.state, StepState::Done);
-        assert_eq!(step1.hints_shown, 2);
-        assert_eq!(loaded.get("step2_deadlines").state, StepState::Started);
+        assert_eq!(
+            (step1.hints_before_done, step1.opened("fetch_json")),
+            (2, 2)
+        );
+        let step2 = loaded.get("step2_deadlines");
+        assert_eq!(step2.state, StepState::Started);
+        assert_eq!(step2.first_failing.as_deref(), Some("a::b"));
         assert_eq!(loaded.get("step3_backpressure"), StepProgress::default());
-    }
-
-    #[test]
-    fn the_file_is_plain_text_keyed_by_step_name() {
-        let mut progress = Progress::default();
-        progress.mark_done("step1_baseline");
-        progress.record_hints_shown("step1_baseline", 2);
-        let text = progress.render();
         assert!(
-            text.contains("step1_baseline = done hints_shown=2\n"),
-            "{text}"
+            progress
+                .render()
+                .contains("[step1_baseline]\nstate = \"done\"")
         );
     }
 
     #[test]
-    fn a_missing_file_is_empty_progress_and_junk_lines_are_ignored() {
+    fn a_missing_or_broken_file_is_empty_progress() {
         let root = tempfile::tempdir().unwrap();
         let layout = Layout::at(root.path().to_path_buf());
         assert_eq!(Progress::load(&layout).unwrap(), Progress::default());
-
-        let parsed = Progress::parse("garbage\n= done\nstep1_baseline = started hints_shown=x\n");
-        assert_eq!(parsed.get("step1_baseline").state, StepState::Started);
-        assert_eq!(parsed.get("step1_baseline").hints_shown, 0);
+        assert_eq!(Progress::parse("garbage ="), Progress::default());
+        let partial = Progress::parse("[a]\nstate = \"done\"\n");
+        assert_eq!(partial.get("a").state, StepState::Done);
     }
 
     #[test]
-    fn a_run_records_done_or_started_and_a_reset_forgets_the_step() {
+    fn a_done_step_stays_done_and_a_reset_forgets_it() {
         let mut progress = Progress::default();
-        progress.record_run("a", false);
+        progress.record_run("a", Some("t".into()), false);
         assert_eq!(progress.get("a").state, StepState::Started);
-        progress.record_run("a", true);
-        progress.record_run("a", false);
+        progress.record_run("a", None, true);
+        progress.record_run("a", Some("t".into()), false);
         assert_eq!(progress.get("a").state, StepState::Done);
-        progress.record_hints_shown("a", 2);
-
         progress.forget("a");
-
         assert_eq!(progress.get("a"), StepProgress::default());
     }
 
     #[test]
-    fn a_done_step_stays_done_and_hint_counts_never_shrink() {
+    fn only_new_rungs_opened_before_green_count_as_hints_used() {
         let mut progress = Progress::default();
-        progress.mark_done("a");
-        progress.mark_started("a");
-        progress.record_hints_shown("a", 3);
-        progress.record_hints_shown("a", 1);
-        assert_eq!(
-            progress.get("a"),
-            StepProgress {
-                state: StepState::Done,
-                hints_shown: 3
-            }
-        );
+        progress.record_rung("a", "t", 1);
+        progress.record_rung("a", "t", 1);
+        progress.record_run("a", None, true);
+        progress.record_rung("a", "t", 2);
+        let entry = progress.get("a");
+        assert_eq!((entry.hints_before_done, entry.opened("t")), (1, 2));
+        assert_eq!(entry.state, StepState::Done);
     }
 }

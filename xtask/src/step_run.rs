@@ -5,7 +5,6 @@
 //! limit stops the run, the tests that never reported are known by name:
 //! unfinished = listed − reported.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,9 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::cargo::TestExecutable;
-use crate::libtest::{self, FailureSummary, Verdict};
+pub use crate::libtest::TestStatus;
+use crate::libtest::{self, FailureSummary};
 use crate::run_limit::{Completion, run_with_limit};
-use crate::test_purposes;
+use crate::test_purposes::{self, TestFn};
 use crate::text::last_lines;
 
 /// Listing tests runs no test code, so a short fixed limit is plenty.
@@ -29,13 +29,13 @@ const DETAILS_LIMIT: Duration = Duration::from_secs(10);
 pub struct Suite {
     /// The binary.
     pub executable: TestExecutable,
-    /// Its tests, as libtest names them.
+    /// Its tests, as libtest names them, in the order of the test files.
     pub tests: Vec<String>,
-    /// Purposes from the test file's doc comments.
-    pub purposes: BTreeMap<String, String>,
+    /// The functions of its test files, in order, with their purposes.
+    pub functions: Vec<TestFn>,
 }
 
-/// Lists the tests of each binary and reads their purposes.
+/// Lists the tests of each binary, in the order of its files, with purposes.
 ///
 /// # Errors
 /// Fails if a binary cannot be run or does not list its tests in time.
@@ -55,32 +55,17 @@ pub fn list_suites(executables: &[TestExecutable]) -> Result<Vec<Suite>> {
                 listing.stderr
             );
         }
-        // A missing source only costs the purposes, never the run.
-        let purposes = std::fs::read_to_string(&executable.src_path)
-            .map(|source| test_purposes::extract_purposes(&source))
-            .unwrap_or_default();
+        let functions = test_purposes::read_target(&executable.src_path);
+        let mut tests = libtest::parse_list(&listing.stdout);
+        // Stable: tests not found in the files keep libtest's order, at the end.
+        tests.sort_by_key(|name| test_purposes::position(&functions, name).unwrap_or(usize::MAX));
         suites.push(Suite {
             executable: executable.clone(),
-            tests: libtest::parse_list(&listing.stdout),
-            purposes,
+            tests,
+            functions,
         });
     }
     Ok(suites)
-}
-
-/// How one test ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestStatus {
-    /// Reported `ok`.
-    Passed,
-    /// Reported `FAILED`.
-    Failed,
-    /// Reported `ignored`.
-    Ignored,
-    /// Still running when the time limit stopped the run.
-    Unfinished,
-    /// Its binary exited (crashed) before reporting it.
-    NotRun,
 }
 
 /// One test's result.
@@ -124,34 +109,15 @@ impl TestRun {
                 .iter()
                 .all(|test| test.status == TestStatus::Passed)
     }
-
-    /// How many tests passed.
-    pub fn passed(&self) -> usize {
-        self.tests
-            .iter()
-            .filter(|test| test.status == TestStatus::Passed)
-            .count()
-    }
 }
 
-/// Runs every suite, all within one `limit` counted from the first start.
+/// Runs every suite, all within one `limit` counted from the first start,
+/// with extra environment variables for every test binary (how a tests step
+/// plants a mutant: `WORKBOOK_MUTANT=<name>`).
 ///
 /// # Errors
 /// Fails only if a binary cannot be started.
-pub fn run_suites(suites: &[Suite], limit: Duration) -> Result<TestRun> {
-    run_suites_with_env(suites, limit, &[])
-}
-
-/// Like [`run_suites`], with extra environment variables for every test
-/// binary (how a tests step plants a mutant: `WORKBOOK_MUTANT=<name>`).
-///
-/// # Errors
-/// Fails only if a binary cannot be started.
-pub fn run_suites_with_env(
-    suites: &[Suite],
-    limit: Duration,
-    env: &[(&str, &str)],
-) -> Result<TestRun> {
+pub fn run_suites(suites: &[Suite], limit: Duration, env: &[(&str, &str)]) -> Result<TestRun> {
     let deadline = Instant::now() + limit;
     let mut run = TestRun::default();
     for suite in suites {
@@ -187,7 +153,10 @@ pub fn run_suites_with_env(
             }
             Completion::Exited(status) => {
                 record(&mut run, suite, &report, TestStatus::NotRun);
-                let any_failed = report.verdicts.iter().any(|(_, v)| *v == Verdict::Failed);
+                let any_failed = report
+                    .verdicts
+                    .iter()
+                    .any(|(_, v)| *v == TestStatus::Failed);
                 if !status.success() && !any_failed {
                     run.problems.push(format!(
                         "the test binary `{}` exited with {status} without reporting a failed test; \
@@ -211,7 +180,7 @@ fn recover_failure_details(suite: &Suite, env: &[(&str, &str)], report: &mut lib
         .verdicts
         .iter()
         .filter(|(name, verdict)| {
-            *verdict == Verdict::Failed && !report.failure_output.contains_key(name)
+            *verdict == TestStatus::Failed && !report.failure_output.contains_key(name)
         })
         .map(|(name, _)| name.clone())
         .collect();
@@ -234,26 +203,24 @@ fn recover_failure_details(suite: &Suite, env: &[(&str, &str)], report: &mut lib
 
 /// Adds one suite's tests to `run`; listed tests without a verdict get `missing`.
 fn record(run: &mut TestRun, suite: &Suite, report: &libtest::Report, missing: TestStatus) {
-    let mut names = suite.tests.clone();
-    for (reported, _) in &report.verdicts {
-        if !names.contains(reported) {
-            names.push(reported.clone());
-        }
-    }
+    // A test libtest reported but did not list (it should not happen) still counts.
+    let unlisted = report.verdicts.iter().map(|(name, _)| name);
+    let unlisted = unlisted.filter(|name| !suite.tests.contains(name));
+    let names: Vec<String> = suite.tests.iter().chain(unlisted).cloned().collect();
     for name in names {
-        let status = match report.verdict(&name) {
-            Some(Verdict::Passed) => TestStatus::Passed,
-            Some(Verdict::Failed) => TestStatus::Failed,
-            Some(Verdict::Ignored) => TestStatus::Ignored,
-            None => missing,
-        };
+        let reported = report
+            .verdicts
+            .iter()
+            .find(|(reported, _)| *reported == name);
+        let status = reported.map_or(missing, |(_, status)| *status);
         let failure = report
             .failure_output
             .get(&name)
             .map(|section| libtest::summarize_failure(section));
         run.tests.push(TestResult {
             binary: suite.executable.target.clone(),
-            purpose: test_purposes::purpose_of(&suite.purposes, &name).map(str::to_string),
+            purpose: test_purposes::position(&suite.functions, &name)
+                .and_then(|at| suite.functions[at].purpose.clone()),
             name,
             status,
             failure,

@@ -6,11 +6,11 @@
 //! runner turns into exit code 2 and a list of the steps.
 
 use std::collections::HashSet;
-use std::fmt;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
+use crate::hints::Hints;
 use crate::layout::Layout;
 
 /// One step of the workbook, as declared in `steps/info.toml`.
@@ -29,16 +29,25 @@ pub struct Step {
     pub time_limit_secs: u64,
     /// The example that runs this step's lab.
     pub lab: String,
-    /// Progressive hints, shown one at a time.
-    #[serde(default)]
-    pub hints: Vec<String>,
     /// What the learner writes: the code (the usual) or the tests.
     #[serde(default)]
     pub kind: StepKind,
-    /// For a [`StepKind::Tests`] step: the broken variants the learner's
-    /// tests must catch, selected with `WORKBOOK_MUTANT=<name>`.
+    /// The parts of a big step: the top-level modules of its test target.
     #[serde(default)]
-    pub mutants: Vec<MutantInfo>,
+    pub parts: Vec<Part>,
+    /// Its hint ladders and mutants, from `steps/hints/<short>.toml`.
+    #[serde(skip)]
+    pub hints: Hints,
+}
+
+/// One part of a step: a top-level module of its test target.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    /// The module, as libtest names it (`breaker` in `breaker::opens`).
+    pub name: String,
+    /// Shown above the part's tests.
+    pub title: String,
 }
 
 /// What a step asks the learner to write.
@@ -51,16 +60,6 @@ pub enum StepKind {
     /// The code is given; the learner writes the tests, and `verify` also
     /// runs them against each mutant (`kind = "tests"`).
     Tests,
-}
-
-/// One deliberately broken variant of a tests step's code.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MutantInfo {
-    /// The value of `WORKBOOK_MUTANT` that selects it.
-    pub name: String,
-    /// What kind of test catches it, shown when it slips through.
-    pub hint: String,
 }
 
 /// The environment variable a tests step reads to plant a mutant.
@@ -113,12 +112,16 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    /// Reads `steps/info.toml`.
+    /// Reads `steps/info.toml` and each step's hint file.
     pub fn load(layout: &Layout) -> Result<Self> {
         let path = layout.info_toml();
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read the step catalogue {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+        let mut catalogue = Self::parse(&text).with_context(|| format!("in {}", path.display()))?;
+        for step in &mut catalogue.steps {
+            step.hints = Hints::load(&layout.hints_file(&step.short))?;
+        }
+        Ok(catalogue)
     }
 
     /// Parses the text of `steps/info.toml` and checks that names are unique.
@@ -129,18 +132,6 @@ impl Catalogue {
         }
         let mut seen = HashSet::new();
         for step in &info.step {
-            if step.kind == StepKind::Tests && step.mutants.is_empty() {
-                bail!(
-                    "step `{}` has kind = \"tests\" but no mutants for its tests to catch",
-                    step.name
-                );
-            }
-            if step.kind == StepKind::Code && !step.mutants.is_empty() {
-                bail!(
-                    "step `{}` lists mutants but is not kind = \"tests\"",
-                    step.name
-                );
-            }
             for key in [&step.name, &step.short] {
                 if !seen.insert(key.to_lowercase()) {
                     bail!("step name `{key}` appears twice in steps/info.toml");
@@ -193,25 +184,14 @@ impl Catalogue {
 }
 
 /// A step name that is not in the catalogue: bad input, exit code 2.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("there is no step `{query}`. The steps are:\n{listing}")]
 pub struct UnknownStep {
     /// What the user typed.
     pub query: String,
     /// The known steps, one per line.
     pub listing: String,
 }
-
-impl fmt::Display for UnknownStep {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "there is no step `{}`. The steps are:\n{}",
-            self.query, self.listing
-        )
-    }
-}
-
-impl std::error::Error for UnknownStep {}
 
 #[cfg(test)]
 mod tests {
@@ -225,7 +205,7 @@ title = "The cost of blocking"
 chapter = "step1-baseline.md"
 time_limit_secs = 60
 lab = "step1_lab"
-hints = ["first", "second"]
+parts = [{ name = "one", title = "Part one" }]
 
 [[step]]
 name = "step2_deadlines"
@@ -267,33 +247,14 @@ lab = "step2_lab"
     }
 
     #[test]
-    fn a_step_is_code_unless_it_says_tests_and_then_lists_its_mutants() {
+    fn a_step_is_code_unless_it_says_tests_and_may_have_parts() {
         let catalogue = Catalogue::parse(SAMPLE).unwrap();
         assert_eq!(catalogue.steps()[0].kind, StepKind::Code);
-        assert!(catalogue.steps()[0].mutants.is_empty());
-
-        let tests_step = format!(
-            "{SAMPLE}\n[[step]]\nname = \"step3_tests\"\nshort = \"step3\"\ntitle = \"T\"\n\
-             chapter = \"c.md\"\ntime_limit_secs = 5\nlab = \"l\"\nkind = \"tests\"\n\
-             mutants = [{{ name = \"off_by_one\", hint = \"test the edge\" }}]\n"
-        );
+        assert_eq!(catalogue.steps()[0].parts[0].title, "Part one");
+        assert!(catalogue.steps()[1].parts.is_empty());
+        let tests_step = SAMPLE.replace("lab = \"step2_lab\"", "lab = \"l\"\nkind = \"tests\"");
         let catalogue = Catalogue::parse(&tests_step).unwrap();
-        let step = catalogue.resolve("step3").unwrap();
-        assert_eq!(step.kind, StepKind::Tests);
-        assert_eq!(
-            step.mutants,
-            [MutantInfo {
-                name: "off_by_one".into(),
-                hint: "test the edge".into()
-            }]
-        );
-
-        let without_mutants = tests_step.replace(
-            "mutants = [{ name = \"off_by_one\", hint = \"test the edge\" }]",
-            "",
-        );
-        let error = Catalogue::parse(&without_mutants).unwrap_err().to_string();
-        assert!(error.contains("no mutants"), "{error}");
+        assert_eq!(catalogue.steps()[1].kind, StepKind::Tests);
     }
 
     #[test]

@@ -8,11 +8,6 @@
 
 use anstyle::{AnsiColor, Style};
 
-/// Marks a passing test or check.
-pub const PASS: &str = "✓";
-/// Marks a failing test or check.
-pub const FAIL: &str = "✗";
-
 fn paint(style: Style, text: &str) -> String {
     format!("{style}{text}{style:#}")
 }
@@ -49,12 +44,12 @@ pub fn dim(text: &str) -> String {
 
 /// `✓` in green.
 pub fn pass_mark() -> String {
-    green(PASS)
+    green("✓")
 }
 
 /// `✗` in red.
 pub fn fail_mark() -> String {
-    red(FAIL)
+    red("✗")
 }
 
 #[cfg(test)]

@@ -22,11 +22,19 @@ pub fn text_width() -> usize {
 }
 
 /// Word-wraps `text` to `width` columns, each line prefixed by `indent`.
-/// Existing line breaks are kept; words longer than a line stay whole.
+/// Existing line breaks are kept; words longer than a line stay whole; code
+/// (indented lines, and lines inside ``` fences) is kept as it is.
 pub fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
     let room = width.saturating_sub(indent.chars().count()).max(20);
     let mut lines = Vec::new();
+    let mut fenced = false;
     for paragraph in text.lines() {
+        let fence = paragraph.trim_start().starts_with("```");
+        fenced ^= fence;
+        if fenced || fence || paragraph.starts_with([' ', '\t']) {
+            lines.push(format!("{indent}{paragraph}"));
+            continue;
+        }
         let mut line = String::new();
         for word in paragraph.split_whitespace() {
             let needed = if line.is_empty() { 0 } else { 1 } + word.chars().count();
@@ -65,6 +73,22 @@ mod tests {
         let long = "x".repeat(50);
         let lines = wrap(&format!("first\n{long} end"), 30, "");
         assert_eq!(lines, ["first".to_string(), long, "end".to_string()]);
+    }
+
+    #[test]
+    fn code_keeps_its_lines_and_indentation() {
+        let text = "Like this:\n```rust\nlet a  =  1;\n```\n    indented  code";
+        let lines = wrap(text, 40, "> ");
+        assert_eq!(
+            lines,
+            [
+                "> Like this:",
+                "> ```rust",
+                "> let a  =  1;",
+                "> ```",
+                ">     indented  code"
+            ]
+        );
     }
 
     #[test]

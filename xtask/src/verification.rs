@@ -86,7 +86,7 @@ impl Report {
     pub fn is_green(&self) -> bool {
         match &self.outcome {
             Outcome::Ran(ran) => {
-                ran.tests.all_passed() && ran.mutants.iter().all(MutantOutcome::caught)
+                ran.tests.all_passed() && ran.mutants.iter().all(|mutant| mutant.caught)
             }
             Outcome::DoesNotCompile { .. } | Outcome::CannotList { .. } => false,
         }
@@ -125,11 +125,11 @@ pub fn verify_step(
     let limit = options.time_limit;
     let tests = suites.iter().map(|suite| suite.tests.len()).sum();
     on_stage(Stage::Running { tests, limit });
-    let tests = step_run::run_suites(&suites, limit)?;
+    let tests = step_run::run_suites(&suites, limit, &[])?;
     let mut mutants = Vec::new();
     if step.kind == StepKind::Tests && tests.all_passed() {
         on_stage(Stage::Mutants {
-            count: step.mutants.len(),
+            count: step.hints.mutant.len(),
         });
         mutants = mutants::run_mutants(step, &suites, limit)?;
     }

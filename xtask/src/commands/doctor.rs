@@ -10,7 +10,7 @@ use anstream::println;
 use anyhow::Result;
 
 use crate::cargo::cargo_command;
-use crate::child::{MDBOOK_INSTALL, mdbook_version};
+use crate::child::{MDBOOK_INSTALL, first_line_of, mdbook_version};
 use crate::commands::book::BOOK_PORT;
 use crate::layout::Layout;
 use crate::term;
@@ -42,6 +42,7 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
         ("rust toolchain", check_rustc(layout)),
         ("cargo", check_cargo()),
         ("mdbook 0.5", check_mdbook()),
+        ("cargo insta", check_insta()),
         ("git", check_git()),
         ("open-file limit", check_open_files()),
         ("dependencies available offline", check_offline(layout)),
@@ -76,25 +77,6 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
     }
 }
 
-/// The first line of a command's standard output, if it ran successfully.
-fn first_line_of(command: &mut Command) -> Option<String> {
-    let output = command
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    Some(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .next()?
-            .trim()
-            .to_string(),
-    )
-}
-
 /// The workspace's `rust-version`, read from the root Cargo.toml.
 fn required_rust_version(layout: &Layout) -> Option<String> {
     let text = std::fs::read_to_string(layout.root().join("Cargo.toml")).ok()?;
@@ -113,9 +95,8 @@ fn check_rustc(layout: &Layout) -> Finding {
     let Some(required) = required_rust_version(layout) else {
         return Ok(found);
     };
-    let have = found.split_whitespace().nth(1).and_then(parse_version);
-    match (have, parse_version(&required)) {
-        (Some(have), Some(need)) if have < need => Err(problem(
+    match version_matches(&found, &format!(">={required}")) {
+        Some(false) => Err(problem(
             format!("{found}, but the workbook needs {required} or newer"),
             "rustup update stable",
         )),
@@ -123,14 +104,19 @@ fn check_rustc(layout: &Layout) -> Finding {
     }
 }
 
-/// `1.88` or `1.88.0` (or `1.90.0-nightly`) → comparable numbers.
-fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
-    let core = text.split(['-', '+']).next()?;
-    let mut parts = core.split('.').map(|part| part.parse::<u64>());
-    let major = parts.next()?.ok()?;
-    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
-    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
-    Some((major, minor, patch))
+/// Whether the first version in `found` (`rustc 1.95.0 (…)`, `mdbook v0.5.4`)
+/// meets `requirement`; a pre-release counts as its release.
+fn version_matches(found: &str, requirement: &str) -> Option<bool> {
+    let mut words = found
+        .split_whitespace()
+        .map(|word| word.trim_start_matches('v'));
+    let mut version = words.find_map(|word| semver::Version::parse(word).ok())?;
+    version.pre = semver::Prerelease::EMPTY;
+    Some(
+        semver::VersionReq::parse(requirement)
+            .ok()?
+            .matches(&version),
+    )
 }
 
 fn check_cargo() -> Finding {
@@ -139,22 +125,26 @@ fn check_cargo() -> Finding {
 }
 
 fn check_mdbook() -> Finding {
-    match mdbook_version() {
-        None => Err(problem("mdbook not found", MDBOOK_INSTALL)),
-        Some(version) => {
-            let number = version
-                .trim_start_matches("mdbook")
-                .trim()
-                .trim_start_matches('v');
-            match parse_version(number) {
-                Some((0, 5, _)) => Ok(version),
-                _ => Err(problem(
-                    format!("{version}, but the book is written for mdBook 0.5"),
-                    format!("{MDBOOK_INSTALL} --force"),
-                )),
-            }
-        }
+    let version = mdbook_version().ok_or_else(|| problem("mdbook not found", MDBOOK_INSTALL))?;
+    match version_matches(&version, "~0.5") {
+        Some(true) => Ok(version),
+        _ => Err(problem(
+            format!("{version}, but the book is written for mdBook 0.5"),
+            format!("{MDBOOK_INSTALL} --force"),
+        )),
     }
+}
+
+/// `cargo insta review` accepts a snapshot; without it, renaming the
+/// `.snap.new` file that insta writes to `.snap` does the same (step 5's chapter).
+fn check_insta() -> Finding {
+    first_line_of(cargo_command().args(["insta", "--version"])).ok_or_else(|| {
+        problem(
+            "cargo insta not found (steps 4-6 review snapshots with it)",
+            "cargo install cargo-insta --locked   (or, without it, accept a snapshot by renaming \
+             its tests/snapshots/*.snap.new file to .snap, as step 5's chapter says)",
+        )
+    })
 }
 
 fn check_git() -> Finding {
@@ -274,10 +264,15 @@ mod tests {
 
     #[test]
     fn versions_compare_numerically() {
-        assert_eq!(parse_version("1.88"), Some((1, 88, 0)));
-        assert_eq!(parse_version("1.95.0"), Some((1, 95, 0)));
-        assert_eq!(parse_version("1.90.0-nightly"), Some((1, 90, 0)));
-        assert!(parse_version("1.9.0") < parse_version("1.88"));
-        assert_eq!(parse_version("x"), None);
+        let matches = |found, requirement| version_matches(found, requirement);
+        assert_eq!(
+            matches("rustc 1.95.0 (abc 2026-01-01)", ">=1.88"),
+            Some(true)
+        );
+        assert_eq!(matches("rustc 1.90.0-nightly (x)", ">=1.88"), Some(true));
+        assert_eq!(matches("rustc 1.9.0", ">=1.88"), Some(false));
+        assert_eq!(matches("mdbook v0.5.4", "~0.5"), Some(true));
+        assert_eq!(matches("mdbook v0.4.40", "~0.5"), Some(false));
+        assert_eq!(matches("no version", "~0.5"), None);
     }
 }

@@ -1,9 +1,11 @@
-//! `cargo xtask hint [step] [--all]`: progressive hints.
+//! `cargo xtask hint [step] [--all]`: the next rung of a hint ladder.
 //!
-//! Hints live in `steps/info.toml`, each more specific than the last. This is
-//! the only command that shows a hint, and it records each one it shows in the
-//! progress file, so the next call moves on to the following one. (`verify`
-//! only says which hint comes next.)
+//! Hints live in `steps/hints/<short>.toml`, behind a spoiler warning: one
+//! ladder per topic (a function the learner writes), from the idea to which
+//! API to the code. `hint` opens the next rung of the topic of the first
+//! failing test of the last `verify` (without one, of the first topic with a
+//! rung left) and records it; `--all` shows that topic's whole ladder. This is
+//! the only command that shows a hint (`verify` only says which comes next).
 
 use std::process::ExitCode;
 
@@ -13,7 +15,7 @@ use clap::Args;
 
 use crate::layout::Layout;
 use crate::progress::Progress;
-use crate::steps::{Catalogue, Step};
+use crate::steps::Catalogue;
 use crate::term;
 use crate::text;
 
@@ -22,7 +24,7 @@ use crate::text;
 pub struct HintArgs {
     /// The step (default: your current step).
     pub step: Option<String>,
-    /// Show every hint at once.
+    /// Show every rung of the topic's ladder at once.
     #[arg(long)]
     pub all: bool,
 }
@@ -32,49 +34,49 @@ pub fn run(layout: &Layout, args: &HintArgs) -> Result<ExitCode> {
     let catalogue = Catalogue::load(layout)?;
     let mut progress = Progress::load(layout)?;
     let step = progress.step_or_current(&catalogue, args.step.as_deref())?;
-    if step.hints.is_empty() {
+    let entry = progress.get(&step.name);
+    let first_failing = entry.first_failing.as_deref();
+    let Some(topic) = step
+        .hints
+        .topic_for(first_failing, |name| entry.opened(name))
+    else {
         println!(
-            "{} has no hints yet; the chapter is {}.",
+            "{} has no hints; the chapter is {}.",
             step.short,
             step.chapter_path()
         );
         return Ok(ExitCode::SUCCESS);
-    }
-
-    let count = step.hints.len();
-    let shown = progress.get(&step.name).hints_shown;
-    if args.all || shown >= count {
-        // Everything was seen already: show the lot rather than nothing.
-        for index in 0..count {
-            print_hint(step, index);
-        }
-        progress.record_hints_shown(&step.name, count);
+    };
+    let (opened, count) = (entry.opened(&topic.name), topic.ladder.len());
+    // Once every rung is open, show the whole ladder again rather than nothing.
+    let rungs = if args.all || opened >= count {
+        1..=count
     } else {
-        print_hint(step, shown);
-        progress.record_hints_shown(&step.name, shown + 1);
-        let left = count - shown - 1;
-        if left > 0 {
-            println!(
-                "  {left} more: {}",
-                term::cyan(&format!("cargo xtask hint {}", step.short))
-            );
+        opened + 1..=opened + 1
+    };
+    for rung in rungs.clone() {
+        let kind = match rung {
+            1 => "the idea",
+            last if last == count => "the code",
+            _ => "which API",
+        };
+        let heading = format!("{} — hint {rung} of {count}: {kind}", topic.name);
+        println!(
+            "{} {}",
+            term::yellow(&heading),
+            term::dim(&format!("({})", topic.file))
+        );
+        for line in text::wrap(&topic.ladder[rung - 1], text::text_width(), "  ") {
+            println!("{line}");
         }
+        progress.record_rung(&step.name, &topic.name, rung);
+    }
+    let left = count.saturating_sub(*rungs.end());
+    if left > 0 {
+        let command = term::cyan(&format!("cargo xtask hint {}", step.short));
+        println!("  {left} more for {}: {command}", topic.name);
     }
     println!("  the chapter: {}", step.chapter_path());
     progress.save(layout)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Prints hint `index` (0-based) of `step` as `hint 2 of 3 (step1): ...`.
-fn print_hint(step: &Step, index: usize) {
-    let heading = format!(
-        "hint {} of {} ({}):",
-        index + 1,
-        step.hints.len(),
-        step.short
-    );
-    println!("{}", term::yellow(&heading));
-    for line in text::wrap(&step.hints[index], text::text_width(), "  ") {
-        println!("{line}");
-    }
 }

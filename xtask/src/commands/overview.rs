@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anstream::println;
 use anyhow::Result;
+use clap::CommandFactory;
 
 use crate::layout::Layout;
 use crate::progress::{Progress, StepState};
@@ -52,31 +53,15 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
     }
     println!();
     println!("Commands:");
-    let commands = [
-        (
-            "verify [step]",
-            "run a step's tests (✓/✗ per test; default: your current step)",
-        ),
-        ("watch [step]", "re-run verify on every save"),
-        ("hint [step]", "the next hint (--all for every hint)"),
-        ("status", "your progress"),
-        (
-            "solution <step>",
-            "diff against the reference (--apply, with a backup)",
-        ),
-        (
-            "reset <step>",
-            "restore the step's starting code (with a backup)",
-        ),
-        ("lab <step>", "measure it (--solution for the reference)"),
-        ("book", "serve the book (--open)"),
-        ("doctor", "is this machine ready?"),
-    ];
-    for (command, what) in commands {
-        println!(
-            "  {}  {what}",
-            term::cyan(&format!("cargo xtask {command:16}"))
-        );
+    // The learner's commands, as `--help` lists them (`check` is the maintainers').
+    let cli = crate::Cli::command();
+    for command in cli.get_subcommands().filter(|c| c.get_name() != "check") {
+        let about = command
+            .get_about()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let name = format!("cargo xtask {:8}", command.get_name());
+        println!("  {}  {about}", term::cyan(&name));
     }
     println!("Steps can be named step1, 1 or step1_baseline; `cargo xtask --help` has every flag.");
     Ok(ExitCode::SUCCESS)

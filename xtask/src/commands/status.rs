@@ -1,4 +1,5 @@
-//! `cargo xtask status`: each step done, started or not started, with hints used.
+//! `cargo xtask status`: each step done, started or not started, with the
+//! hints opened before it went green.
 
 use std::process::ExitCode;
 
@@ -7,25 +8,16 @@ use anyhow::Result;
 
 use crate::layout::Layout;
 use crate::progress::{Progress, StepState};
-use crate::steps::Catalogue;
+use crate::steps::{Catalogue, Step};
 use crate::term;
 
 /// Entry point of `status`.
 pub fn run(layout: &Layout) -> Result<ExitCode> {
     let catalogue = Catalogue::load(layout)?;
     let progress = Progress::load(layout)?;
-    let short_width = catalogue
-        .steps()
-        .iter()
-        .map(|step| step.short.len())
-        .max()
-        .unwrap_or(0);
-    let title_width = catalogue
-        .steps()
-        .iter()
-        .map(|step| step.title.chars().count())
-        .max()
-        .unwrap_or(0);
+    let widest = |width: fn(&Step) -> usize| catalogue.steps().iter().map(width).max();
+    let short_width = widest(|step| step.short.len()).unwrap_or(0);
+    let title_width = widest(|step| step.title.chars().count()).unwrap_or(0);
     for step in catalogue.steps() {
         let entry = progress.get(&step.name);
         let (mark, word) = match entry.state {
@@ -33,24 +25,14 @@ pub fn run(layout: &Layout) -> Result<ExitCode> {
             StepState::Started => (term::yellow("…"), "started"),
             StepState::NotStarted => (term::dim("·"), "not started"),
         };
-        let hints = if step.hints.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "hints {} of {}",
-                entry.hints_shown.min(step.hints.len()),
-                step.hints.len()
-            )
+        let hints = match step.hints.rung_count() {
+            0 => String::new(),
+            count => format!("hints {} of {count}", entry.hints_before_done),
         };
-        let title_pad = title_width - step.title.chars().count();
-        println!(
-            "{mark} {:short_width$}  {}{}  {:11}  {}",
-            step.short,
-            step.title,
-            " ".repeat(title_pad),
-            word,
-            term::dim(&hints)
-        );
+        // Widths count characters, as the titles' dashes and quotes need.
+        let (short, title) = (&step.short, &step.title);
+        let hints = term::dim(&hints);
+        println!("{mark} {short:short_width$}  {title:title_width$}  {word:11}  {hints}");
     }
     println!();
     match progress.current_step(&catalogue) {

@@ -76,22 +76,17 @@ fn start_watcher(
     force_poll: bool,
 ) -> Result<Box<dyn Watcher>> {
     if !force_poll {
-        match notify::recommended_watcher(sender.clone()) {
-            Ok(mut watcher) => match watcher.watch(dir, RecursiveMode::Recursive) {
-                Ok(()) => return Ok(Box::new(watcher)),
-                Err(error) => eprintln!(
-                    "{}",
-                    term::yellow(&format!(
-                        "file notifications failed ({error}); polling instead"
-                    ))
-                ),
-            },
-            Err(error) => eprintln!(
-                "{}",
-                term::yellow(&format!(
-                    "file notifications unavailable ({error}); polling instead"
-                ))
-            ),
+        let watching = notify::recommended_watcher(sender.clone()).and_then(|mut watcher| {
+            watcher
+                .watch(dir, RecursiveMode::Recursive)
+                .map(|()| watcher)
+        });
+        match watching {
+            Ok(watcher) => return Ok(Box::new(watcher)),
+            Err(error) => {
+                let warning = format!("file notifications unavailable ({error}); polling instead");
+                eprintln!("{}", term::yellow(&warning));
+            }
         }
     }
     let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);

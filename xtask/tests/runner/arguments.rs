@@ -56,35 +56,48 @@ fn an_unknown_flag_is_a_usage_error_with_exit_2() {
 }
 
 #[test]
-fn hints_are_progressive_and_counted_in_the_progress_file() {
+fn hints_climb_the_ladder_of_one_topic_and_status_counts_those_opened_before_green() {
     let fixture = Fixture::new(Steps::DemoOnly);
 
+    // No verify yet: the first topic with a rung left.
     let first = fixture.xtask(&["hint", "1"]);
     let second = fixture.xtask(&["hint", "step1_demo"]);
 
     assert_eq!(first.code, Some(0), "{first:?}");
-    assert!(first.stdout.contains("hint 1 of 2"), "{first:?}");
-    assert!(first.stdout.contains("first hint"), "{first:?}");
-    assert!(!first.stdout.contains("second hint"), "{first:?}");
-    assert!(second.stdout.contains("hint 2 of 2"), "{second:?}");
-    assert!(second.stdout.contains("second hint"), "{second:?}");
-    let progress = fixture.read(".workbook/progress.txt");
     assert!(
-        progress.contains("step1_demo = started hints_shown=2"),
-        "{progress}"
+        first.stdout.contains("parity — hint 1 of 3: the idea"),
+        "{first:?}"
+    );
+    assert!(first.stdout.contains("parity idea"), "{first:?}");
+    assert!(!first.stdout.contains("parity api"), "{first:?}");
+    assert!(
+        second.stdout.contains("parity — hint 2 of 3: which API"),
+        "{second:?}"
+    );
+    assert!(second.stdout.contains("parity api"), "{second:?}");
+    assert!(second.stdout.contains("1 more for parity"), "{second:?}");
+    let progress = fixture.read(".workbook/progress.toml");
+    assert!(progress.contains("parity = 2"), "{progress}");
+
+    fixture.xtask(&["solution", "step1", "--apply"]);
+    fixture.xtask(&["verify", "step1"]);
+    let after_green = fixture.xtask(&["hint", "step1"]);
+    assert!(
+        after_green.stdout.contains("parity code"),
+        "{after_green:?}"
     );
 
     let status = fixture.xtask(&["status"]);
-    assert!(status.stdout.contains("started"), "{status:?}");
-    assert!(status.stdout.contains("hints 2 of 2"), "{status:?}");
+    assert!(status.stdout.contains("done"), "{status:?}");
+    assert!(status.stdout.contains("hints 2 of 6"), "{status:?}");
 }
 
 #[test]
 fn the_bare_command_says_where_the_learner_is() {
     let fixture = Fixture::new(Steps::DemoAndHang);
     fixture.write(
-        ".workbook/progress.txt",
-        "step1_demo = done hints_shown=0\n",
+        ".workbook/progress.toml",
+        "[step1_demo]\nstate = \"done\"\n",
     );
 
     let run = fixture.xtask(&[]);
@@ -102,8 +115,8 @@ fn the_bare_command_says_where_the_learner_is() {
 fn output_into_a_pipe_has_no_colour_codes_even_without_no_color() {
     let fixture = Fixture::new(Steps::DemoOnly);
     fixture.write(
-        ".workbook/progress.txt",
-        "step1_demo = started hints_shown=1\n",
+        ".workbook/progress.toml",
+        "[step1_demo]\nstate = \"started\"\n",
     );
     for args in [&["status"][..], &["verify", "step9"][..]] {
         let output = Command::new(env!("CARGO_BIN_EXE_xtask"))

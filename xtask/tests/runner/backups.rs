@@ -102,8 +102,8 @@ fn reset_clears_the_steps_progress_so_status_no_longer_says_done() {
     let fixture = Fixture::new(Steps::DemoOnly);
     fixture.commit_everything();
     fixture.write(
-        ".workbook/progress.txt",
-        "step1_demo = done hints_shown=2\n",
+        ".workbook/progress.toml",
+        "[step1_demo]\nstate = \"done\"\nhints_before_done = 2\n",
     );
 
     let run = fixture.xtask(&["reset", "step1"]);

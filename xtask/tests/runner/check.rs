@@ -14,7 +14,7 @@ fn check_reports_each_check_and_catches_a_test_that_asserts_nothing() {
         "✓ step1: crates, single-source tests, lab and chapter in place",
         "✓ step1: every test has a one-line /// purpose",
         "✓ step1: `the_answer_is_42` is red on the exercise",
-        "✓ step1: `the_answer_is_even` is red on the exercise",
+        "✓ step1: `parity::the_answer_is_even` is red on the exercise",
         "✗ step1: `nothing_is_asserted` is red on the exercise",
         "asserts nothing about the learner's work",
         "✓ step1: `nothing_is_asserted` is green on the solution",
@@ -52,7 +52,7 @@ fn check_flags_a_broken_include_a_missing_header_an_ignored_test_and_a_second_co
     let manifest = fixture.read("solutions/step1_demo/Cargo.toml");
     fixture.write(
         "solutions/step1_demo/Cargo.toml",
-        &manifest.replace("../../steps/step1_demo/tests/demo.rs", "tests/own.rs"),
+        &manifest.replace("../../steps/step1_demo/tests/demo/main.rs", "tests/own.rs"),
     );
     fixture.write(
         "solutions/step1_demo/tests/own.rs",
@@ -63,9 +63,9 @@ fn check_flags_a_broken_include_a_missing_header_an_ignored_test_and_a_second_co
         "# Demo\n\n{{#include ../../solutions/step1_demo/src/lib.rs:no_such_anchor}}\n",
     );
     fixture.write("solutions/step1_demo/src/extra.rs", "fn unused() {}\n");
-    let tests = fixture.read("steps/step1_demo/tests/demo.rs");
+    let tests = fixture.read("steps/step1_demo/tests/demo/main.rs");
     fixture.write(
-        "steps/step1_demo/tests/demo.rs",
+        "steps/step1_demo/tests/demo/main.rs",
         &tests.replace("#[test]\nfn nothing", "#[test]\n#[ignore]\nfn nothing"),
     );
 
@@ -89,7 +89,7 @@ fn check_flags_a_broken_include_a_missing_header_an_ignored_test_and_a_second_co
     );
     assert!(
         run.stdout
-            .contains("steps/step1_demo/tests/demo.rs:17: #[ignore]"),
+            .contains("steps/step1_demo/tests/demo/main.rs:11: #[ignore]"),
         "{run:?}"
     );
     for expected in [

@@ -49,6 +49,8 @@ pub fn answer() -> u32 {
 // ANCHOR_END: answer
 ";
 
+/// The demo's test target: `tests/demo/main.rs`, with a `parity` module
+/// declared last, so the file's order differs from libtest's alphabetical one.
 const DEMO_TESTS: &str = "\
 //! The demo step's tests.
 
@@ -58,16 +60,39 @@ fn the_answer_is_42() {
     assert_eq!(step1_demo::answer(), 42);
 }
 
+/// Asserts nothing, so it passes on the stub too.
+#[test]
+fn nothing_is_asserted() {}
+
+mod parity;
+";
+
+const DEMO_PARITY_TESTS: &str = "\
+//! The demo step's second part.
+
 /// The answer is even.
 #[test]
 fn the_answer_is_even() {
     assert_eq!(step1_demo::answer() % 2, 0);
 }
-
-/// Asserts nothing, so it passes on the stub too.
-#[test]
-fn nothing_is_asserted() {}
 ";
+
+/// Two topics: `parity` first in teaching order, `answer` for the first
+/// failing test in the test file's order.
+pub const DEMO_HINTS: &str = r#"# SPOILER WARNING: the demo's hints.
+
+[[topic]]
+name = "parity"
+file = "src/lib.rs"
+tests = ["even"]
+ladder = ["parity idea", "parity api", "parity code"]
+
+[[topic]]
+name = "answer"
+file = "src/lib.rs"
+tests = ["the_answer_is_42"]
+ladder = ["first hint", "second hint", "third hint"]
+"#;
 
 const LAB: &str = "\
 //! The demo lab: prints the arguments it was given.
@@ -130,7 +155,7 @@ title = "The demo step"
 chapter = "step1-demo.md"
 time_limit_secs = 60
 lab = "step1_lab"
-hints = ["first hint", "second hint"]
+parts = [{ name = "parity", title = "Parity" }]
 "#;
 
 const HANG_INFO: &str = r#"
@@ -141,7 +166,6 @@ title = "The hanging step"
 chapter = "step2-hang.md"
 time_limit_secs = 60
 lab = "step2_lab"
-hints = ["only hint"]
 "#;
 
 const MUTANTS_LIB: &str = "\
@@ -198,11 +222,23 @@ chapter = "step2-mutants.md"
 time_limit_secs = 60
 lab = "step2_lab"
 kind = "tests"
-mutants = [
-    { name = "off_by_one", hint = "check one exact sum" },
-    { name = "ignores_b", hint = "add something other than zero" },
-]
-hints = ["write the tests"]
+"#;
+
+const MUTANTS_HINTS: &str = r#"# SPOILER WARNING: the tests step's hints.
+
+[[topic]]
+name = "sums"
+file = "tests/sums.rs"
+tests = ["two"]
+ladder = ["idea", "api", "code"]
+
+[[mutant]]
+name = "off_by_one"
+hint = "check one exact sum"
+
+[[mutant]]
+name = "ignores_b"
+hint = "add something other than zero"
 "#;
 
 impl Fixture {
@@ -223,6 +259,8 @@ impl Fixture {
             SOLUTION_LIB,
             DEMO_TESTS,
         );
+        fixture.write("steps/step1_demo/tests/demo/parity.rs", DEMO_PARITY_TESTS);
+        fixture.write("steps/hints/step1.toml", DEMO_HINTS);
         if steps == Steps::DemoAndHang {
             members.extend(["steps/step2_hang", "solutions/step2_hang"]);
             info.push_str(HANG_INFO);
@@ -236,6 +274,9 @@ impl Fixture {
                 HANG_TESTS,
             );
             fixture.write("book/src/step2-hang.md", "# Hang\n");
+            let hang_hints = "[[topic]]\nname = \"ready\"\nfile = \"src/lib.rs\"\n\
+                              tests = [\"ready\"]\nladder = [\"a\", \"b\", \"c\"]\n";
+            fixture.write("steps/hints/step2.toml", hang_hints);
         }
         if steps == Steps::WithTestsStep {
             members.extend(["steps/step2_mutants", "solutions/step2_mutants"]);
@@ -243,6 +284,7 @@ impl Fixture {
             summary.push_str("- [Mutants](step2-mutants.md)\n");
             fixture.write_tests_step();
             fixture.write("book/src/step2-mutants.md", "# Mutants\n");
+            fixture.write("steps/hints/step2.toml", MUTANTS_HINTS);
         }
         let members: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
         fixture.write(
@@ -286,13 +328,13 @@ impl Fixture {
             &package(
                 name,
                 &format!(
-                    "\n[[test]]\nname = \"{test}\"\npath = \"tests/{test}.rs\"\n\n\
+                    "\n[[test]]\nname = \"{test}\"\npath = \"tests/{test}/main.rs\"\n\n\
                      [[example]]\nname = \"{lab}\"\npath = \"lab/main.rs\"\n"
                 ),
             ),
         );
         self.write(&format!("steps/{name}/src/lib.rs"), stub);
-        self.write(&format!("steps/{name}/tests/{test}.rs"), tests);
+        self.write(&format!("steps/{name}/tests/{test}/main.rs"), tests);
         self.write(&format!("steps/{name}/lab/main.rs"), LAB);
         self.write(
             &format!("solutions/{name}/Cargo.toml"),
@@ -300,7 +342,7 @@ impl Fixture {
                 &format!("{name}_solution"),
                 &format!(
                     "\n[lib]\nname = \"{name}\"\npath = \"src/lib.rs\"\ndoc = false\n\n\
-                     [[test]]\nname = \"{test}\"\npath = \"../../steps/{name}/tests/{test}.rs\"\n\n\
+                     [[test]]\nname = \"{test}\"\npath = \"../../steps/{name}/tests/{test}/main.rs\"\n\n\
                      [[example]]\nname = \"{lab}\"\npath = \"../../steps/{name}/lab/main.rs\"\n"
                 ),
             ),

@@ -1,75 +1,99 @@
-//! `verify`, end to end on real (tiny) crates: per-test ✓/✗ with purposes,
-//! `todo!()` worded for a learner, hints, progress, and the time limit.
+//! `verify`, end to end on real (tiny) crates: per-test ✓/✗ with purposes in
+//! the test file's order, parts, grouped failures, `todo!()` worded for a
+//! learner, which hint is next, progress, and the time limit.
 
 use std::time::{Duration, Instant};
 
 use crate::fixture::{Fixture, Steps};
 
 #[test]
-fn a_red_stub_shows_each_test_with_its_purpose_and_which_hint_is_next() {
+fn a_red_stub_lists_tests_in_file_order_by_part_with_shared_failures_grouped() {
     let fixture = Fixture::new(Steps::DemoOnly);
 
     let run = fixture.xtask(&["verify", "step1"]);
 
     assert_eq!(run.code, Some(1), "{run:?}");
+    let lines = [
+        "✗ the_answer_is_42 — The answer is forty-two.",
+        "✓ nothing_is_asserted — Asserts nothing",
+        "Parity (parity: 0 of 1 pass)",
+        "✗ parity::the_answer_is_even — The answer is even.",
+        "✗ 2 tests stop at steps/step1_demo/src/lib.rs:",
+        "1 of 3 tests pass",
+        // The first failing test in the file's order is the_answer_is_42.
+        "stuck? answer — hint 1 of 3: cargo xtask hint step1",
+    ];
+    let mut rest = run.stdout.as_str();
+    for line in lines {
+        let at = rest
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} missing or out of order\n{run:?}"));
+        rest = &rest[at + line.len()..];
+    }
     assert!(
         run.stdout
-            .contains("✗ the_answer_is_42 — The answer is forty-two."),
+            .contains("— not implemented yet: return the answer"),
         "{run:?}"
     );
-    assert!(
-        run.stdout
-            .contains("✓ nothing_is_asserted — Asserts nothing"),
+    // Shown once, for both tests.
+    assert_eq!(
+        run.stdout.matches("return the answer").count(),
+        1,
         "{run:?}"
     );
+    let progress = fixture.read(".workbook/progress.toml");
+    assert!(progress.contains("state = \"started\""), "{progress}");
     assert!(
-        run.stdout
-            .contains("not implemented yet: return the answer"),
-        "{run:?}"
-    );
-    assert!(
-        run.stdout.contains("at steps/step1_demo/src/lib.rs:"),
-        "{run:?}"
-    );
-    assert!(run.stdout.contains("1 of 3 tests pass"), "{run:?}");
-    assert!(
-        run.stdout
-            .contains("stuck? hint 1 of 2: cargo xtask hint step1"),
-        "{run:?}"
-    );
-    let progress = fixture.read(".workbook/progress.txt");
-    assert!(
-        progress.contains("step1_demo = started hints_shown=0"),
+        progress.contains("first_failing = \"the_answer_is_42\""),
         "{progress}"
     );
 }
 
 #[test]
-fn verify_never_shows_or_counts_a_hint_and_hint_does() {
+fn three_verify_runs_of_an_unchanged_stub_print_no_hint_text_and_hint_does() {
     let fixture = Fixture::new(Steps::DemoOnly);
+    let hint_text = [
+        "parity idea",
+        "parity api",
+        "parity code",
+        "first hint",
+        "second hint",
+        "third hint",
+    ];
 
-    let first = fixture.xtask(&["verify", "step1"]);
-    let again = fixture.xtask(&["verify", "step1"]);
-
-    for run in [&first, &again] {
-        assert!(!run.stdout.contains("first hint"), "{run:?}");
-        assert!(run.stdout.contains("stuck? hint 1 of 2"), "{run:?}");
+    for _ in 0..3 {
+        let run = fixture.xtask(&["verify", "step1"]);
+        for text in hint_text {
+            assert!(!run.stdout.contains(text), "{text:?} shown\n{run:?}");
+        }
+        assert!(
+            run.stdout.contains("stuck? answer — hint 1 of 3"),
+            "{run:?}"
+        );
     }
     let hint = fixture.xtask(&["hint"]);
+    assert!(
+        hint.stdout.contains("answer — hint 1 of 3: the idea"),
+        "{hint:?}"
+    );
     assert!(hint.stdout.contains("first hint"), "{hint:?}");
+    assert!(!hint.stdout.contains("second hint"), "{hint:?}");
     let after = fixture.xtask(&["verify", "step1"]);
-    assert!(after.stdout.contains("stuck? hint 2 of 2"), "{after:?}");
-    assert!(!after.stdout.contains("second hint"), "{after:?}");
-    let progress = fixture.read(".workbook/progress.txt");
-    assert!(progress.contains("hints_shown=1"), "{progress}");
+    assert!(
+        after.stdout.contains("stuck? answer — hint 2 of 3"),
+        "{after:?}"
+    );
+    assert!(!after.stdout.contains("first hint"), "{after:?}");
+    let progress = fixture.read(".workbook/progress.toml");
+    assert!(progress.contains("hints_before_done = 1"), "{progress}");
 }
 
 #[test]
 fn verify_without_a_step_runs_the_current_step() {
     let fixture = Fixture::new(Steps::DemoAndHang);
     fixture.write(
-        ".workbook/progress.txt",
-        "step1_demo = done hints_shown=0\n",
+        ".workbook/progress.toml",
+        "[step1_demo]\nstate = \"done\"\n",
     );
 
     let run = fixture.xtask(&["verify", "--time-limit", "2"]);
@@ -115,10 +139,14 @@ fn the_solution_is_green_and_leaves_progress_alone() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stdout.contains("✓ the_answer_is_42"), "{run:?}");
     assert!(
+        run.stdout.contains("Parity (parity: 1 of 1 pass)"),
+        "{run:?}"
+    );
+    assert!(
         run.stdout.contains("reference solution passes all 3 tests"),
         "{run:?}"
     );
-    assert!(!fixture.path(".workbook/progress.txt").exists());
+    assert!(!fixture.path(".workbook/progress.toml").exists());
 }
 
 #[test]
@@ -132,8 +160,11 @@ fn a_green_step_is_marked_done_and_points_to_the_lab_and_next_step() {
     assert!(run.stdout.contains("step1 is done"), "{run:?}");
     assert!(run.stdout.contains("cargo xtask lab step1"), "{run:?}");
     assert!(run.stdout.contains("cargo xtask verify step2"), "{run:?}");
-    let progress = fixture.read(".workbook/progress.txt");
-    assert!(progress.contains("step1_demo = done"), "{progress}");
+    let progress = fixture.read(".workbook/progress.toml");
+    assert!(
+        progress.contains("[step1_demo]\nstate = \"done\""),
+        "{progress}"
+    );
 }
 
 #[test]

@@ -21,12 +21,11 @@ use std::process::{Command, ExitCode};
 use anstream::println;
 use anyhow::Result;
 
-use crate::book_includes;
 use crate::cargo::cargo_command;
 use crate::child::{MDBOOK_INSTALL, mdbook_version, run_quietly};
 use crate::layout::Layout;
 use crate::steps::{Catalogue, Flavor, Step};
-use crate::tally::Tally;
+use crate::tally::{self, Tally};
 use crate::term;
 use crate::tidy;
 
@@ -138,18 +137,45 @@ fn check_book(layout: &Layout, steps: &[Step], tally: &mut Tally) {
     );
 }
 
+/// Every step's chapter is linked (`](chapter)` or `](./chapter)`) from `SUMMARY.md`.
 fn chapters_in_summary(layout: &Layout, steps: &[Step]) -> Result<(), String> {
     let path = layout.book_dir().join("src").join("SUMMARY.md");
     let summary = std::fs::read_to_string(&path)
         .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let chapters: Vec<&str> = steps.iter().map(|step| step.chapter.as_str()).collect();
-    let missing = book_includes::chapters_missing_from_summary(&summary, &chapters);
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "not linked from SUMMARY.md: {}",
-            missing.join(", ")
-        ))
+    let linked = |chapter: &str| {
+        ["](", "](./"]
+            .iter()
+            .any(|at| summary.contains(&format!("{at}{chapter})")))
+    };
+    let missing = steps.iter().filter(|step| !linked(&step.chapter));
+    tally::outcome(
+        missing
+            .map(|step| format!("not linked from SUMMARY.md: {}", step.chapter))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chapters_are_found_in_the_summary() {
+        let root = tempfile::tempdir().unwrap();
+        let layout = Layout::at(root.path().to_path_buf());
+        let summary = "# Summary\n\n[Introduction](README.md)\n- [Step 1](./step1-baseline.md)\n";
+        std::fs::create_dir_all(layout.book_dir().join("src")).unwrap();
+        std::fs::write(layout.book_dir().join("src/SUMMARY.md"), summary).unwrap();
+        let steps = crate::steps::Catalogue::parse(
+            "[[step]]\nname = \"a\"\nshort = \"s1\"\ntitle = \"T\"\nchapter = \"step1-baseline.md\"\n\
+             time_limit_secs = 1\nlab = \"l\"\n\n[[step]]\nname = \"b\"\nshort = \"s2\"\ntitle = \"T\"\n\
+             chapter = \"step2-deadlines.md\"\ntime_limit_secs = 1\nlab = \"l\"\n",
+        )
+        .unwrap();
+        let problems = chapters_in_summary(&layout, steps.steps());
+        assert_eq!(
+            problems,
+            Err("not linked from SUMMARY.md: step2-deadlines.md".into())
+        );
     }
 }

@@ -172,7 +172,7 @@ fn mutants_are_caught(step: &Step, solution: &Ran, tally: &mut Tally) {
         )
     };
     if !solution.tests.all_passed() {
-        for mutant in &step.mutants {
+        for mutant in &step.hints.mutant {
             let why = "not run: the reference tests are not green on the correct code";
             tally.fail(&name(&mutant.name), why);
         }
@@ -183,11 +183,7 @@ fn mutants_are_caught(step: &Step, solution: &Ran, tally: &mut Tally) {
             "every reference test passed with {MUTANT_ENV}={}",
             outcome.name
         );
-        let result = if outcome.caught() {
-            Ok(())
-        } else {
-            Err(missed)
-        };
+        let result = if outcome.caught { Ok(()) } else { Err(missed) };
         tally.record(&name(&outcome.name), result);
     }
 }

@@ -5,7 +5,8 @@
 //! Both kinds of step: the exercise is package `<name>` in `steps/<name>/`,
 //! the solution is `<name>_solution` in `solutions/<name>/` with its library
 //! named `<name>` (so one test file compiles against either), both run the
-//! same lab file, the chapter exists and the step has hints. Then:
+//! same lab file, the chapter exists, the step has hints, and mutants exactly
+//! when it is a tests step. Then:
 //!
 //! - a code step (the learner writes the code): the solution runs exactly the
 //!   exercise's test files and has no `tests/` of its own;
@@ -44,8 +45,14 @@ pub fn check(layout: &Layout, metadata: &Metadata, step: &Step) -> Result<(), St
             step.chapter_path()
         ));
     }
-    if step.hints.is_empty() {
-        problems.push("steps/info.toml gives this step no hints".to_string());
+    let hints = format!("steps/hints/{}.toml", step.short);
+    if step.hints.topic.is_empty() {
+        problems.push(format!("{hints} gives this step no hint topics"));
+    }
+    if (step.kind == StepKind::Tests) == step.hints.mutant.is_empty() {
+        problems.push(format!(
+            "{hints} must list mutants exactly when the step is kind = \"tests\""
+        ));
     }
     tally::outcome(problems)
 }
