@@ -28,7 +28,7 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
 }
 
 // ANCHOR: snapshot
-/// The complete response body matches the reviewed snapshot (request id redacted).
+/// The complete response body matches the reviewed snapshot.
 #[tokio::test(start_paused = true)]
 async fn the_complete_response_body_matches_the_snapshot() {
     within_time_limit(async {

@@ -75,7 +75,7 @@ async fn healthy_http_upstreams_give_the_complete_product() {
 }
 
 // ANCHOR: slow_http
-/// A slow HTTP upstream is cut off at the budget (real time, wide margins).
+/// A slow HTTP upstream is cut off at the budget.
 #[tokio::test]
 async fn a_slow_http_upstream_is_cut_off_at_the_budget() {
     within_time_limit(async {
@@ -119,7 +119,7 @@ async fn a_slow_http_upstream_is_cut_off_at_the_budget() {
 }
 // ANCHOR_END: slow_http
 
-/// A flaky HTTP upstream (two 503s) is retried until it answers.
+/// A flaky HTTP upstream is retried until it answers.
 #[tokio::test]
 async fn a_flaky_http_upstream_is_retried_until_it_answers() {
     within_time_limit(async {

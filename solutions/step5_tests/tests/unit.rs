@@ -41,12 +41,15 @@ fn roomy_config() -> Config {
     }
 }
 
+/// An orchestrator over (a clone of) `fake`, which the test keeps to script
+/// and inspect.
 fn orchestrator(fake: &FakeUpstreams, config: Config) -> Orchestrator<FakeUpstreams> {
     Orchestrator::new(fake.clone(), config).expect("a valid configuration")
 }
 
 // ANCHOR: concurrent
-/// The three upstreams are called at the same time: 3 × 100 ms takes 100 ms.
+/// The three upstreams are called at the same time: the request takes as long
+/// as its slowest call, not the sum of the three.
 #[tokio::test(start_paused = true)]
 async fn the_three_upstreams_are_called_concurrently() {
     within_time_limit(async {
@@ -81,7 +84,7 @@ async fn the_three_upstreams_are_called_concurrently() {
 
 // ANCHOR: deadline
 /// A stalled required upstream fails the request with `Timeout` exactly at
-/// the budget: the deadline cuts the last attempt short.
+/// the budget: retries included, no request outlives its deadline.
 #[tokio::test(start_paused = true)]
 async fn a_stalled_upstream_times_out_exactly_at_the_budget() {
     within_time_limit(async {
@@ -199,8 +202,8 @@ async fn a_server_error_is_retried_until_the_upstream_recovers() {
 }
 
 // ANCHOR: backoff
-/// With the jitter at the top of its range, the backoffs are the ceilings:
-/// `base_delay`, doubled each retry, capped at `max_delay`.
+/// The backoff before each retry is at most `base_delay`, doubled each
+/// retry, capped at `max_delay`.
 #[tokio::test(start_paused = true)]
 async fn the_backoff_doubles_up_to_its_cap() {
     within_time_limit(async {
@@ -231,8 +234,8 @@ async fn the_backoff_doubles_up_to_its_cap() {
     .await;
 }
 
-/// The jitter source decides each backoff: at the bottom of its range the
-/// retries follow at once, so no fixed delay hides in the orchestrator.
+/// Each backoff is the jitter source's pick: no fixed delay hides in the
+/// orchestrator.
 #[tokio::test(start_paused = true)]
 async fn the_backoff_is_drawn_from_the_jitter_source() {
     within_time_limit(async {
@@ -353,7 +356,8 @@ async fn a_failing_reviews_upstream_gives_a_partial_response() {
     .await;
 }
 
-/// When a required upstream keeps failing, the request fails and names it.
+/// When a required upstream keeps failing, the request fails and names it,
+/// after `max_attempts` attempts.
 #[tokio::test(start_paused = true)]
 async fn a_failing_required_upstream_fails_the_request() {
     within_time_limit(async {
@@ -382,8 +386,58 @@ async fn a_failing_required_upstream_fails_the_request() {
     .await;
 }
 
+/// A required failure ends the request when it arrives and cancels the calls
+/// still in flight: nobody waits for an answer that can no longer be used.
+#[tokio::test(start_paused = true)]
+async fn a_required_failure_cancels_the_other_calls() {
+    within_time_limit(async {
+        // Inventory answers 404 after 10 ms, when the other two calls are
+        // surely under way; they would take 500 ms.
+        let fake = FakeUpstreams::healthy();
+        fake.fail_with(Upstream::Inventory, 404);
+        let inventory_latency = Duration::from_millis(10);
+        fake.set_latency(Upstream::Inventory, inventory_latency);
+        for upstream in [Upstream::Pricing, Upstream::Reviews] {
+            fake.set_latency(upstream, Duration::from_millis(500));
+        }
+        let orchestrator = orchestrator(&fake, roomy_config());
+
+        let started = Instant::now();
+        let outcome = orchestrator.get_product(7).await;
+
+        assert!(
+            matches!(
+                outcome,
+                Err(FetchError::Status {
+                    upstream: Upstream::Inventory,
+                    status: 404
+                })
+            ),
+            "without inventory there is no product page, got {outcome:?}"
+        );
+        assert_eq!(
+            started.elapsed(),
+            inventory_latency,
+            "the request fails when the 404 arrives, without waiting for the slow calls"
+        );
+        for upstream in [Upstream::Pricing, Upstream::Reviews] {
+            assert_eq!(
+                fake.in_flight(upstream),
+                0,
+                "a call to {upstream} is still running after the request failed"
+            );
+            assert_eq!(
+                fake.cancelled(upstream),
+                1,
+                "{upstream}'s call was cancelled"
+            );
+        }
+    })
+    .await;
+}
+
 // ANCHOR: permits
-/// Permits come back after each request: many more requests in a row than
+/// Permits come back after each call: many more requests in a row than
 /// `max_in_flight` all succeed.
 #[tokio::test(start_paused = true)]
 async fn permits_are_returned_after_every_request() {
@@ -445,7 +499,8 @@ async fn dropping_the_request_cancels_its_upstream_calls() {
 }
 // ANCHOR_END: cancellation
 
-/// More concurrent requests than `max_in_flight` are shed with `Overloaded`, not queued.
+/// Calls beyond `max_in_flight` are shed with `Overloaded` at once: not
+/// queued, and not let through.
 #[tokio::test(start_paused = true)]
 async fn calls_beyond_the_limit_are_shed() {
     within_time_limit(async {

@@ -1,16 +1,16 @@
-//! Step 5's lab: the mutant report, from the command line.
+//! Step 5's lab: one request through the orchestrator, from the command line.
 //!
 //! In this step the thing to measure is the test suite itself, and its
 //! measurement is `cargo xtask verify step5` ("caught k of n"). This lab
 //! runs one request, against in-process fakes with the reviews failing,
-//! through the orchestrator `WORKBOOK_MUTANT` selects (the correct one when
-//! it is unset), then prints the catalogue of mutants. Run it once per
-//! mutant to see what a planted bug does to a single answer before writing a
-//! test for it.
+//! through the correct orchestrator (or, with `WORKBOOK_MUTANT` set, through
+//! that broken copy), and prints the answer, how long it took and how many
+//! calls each upstream got. It does not list the mutants: which bugs are
+//! planted is for `verify` to reveal, one slipped mutant at a time.
 
 use std::time::Duration;
 
-use step5_tests::{Config, FakeUpstreams, MUTANT_ENV, Mutant, Orchestrator, Upstream};
+use step5_tests::{Config, FakeUpstreams, MUTANT_ENV, Orchestrator, Upstream};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -36,11 +36,6 @@ async fn main() -> anyhow::Result<()> {
     // Reviews answer 503 every time: each call to them is one attempt.
     for upstream in Upstream::ALL {
         println!("  {upstream}: {} call(s)", fake.calls(upstream));
-    }
-    println!();
-    println!("the mutants (select one with {MUTANT_ENV}=<name>):");
-    for mutant in Mutant::ALL {
-        println!("  {:24} {}", mutant.name(), mutant.description());
     }
     println!();
     println!("the report that matters here: cargo xtask verify step5");

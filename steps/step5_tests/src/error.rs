@@ -106,7 +106,11 @@ pub enum ConfigError {
     /// A limit of zero calls in flight would shed every call.
     #[error("max_in_flight must be at least 1 per upstream")]
     NoPermits,
-    /// `WORKBOOK_MUTANT` names no known mutant.
-    #[error("WORKBOOK_MUTANT={0:?} is not a known mutant; the known ones are: {known}", known = crate::mutant::Mutant::names().join(", "))]
+    /// `WORKBOOK_MUTANT` names no known mutant. Only the runner sets it
+    /// (`cargo xtask verify step5`); the error does not list the names,
+    /// which are the exercise's spoilers.
+    #[error(
+        "WORKBOOK_MUTANT={0:?} is not a known mutant: unset it to test the correct orchestrator"
+    )]
     UnknownMutant(String),
 }

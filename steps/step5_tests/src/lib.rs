@@ -10,9 +10,12 @@
 //! * `tests/contract.rs`: the response's JSON shape, as an insta snapshot.
 //!
 //! Then `cargo xtask verify step5` runs your tests against the correct
-//! orchestrator (they must pass) and against eleven broken ones, the
-//! [`Mutant`]s (each must make at least one test fail). It reports
-//! "caught k of n".
+//! orchestrator (they must pass) and then once against each of seventeen
+//! broken copies of it, the *mutants* (each must make at least one test
+//! fail). It reports "caught k of n", and only for a mutant that slipped
+//! through does it say what kind of test would catch it. Which bugs are
+//! planted is not written anywhere you would read before that: test what
+//! the orchestrator promises (its doc comments and the chapter), not a list.
 //!
 //! # What the orchestrator carries from earlier steps
 //!
@@ -50,14 +53,18 @@
 //! * [`client`]: the [`UpstreamClient`] trait and [`HttpClient`] (given).
 //! * [`fake`]: [`FakeUpstreams`], scripted and counting (given).
 //! * [`backoff`]: the [`Jitter`] trait and [`FullJitter`] (given).
-//! * [`orchestrator`]: [`Orchestrator`] (given, with the planted bugs marked).
-//! * [`mutant`]: the catalogue of bugs and `WORKBOOK_MUTANT` (given).
+//! * [`orchestrator`]: [`Orchestrator`], the code under test (given).
+//!
+//! Everything above is given and correct; the only file you write in is
+//! `tests/`. One more file, `src/mutants.rs`, holds the broken copies the
+//! runner plants. It opens with a spoiler warning: it is the answer key,
+//! for after `verify` has said "caught n of n".
 
 pub mod backoff;
 pub mod client;
 pub mod error;
 pub mod fake;
-pub mod mutant;
+mod mutants;
 pub mod orchestrator;
 pub mod product;
 pub mod upstream;
@@ -66,7 +73,7 @@ pub use backoff::{FullJitter, Jitter};
 pub use client::{HttpClient, UpstreamClient};
 pub use error::{ConfigError, FetchError};
 pub use fake::FakeUpstreams;
-pub use mutant::{MUTANT_ENV, Mutant};
+pub use mutants::MUTANT_ENV;
 pub use orchestrator::{Config, Deadline, Orchestrator};
 pub use product::{Inventory, Price, ProductResponse, ReviewStats};
 pub use upstream::{Upstream, UpstreamUrls};

@@ -19,9 +19,12 @@
 //! What it leaves out, and why, is listed in the crate's documentation
 //! (`lib.rs`).
 //!
-//! The code is correct unless `WORKBOOK_MUTANT` selects a [`Mutant`]: each
-//! `if self.mutant == Some(...)` below is one planted bug. They are marked so
-//! you can read what each one breaks; your tests should not need to know.
+//! This code is correct: it is what your tests describe. When the runner
+//! measures your tests, it sets `WORKBOOK_MUTANT`, and then a deliberately
+//! broken copy kept elsewhere answers instead (the `if` at the top of
+//! [`Orchestrator::get_product`] and of [`Orchestrator::response_body`]).
+//! Which bugs that copy carries is the point of the exercise, so it is not
+//! here.
 
 use std::fmt;
 use std::future::Future;
@@ -36,7 +39,7 @@ use tokio::time::Instant;
 use crate::backoff::{FullJitter, Jitter};
 use crate::client::UpstreamClient;
 use crate::error::{ConfigError, FetchError};
-use crate::mutant::Mutant;
+use crate::mutants::{self, Mutant};
 use crate::product::{Inventory, Price, ProductResponse, ReviewStats};
 use crate::upstream::Upstream;
 
@@ -136,24 +139,24 @@ impl Deadline {
 
 /// Answers product requests by fanning out to the three upstreams.
 pub struct Orchestrator<C> {
-    client: Arc<C>,
-    config: Config,
+    pub(crate) client: Arc<C>,
+    pub(crate) config: Config,
     /// Where each backoff's random part comes from.
-    jitter: Arc<dyn Jitter>,
+    pub(crate) jitter: Arc<dyn Jitter>,
     /// One semaphore per upstream, indexed by [`Upstream::index`].
-    permits: [Arc<Semaphore>; 3],
-    mutant: Option<Mutant>,
+    pub(crate) permits: [Arc<Semaphore>; 3],
+    /// Set only during a mutation run; `None` is this correct code.
+    pub(crate) mutant: Option<Mutant>,
 }
 
 impl<C: UpstreamClient> Orchestrator<C> {
-    /// An orchestrator over `client`, checking `config` and reading
-    /// `WORKBOOK_MUTANT` (see [`Mutant`]). Its backoffs are random
-    /// ([`FullJitter::from_entropy`]); [`with_jitter`](Self::with_jitter)
-    /// replaces that.
+    /// An orchestrator over `client`, checking `config`. Its backoffs are
+    /// random ([`FullJitter::from_entropy`]);
+    /// [`with_jitter`](Self::with_jitter) replaces that.
     ///
     /// # Errors
-    /// A [`ConfigError`] for a configuration that cannot work, or an unknown
-    /// mutant name.
+    /// A [`ConfigError`] for a configuration that cannot work, or for a
+    /// `WORKBOOK_MUTANT` the runner did not set.
     pub fn new(client: C, config: Config) -> Result<Self, ConfigError> {
         config.check()?;
         let mutant = Mutant::from_env()?;
@@ -185,29 +188,26 @@ impl<C: UpstreamClient> Orchestrator<C> {
     /// The first failure of a *required* upstream (inventory or pricing).
     /// A reviews failure is not an error: the answer lists it in `degraded`.
     pub async fn get_product(&self, product_id: u64) -> Result<ProductResponse, FetchError> {
+        if let Some(mutant) = self.mutant {
+            // A mutation run: the broken copy answers (spoilers in `mutants.rs`).
+            return mutants::get_product(self, mutant, product_id).await;
+        }
         let deadline = Deadline::after(self.config.budget);
         let inventory = self.fetch::<Inventory>(Upstream::Inventory, product_id, deadline);
         let price = self.fetch::<Price>(Upstream::Pricing, product_id, deadline);
         let reviews = self.fetch::<ReviewStats>(Upstream::Reviews, product_id, deadline);
 
         // ANCHOR: fan_out
-        let (inventory, price, reviews) = if self.mutant == Some(Mutant::SequentialFanOut) {
-            // MUTANT sequential_fan_out: each call starts after the last ends.
-            let inventory = inventory.await?;
-            let price = price.await?;
-            (inventory, price, reviews.await)
-        } else {
-            // All three in flight at once; a required failure returns early
-            // and drops (cancels) the others. Reviews never short-circuit.
-            tokio::try_join!(inventory, price, async { Ok(reviews.await) })?
-        };
+        // All three in flight at once; a required failure returns early and
+        // drops (cancels) the others. Reviews never short-circuit: their
+        // `Result` is a value here, not an early return.
+        let (inventory, price, reviews) =
+            tokio::try_join!(inventory, price, async { Ok(reviews.await) })?;
         // ANCHOR_END: fan_out
 
         let mut degraded = Vec::new();
         let reviews = match reviews {
             Ok(reviews) => Some(reviews),
-            // MUTANT fails_whole_request: an optional section fails it all.
-            Err(error) if self.mutant == Some(Mutant::FailsWholeRequest) => return Err(error),
             Err(_) => {
                 degraded.push(Upstream::Reviews);
                 None
@@ -225,48 +225,30 @@ impl<C: UpstreamClient> Orchestrator<C> {
 
     /// The JSON body the service sends for `response`: the contract.
     pub fn response_body(&self, response: &ProductResponse) -> Value {
-        let mut body = serde_json::to_value(response).expect("a ProductResponse always serializes");
-        if self.mutant == Some(Mutant::RenamesJsonField) {
-            // MUTANT renames_json_field: a "harmless" rename breaks clients.
-            if let Some(object) = body.as_object_mut()
-                && let Some(price) = object.remove("price")
-            {
-                object.insert("pricing".to_string(), price);
-            }
+        if let Some(mutant) = self.mutant {
+            // A mutation run: the broken copy answers (spoilers in `mutants.rs`).
+            return mutants::response_body(mutant, response);
         }
-        body
+        serde_json::to_value(response).expect("a ProductResponse always serializes")
     }
 
-    /// One upstream call with its permit, retries and the shared deadline,
-    /// as a `'static` future (so the detached mutant can spawn it).
-    fn fetch<T: DeserializeOwned + Send + 'static>(
+    /// One upstream call with its permit, retries and the shared deadline.
+    fn fetch<T: DeserializeOwned>(
         &self,
         upstream: Upstream,
         product_id: u64,
         deadline: Deadline,
-    ) -> impl Future<Output = Result<T, FetchError>> + Send + 'static {
+    ) -> impl Future<Output = Result<T, FetchError>> + Send + use<T, C> {
         let call = Call {
             client: Arc::clone(&self.client),
             permits: Arc::clone(&self.permits[upstream.index()]),
             config: self.config,
             jitter: Arc::clone(&self.jitter),
-            mutant: self.mutant,
             upstream,
             product_id,
             deadline,
         };
-        let detached = self.mutant == Some(Mutant::SwallowsCancellation);
-        async move {
-            if detached {
-                // MUTANT swallows_cancellation: a spawned task is not
-                // cancelled when the request that awaits it is dropped.
-                tokio::spawn(call.run::<T>())
-                    .await
-                    .unwrap_or_else(|join_error| std::panic::resume_unwind(join_error.into_panic()))
-            } else {
-                call.run::<T>().await
-            }
-        }
+        call.run::<T>()
     }
 }
 
@@ -277,18 +259,17 @@ impl<C: fmt::Debug> fmt::Debug for Orchestrator<C> {
             .field("client", &self.client)
             .field("config", &self.config)
             .field("permits", &self.permits)
-            .field("mutant", &self.mutant)
             .finish_non_exhaustive()
     }
 }
 
-/// Everything one upstream call needs, owned.
+/// Everything one upstream call needs, owned, so the three calls of a
+/// request borrow nothing from each other.
 struct Call<C> {
     client: Arc<C>,
     permits: Arc<Semaphore>,
     config: Config,
     jitter: Arc<dyn Jitter>,
-    mutant: Option<Mutant>,
     upstream: Upstream,
     product_id: u64,
     deadline: Deadline,
@@ -299,15 +280,11 @@ impl<C: UpstreamClient> Call<C> {
     async fn run<T: DeserializeOwned>(self) -> Result<T, FetchError> {
         let upstream = self.upstream;
         // Shed rather than queue: waiting for a permit would spend the budget.
-        let permit = Arc::clone(&self.permits)
+        // The permit is held, by name, until this call has its answer.
+        let _permit = Arc::clone(&self.permits)
             .try_acquire_owned()
             .map_err(|_| FetchError::Overloaded { upstream })?;
-        let result = self.with_retries().await;
-        if self.mutant == Some(Mutant::LeaksPermit) {
-            // MUTANT leaks_permit: the permit is never returned.
-            std::mem::forget(permit);
-        }
-        let body = result?;
+        let body = self.with_retries().await?;
         serde_json::from_value(body).map_err(|source| FetchError::Decode { upstream, source })
     }
 
@@ -319,15 +296,13 @@ impl<C: UpstreamClient> Call<C> {
                 Ok(body) => return Ok(body),
                 Err(error) => error,
             };
-            if !self.is_retryable(&error) || retry + 1 >= self.config.max_attempts {
+            if !error.is_retryable() || retry + 1 >= self.config.max_attempts {
                 return Err(error);
             }
             let delay = self.backoff(retry);
             // After this sleep no attempt could start before the deadline:
             // return the real error now instead of a timeout later.
-            let no_attempt_fits_after = delay >= self.deadline.remaining();
-            // MUTANT sleeps_past_deadline: sleeps anyway, past the deadline.
-            if no_attempt_fits_after && self.mutant != Some(Mutant::SleepsPastDeadline) {
+            if delay >= self.deadline.remaining() {
                 return Err(error);
             }
             tokio::time::sleep(delay).await;
@@ -346,14 +321,7 @@ impl<C: UpstreamClient> Call<C> {
                 upstream: self.upstream,
             });
         }
-        let limit = match self.mutant {
-            // MUTANT no_attempt_timeout: an attempt may use all the time left.
-            Some(Mutant::NoAttemptTimeout) => remaining,
-            // MUTANT ignores_deadline: a fresh attempt_timeout per attempt,
-            // whatever is left of the request's deadline.
-            Some(Mutant::IgnoresDeadline) => self.config.attempt_timeout,
-            _ => self.config.attempt_timeout.min(remaining),
-        };
+        let limit = self.config.attempt_timeout.min(remaining);
         tokio::time::timeout(limit, self.client.get(self.upstream, self.product_id))
             .await
             .unwrap_or(Err(FetchError::Timeout {
@@ -364,27 +332,8 @@ impl<C: UpstreamClient> Call<C> {
     /// How long to wait before retry number `retry`: full jitter below the
     /// doubling, capped ceiling.
     fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = match self.mutant {
-            // MUTANT backoff_never_grows: the range never doubles.
-            Some(Mutant::BackoffNeverGrows) => self.config.base_delay,
-            _ => self.config.backoff_ceiling(retry),
-        };
-        if self.mutant == Some(Mutant::BackoffWithoutJitter) {
-            // MUTANT backoff_without_jitter: every client waits the same
-            // ceiling, so their retries arrive together.
-            return ceiling;
-        }
+        let ceiling = self.config.backoff_ceiling(retry);
         self.jitter.pick(ceiling).min(ceiling)
     }
     // ANCHOR_END: attempt
-
-    fn is_retryable(&self, error: &FetchError) -> bool {
-        if self.mutant == Some(Mutant::RetriesClientErrors)
-            && matches!(error, FetchError::Status { status, .. } if (400..500).contains(status))
-        {
-            // MUTANT retries_client_errors: a 4xx is retried like a 5xx.
-            return true;
-        }
-        error.is_retryable()
-    }
 }

@@ -1,11 +1,11 @@
 //! Contract tests of the response's JSON shape: yours to write.
 //!
-//! Clients parse what `GET /products/{id}` sends. Pin the whole body with an
-//! insta JSON snapshot, redacting what changes on every run (the request
-//! id). The first run writes `tests/snapshots/*.snap.new`: review it
-//! (`cargo insta review`, or read it and rename it to `.snap`).
+//! Given: the imports and `within_time_limit` below. Yours: the body of
+//! every test, in place of its `todo!()`.
 //!
-//! Replace each `todo!()` with a test.
+//! Clients parse what `GET /products/{id}` sends, so the body is a contract.
+//! Snapshot tests write `tests/snapshots/*.snap.new` on their first run:
+//! review it (`cargo insta review`, or read it and rename it to `.snap`).
 
 // The helpers and imports below are there for the tests you write; until
 // you use them, the compiler would warn about each one.
@@ -30,20 +30,14 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
         })
 }
 
-/// The complete response body matches the reviewed snapshot (request id redacted).
+/// The complete response body matches the reviewed snapshot.
 #[tokio::test(start_paused = true)]
 async fn the_complete_response_body_matches_the_snapshot() {
-    // Arrange: healthy FakeUpstreams.
-    // Act: get_product(42), then orchestrator.response_body(&response).
-    // Assert: insta::assert_json_snapshot!(body, { ".request_id" => "[request id]" }).
     todo!("write this test: the complete response body matches the snapshot")
 }
 
 /// The partial response body (reviews failed) matches the reviewed snapshot.
 #[tokio::test(start_paused = true)]
 async fn the_partial_response_body_matches_the_snapshot() {
-    // Arrange: reviews failing.
-    // Act: get_product(42), then response_body.
-    // Assert: a second snapshot, with reviews null and degraded ["reviews"].
     todo!("write this test: the partial response body matches the snapshot")
 }
