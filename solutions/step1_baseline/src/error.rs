@@ -4,6 +4,11 @@
 //! from "reviews sent garbage" without parsing strings. There is deliberately
 //! no blanket `#[from] reqwest::Error`: the same reqwest error type covers a
 //! refused connection and a malformed body, and we want those apart.
+//!
+//! Given: this whole file. Read it before you write `fetch_json`, whose
+//! failures end up here; there is nothing to write in it.
+//!
+//! Given code: a copy of `steps/step1_baseline/src/error.rs`.
 
 use crate::upstream::Upstream;
 

@@ -17,6 +17,11 @@ use crate::upstream::{Upstream, UpstreamUrls};
 /// # Errors
 ///
 /// The first [`FetchError`] met; later upstreams are then not called.
+///
+/// # Cancel safety
+///
+/// Dropping the returned future cancels the call in flight, and no later
+/// call is made.
 pub async fn fetch_product_sequential(
     client: &reqwest::Client,
     urls: &UpstreamUrls,

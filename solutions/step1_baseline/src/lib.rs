@@ -9,7 +9,8 @@
 //! * as async code, all three at once.
 //!
 //! It also shows the one rule async code must never break: CPU-heavy work does
-//! not run on the runtime's threads.
+//! not run on the runtime's threads; and, with two small futures written by
+//! hand, what `.await` and `try_join!` do underneath.
 //!
 //! # Layout
 //!
@@ -20,11 +21,13 @@
 //! * [`blocking`]: the thread-per-request baseline.
 //! * [`fanout`]: sequential and concurrent async fan-out.
 //! * [`scoring`]: CPU-heavy work, kept off the runtime.
+//! * [`polls`]: a future by hand, counting the polls of another, and one that yields.
 
 pub mod blocking;
 pub mod error;
 pub mod fanout;
 pub mod fetch;
+pub mod polls;
 pub mod product;
 pub mod scoring;
 pub mod upstream;
@@ -32,6 +35,7 @@ pub mod upstream;
 pub use blocking::fetch_product_blocking;
 pub use error::FetchError;
 pub use fanout::{fetch_product_concurrent, fetch_product_sequential};
+pub use polls::{PollCounter, PollStats, PollTotals, YieldNow, count_polls, yield_now};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use scoring::{ReviewScore, score_reviews, score_reviews_off_runtime};
 pub use upstream::{Upstream, UpstreamUrls};

@@ -15,10 +15,17 @@
 //! flight, once on threads and once on tasks, to measure what each in-flight
 //! request costs in memory.
 //!
+//! A second scenario, *blocking in async* (`--scenario blocking-in-async`),
+//! puts milliseconds of CPU work into the async server's handler, inline or
+//! through `spawn_blocking`, and measures the server's event-loop lag beside
+//! its latency (see `blocking_in_async.rs`). `--scenario all`, the default,
+//! runs both.
+//!
 //! Run it with `cargo xtask lab step1` (your code) or
 //! `cargo xtask lab step1 --solution` (the reference); always in release mode.
 
 mod async_server;
+mod blocking_in_async;
 mod blocking_server;
 mod limits;
 mod memory;
@@ -36,9 +43,23 @@ use step1_baseline::UpstreamUrls;
 /// The product every request asks for.
 const PRODUCT_ID: u64 = 42;
 
+/// Which experiments a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scenario {
+    /// Both of the others.
+    All,
+    /// Blocking thread pools against the async server (and the memory experiment).
+    Servers,
+    /// CPU work inside the async server's handlers, inline and on spawn_blocking.
+    BlockingInAsync,
+}
+
 /// Step 1's lab: blocking thread pool vs async server, same route, same upstreams.
 #[derive(Debug, Parser)]
 struct Args {
+    /// Which experiments to run.
+    #[arg(long, value_enum, default_value = "all")]
+    scenario: Scenario,
     /// Folder for the report, the plot and the tables.
     #[arg(long, default_value = "lab-results")]
     out: PathBuf,
@@ -64,6 +85,13 @@ struct Args {
     /// server per value.
     #[arg(long, value_delimiter = ',', default_value = "32,512")]
     threads: Vec<usize>,
+    /// blocking-in-async: milliseconds of CPU work per request, one server
+    /// per value (0: the baseline without work).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5")]
+    work_ms: Vec<u64>,
+    /// blocking-in-async: closed-loop concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "50,500")]
+    work_concurrency: Vec<usize>,
     /// Requests held in flight by the memory experiment (0 skips it).
     #[arg(long, default_value_t = 10_000)]
     memory_in_flight: usize,
@@ -106,15 +134,25 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
     let upstream_latency = Duration::from_millis(args.upstream_latency_ms);
     println!("step 1 lab on {machine}");
     println!(
-        "upstreams: 3 fakes at {upstream_latency:?} each; blocking servers: {:?} threads; windows: {warmup:?} warm-up + {window:?}",
-        args.threads
+        "upstreams: 3 fakes at {upstream_latency:?} each; windows: {warmup:?} warm-up + {window:?}"
     );
+    if args.scenario != Scenario::BlockingInAsync {
+        println!("blocking servers: {:?} threads", args.threads);
+    }
+    if args.scenario != Scenario::Servers {
+        println!(
+            "blocking in async: {:?} ms of CPU work per request at concurrency {:?}",
+            args.work_ms, args.work_concurrency
+        );
+    }
     println!("{}", limits::Limits::read().summary());
 
     // Memory first, while nothing else holds sockets or threads: the fakes
     // it starts share this process's open-file limit, and the figures are
     // cleanest on a quiet machine.
-    let memory = if args.memory_in_flight > 0 {
+    let compare_servers = args.scenario != Scenario::BlockingInAsync;
+    let blocking_in_async = args.scenario != Scenario::Servers;
+    let memory = if compare_servers && args.memory_in_flight > 0 {
         memory::measure(args.memory_in_flight).await?
     } else {
         None
@@ -131,6 +169,35 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
         reviews: reviews.base_url(),
     };
 
+    let rows = if compare_servers {
+        measure_servers(&args, &urls, warmup, window).await?
+    } else {
+        Vec::new()
+    };
+    let blocking = if blocking_in_async {
+        blocking_in_async::measure(&urls, &args.work_ms, &args.work_concurrency, warmup, window)
+            .await?
+    } else {
+        Vec::new()
+    };
+
+    print_and_save(
+        &args,
+        &machine,
+        upstream_latency,
+        &rows,
+        memory.as_ref(),
+        &blocking,
+    )
+}
+
+/// The first scenario: each blocking pool and the async server, at each load.
+async fn measure_servers(
+    args: &Args,
+    urls: &UpstreamUrls,
+    warmup: Duration,
+    window: Duration,
+) -> anyhow::Result<Vec<Row>> {
     let mut servers = Vec::new();
     for &threads in &args.threads {
         servers.push((
@@ -140,7 +207,7 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
     }
     servers.push((
         "async (tokio tasks)".to_owned(),
-        async_server::start(urls).await?,
+        async_server::start(urls.clone()).await?,
     ));
 
     let mut loads: Vec<Load> = args
@@ -176,8 +243,7 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
         }
     }
     progress.finish_and_clear();
-
-    print_and_save(&args, &machine, upstream_latency, &rows, memory.as_ref())
+    Ok(rows)
 }
 
 /// Prints the tables and headline ratios, and writes the report and plot.
@@ -187,7 +253,67 @@ fn print_and_save(
     upstream_latency: Duration,
     rows: &[Row],
     memory: Option<&memory::MemoryReport>,
+    blocking: &[blocking_in_async::Outcome],
 ) -> anyhow::Result<()> {
+    let results = load_lab::report::ResultsDir::create(&args.out, "step1")?;
+    let mut sections = Vec::new();
+    let mut plot = None;
+    if !rows.is_empty() {
+        plot = Some(results.path.join("latency.svg"));
+        sections.extend(servers_sections(rows, upstream_latency, plot.as_deref())?);
+    }
+    if let Some(memory) = memory {
+        println!();
+        println!("{memory}");
+        sections.push((
+            "Memory per in-flight request".to_owned(),
+            memory.to_markdown(),
+        ));
+    }
+    if !blocking.is_empty() {
+        println!();
+        println!("blocking in async (the server's own runtime; loop lag = heartbeat lateness):");
+        println!("{}", blocking_in_async::text_table(blocking));
+        sections.push((
+            "Blocking in async".to_owned(),
+            format!(
+                "CPU work per request in the async server's handler, inline or through \
+                 `spawn_blocking`. Loop lag: how late a heartbeat task on the server's runtime \
+                 woke from a {:?} sleep, over the same window.\n\n{}",
+                blocking_in_async::TICK,
+                blocking_in_async::markdown_table(blocking)
+            ),
+        ));
+    }
+    if plot.is_some() {
+        sections.push((
+            "Plot".to_owned(),
+            "![latency against concurrency](latency.svg)".to_owned(),
+        ));
+    }
+    let report_path = results.path.join("report.md");
+    report::write_markdown_report(
+        &report_path,
+        "Step 1 lab: the cost of blocking",
+        machine,
+        &sections,
+    )?;
+
+    println!();
+    println!("report: {}", report_path.display());
+    if let Some(plot) = plot {
+        println!("plot:   {}", plot.display());
+    }
+    Ok(())
+}
+
+/// The servers scenario: prints its table and headline, draws its plot at
+/// `plot`, and returns its report sections.
+fn servers_sections(
+    rows: &[Row],
+    upstream_latency: Duration,
+    plot: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<(String, String)>> {
     let closed: Vec<&Row> = rows
         .iter()
         .filter(|row| matches!(row.measurement.load, Load::Closed { .. }))
@@ -199,56 +325,30 @@ fn print_and_save(
     for line in &headline {
         println!("{line}");
     }
-    if let Some(memory) = memory {
-        println!();
-        println!("{memory}");
-    }
 
-    let results = load_lab::report::ResultsDir::create(&args.out, "step1")?;
-    let closed_rows: Vec<Row> = closed.into_iter().cloned().collect();
-    let mut series = Vec::new();
-    for percentile in [50.0, 99.0] {
-        for mut one in report::latency_series(&closed_rows, percentile) {
-            one.label = format!("{} p{percentile}", one.label);
-            series.push(one);
+    if let Some(plot) = plot {
+        let closed_rows: Vec<Row> = closed.into_iter().cloned().collect();
+        let mut series = Vec::new();
+        for percentile in [50.0, 99.0] {
+            for mut one in report::latency_series(&closed_rows, percentile) {
+                one.label = format!("{} p{percentile}", one.label);
+                series.push(one);
+            }
         }
+        report::plot_svg(
+            plot,
+            "Step 1: latency against concurrency (closed loop)",
+            "concurrency",
+            "latency (ms)",
+            true,
+            &series,
+        )?;
     }
-    let plot = results.path.join("latency.svg");
-    report::plot_svg(
-        &plot,
-        "Step 1: latency against concurrency (closed loop)",
-        "concurrency",
-        "latency (ms)",
-        true,
-        &series,
-    )?;
 
-    let mut sections = vec![
+    Ok(vec![
         ("Results".to_owned(), report::markdown_table(rows)),
         ("Headline".to_owned(), headline.join("\n\n")),
-    ];
-    if let Some(memory) = memory {
-        sections.push((
-            "Memory per in-flight request".to_owned(),
-            memory.to_markdown(),
-        ));
-    }
-    sections.push((
-        "Plot".to_owned(),
-        "![latency against concurrency](latency.svg)".to_owned(),
-    ));
-    let report_path = results.path.join("report.md");
-    report::write_markdown_report(
-        &report_path,
-        "Step 1 lab: the cost of blocking",
-        machine,
-        &sections,
-    )?;
-
-    println!();
-    println!("report: {}", report_path.display());
-    println!("plot:   {}", plot.display());
-    Ok(())
+    ])
 }
 
 /// The numbers the chapter quotes: at the highest concurrency, the async

@@ -4,6 +4,9 @@
 //! from "reviews sent garbage" without parsing strings. There is deliberately
 //! no blanket `#[from] reqwest::Error`: the same reqwest error type covers a
 //! refused connection and a malformed body, and we want those apart.
+//!
+//! Given: this whole file. Read it before you write `fetch_json`, whose
+//! failures end up here; there is nothing to write in it.
 
 use crate::upstream::Upstream;
 

@@ -2,6 +2,10 @@
 //!
 //! Both the async and the blocking fan-out go through here, so every failure
 //! is classified the same way, in one place.
+//!
+//! Yours to write: the bodies of [`fetch_json`] and [`fetch_json_blocking`].
+//! Their signatures and doc comments are given: they are the contract the
+//! tests check.
 
 use serde::de::DeserializeOwned;
 
@@ -10,8 +14,14 @@ use crate::upstream::{Upstream, UpstreamUrls};
 
 /// Fetches `upstream`'s answer for `product_id` and decodes it as `T`.
 ///
-/// It sends exactly one request: a failure is returned as it is, not retried
-/// (retries come in step 2).
+/// It sends exactly one GET, to [`UpstreamUrls::url`] of `upstream` and
+/// `product_id`: a failure is returned as it is, not retried (retries come in
+/// step 2). Any 2xx status with a body that is a `T` is a success. It never
+/// panics on what an upstream sends: every failure is an `Err`.
+///
+/// The request goes through `client`, never through a client built for the
+/// call: the caller's settings (a test checks its `User-Agent`) and its
+/// connection pool must apply.
 ///
 /// # Errors
 ///
@@ -31,19 +41,16 @@ pub async fn fetch_json<T: DeserializeOwned>(
     upstream: Upstream,
     product_id: u64,
 ) -> Result<T, FetchError> {
-    // TODO: GET `urls.url(upstream, product_id)` with `client.get(..).send().await`,
-    // then turn each way it can fail into the matching `FetchError` variant:
-    // - `send()` failed: no response at all (`FetchError::Transport`);
-    // - a response with a non-success `status()`: careful, reqwest returns
-    //   `Ok(response)` for a 500 too (`FetchError::Status`);
-    // - `response.json::<T>().await` failed (`FetchError::Decode`).
-    // `Result::map_err` and `?` keep this short.
-    todo!("fetch_json: GET the URL, check the status, decode the JSON")
+    todo!("fetch_json: one GET, every failure classified into its FetchError variant")
 }
 
 /// The blocking twin of [`fetch_json`], for code running on plain threads.
 ///
-/// Like [`fetch_json`], it sends exactly one request.
+/// Like [`fetch_json`], it sends exactly one request, through `client`, and it
+/// classifies every outcome the same way: the tests give both the same broken
+/// upstreams. It
+/// parks the calling thread until the answer is in; never call it from async
+/// code.
 ///
 /// # Errors
 ///
@@ -54,7 +61,5 @@ pub fn fetch_json_blocking<T: DeserializeOwned>(
     upstream: Upstream,
     product_id: u64,
 ) -> Result<T, FetchError> {
-    // TODO: the same as `fetch_json`, with `reqwest::blocking`: the calls are
-    // the same, without `.await`.
-    todo!("fetch_json_blocking: the blocking twin of fetch_json")
+    todo!("fetch_json_blocking: fetch_json's contract, on a blocking client")
 }

@@ -8,7 +8,8 @@
 //! * as async code, still one call after another;
 //! * as async code, all three at once.
 //!
-//! You will also keep CPU-heavy work from freezing the runtime.
+//! You will also keep CPU-heavy work from freezing the runtime, and write two
+//! small futures by hand to see what `.await` and `try_join!` do underneath.
 //!
 //! Read the chapter (`cargo xtask book`), then fill in every `todo!()`.
 //! `cargo xtask verify step1` tells you how far you are, and
@@ -23,15 +24,18 @@
 //! * [`blocking`]: the thread-per-request baseline (**TODO**).
 //! * [`fanout`]: sequential and concurrent async fan-out (**TODO**).
 //! * [`scoring`]: CPU-heavy work, kept off the runtime (**TODO**).
+//! * [`polls`]: a future by hand, counting the polls of another, and one that yields (**TODO**).
 
-// Until every TODO is filled in, some parameters and imports are unused.
-// Delete this line once you are done: the compiler's warnings will help then.
-#![allow(unused_variables, unused_imports)]
+// Until every TODO is filled in, some parameters, imports and fields are
+// unused. Delete this line once you are done: the compiler's warnings will
+// help then.
+#![allow(unused_variables, unused_imports, dead_code)]
 
 pub mod blocking;
 pub mod error;
 pub mod fanout;
 pub mod fetch;
+pub mod polls;
 pub mod product;
 pub mod scoring;
 pub mod upstream;
@@ -39,6 +43,7 @@ pub mod upstream;
 pub use blocking::fetch_product_blocking;
 pub use error::FetchError;
 pub use fanout::{fetch_product_concurrent, fetch_product_sequential};
+pub use polls::{PollCounter, PollStats, PollTotals, YieldNow, count_polls, yield_now};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use scoring::{ReviewScore, score_reviews, score_reviews_off_runtime};
 pub use upstream::{Upstream, UpstreamUrls};

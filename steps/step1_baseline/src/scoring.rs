@@ -5,6 +5,10 @@
 //! every other task on that thread waiting for 400 ms: timers fire late,
 //! sockets go unread. This is the Rust face of "event loop lag" in asyncio.
 //! The cure is to hand such work to a thread that is allowed to block.
+//!
+//! Given: [`ReviewScore`] and [`score_reviews`], the expensive work itself.
+//! Yours to write: the body of [`score_reviews_off_runtime`], whose signature
+//! and doc comment are the contract the tests check.
 
 use std::time::{Duration, Instant};
 
@@ -40,17 +44,23 @@ pub fn score_reviews(stats: &ReviewStats, cost: Duration) -> ReviewScore {
 /// Scores reviews on tokio's blocking thread pool, so the runtime's own
 /// threads keep serving other tasks meanwhile.
 ///
+/// Returns exactly what [`score_reviews`]`(&stats, cost)` returns. The
+/// scoring must never run on the thread that polls this future: while it
+/// runs, other tasks on that runtime keep their timing (a test runs a 10 ms
+/// heartbeat beside it on a single-threaded runtime), and two scorings
+/// awaited together overlap instead of taking turns, on a single-threaded
+/// and a multi-thread runtime alike (a test checks both take well under the
+/// sum).
+///
 /// # Panics
 ///
-/// If the scoring itself panics (it does not).
+/// If the scoring itself panics, this panics too (the given `score_reviews`
+/// never panics, so no test checks this).
 ///
 /// # Cancel safety
 ///
 /// Dropping the future does not stop the scoring already started: blocking
 /// code cannot be interrupted. Its result is discarded.
 pub async fn score_reviews_off_runtime(stats: ReviewStats, cost: Duration) -> ReviewScore {
-    // TODO: run `score_reviews(&stats, cost)` on a thread where blocking is
-    // allowed, and await its result without blocking this one:
-    // `tokio::task::spawn_blocking` gives you a `JoinHandle` to await.
-    todo!("score_reviews_off_runtime: move the CPU work off the runtime")
+    todo!("score_reviews_off_runtime: the CPU work off the runtime's threads, its result awaited")
 }
