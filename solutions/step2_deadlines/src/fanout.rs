@@ -1,5 +1,7 @@
 //! The product page: three upstreams, one deadline.
 
+use serde::de::DeserializeOwned;
+
 use crate::deadline::Deadline;
 use crate::error::FetchError;
 use crate::fetch::fetch_with_retry;
@@ -37,31 +39,17 @@ pub async fn fetch_product(
 ) -> Result<Product, FetchError> {
     // `Deadline` is `Copy`: each call gets the same instant, not a fresh
     // timeout of its own.
+    let page = Page {
+        client,
+        urls,
+        policy,
+        deadline,
+        product_id,
+    };
     let (inventory, price, reviews) = tokio::try_join!(
-        fetch_with_retry(
-            client,
-            urls,
-            Upstream::Inventory,
-            product_id,
-            policy,
-            deadline
-        ),
-        fetch_with_retry(
-            client,
-            urls,
-            Upstream::Pricing,
-            product_id,
-            policy,
-            deadline
-        ),
-        fetch_with_retry(
-            client,
-            urls,
-            Upstream::Reviews,
-            product_id,
-            policy,
-            deadline
-        ),
+        page.fetch(Upstream::Inventory),
+        page.fetch(Upstream::Pricing),
+        page.fetch(Upstream::Reviews),
     )?;
 
     Ok(Product {
@@ -70,5 +58,29 @@ pub async fn fetch_product(
         price,
         reviews,
     })
+}
+
+/// What the three calls of one page share: everything but the upstream.
+struct Page<'a> {
+    client: &'a reqwest::Client,
+    urls: &'a UpstreamUrls,
+    policy: &'a RetryPolicy,
+    deadline: Deadline,
+    product_id: u64,
+}
+
+impl Page<'_> {
+    /// `upstream`'s part of the page, retried as the policy allows.
+    async fn fetch<T: DeserializeOwned>(&self, upstream: Upstream) -> Result<T, FetchError> {
+        fetch_with_retry(
+            self.client,
+            self.urls,
+            upstream,
+            self.product_id,
+            self.policy,
+            self.deadline,
+        )
+        .await
+    }
 }
 // ANCHOR_END: fetch_product

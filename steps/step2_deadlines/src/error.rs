@@ -11,6 +11,10 @@
 //! connection, a timeout and a body that broke off half-way, and the retry
 //! decision needs them apart. A body that arrived whole but is not our JSON
 //! is not reqwest's business at all: `Decode` carries `serde_json`'s error.
+//!
+//! Given: [`FetchError`] and [`FetchError::upstream`]. Yours to write: the
+//! body of [`FetchError::is_retryable`], whose doc comment is the contract the
+//! tests check.
 
 use crate::upstream::Upstream;
 
@@ -81,11 +85,12 @@ impl FetchError {
     ///   adds load.
     /// * **Decode errors**: never. The whole answer arrived, and it is
     ///   something we cannot read; the upstream will send it again.
+    ///
+    /// The answer depends on the variant alone, and for `Status` on the code
+    /// alone, never on the upstream. Every variant gets a decision of its
+    /// own: when a variant is added later (step 3 adds one), this function
+    /// should stop compiling until someone decides about it.
     pub fn is_retryable(&self) -> bool {
-        // TODO: decide with one exhaustive `match self { ... }`, one arm per
-        // variant and no `_ =>` arm, so that a variant added later does not
-        // compile until someone decides about it. For `Status`, look at the
-        // code: 5xx and 429 are worth another try, every other 4xx is not.
-        todo!("is_retryable: one exhaustive match over the four variants")
+        todo!("FetchError::is_retryable: which kinds of failure are worth sending again")
     }
 }

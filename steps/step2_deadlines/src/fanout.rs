@@ -1,4 +1,7 @@
 //! The product page: three upstreams, one deadline.
+//!
+//! Yours to write: the body of [`fetch_product`]. Its signature and doc
+//! comment are given: they are the contract the tests check.
 
 use crate::deadline::Deadline;
 use crate::error::FetchError;
@@ -12,12 +15,18 @@ use crate::upstream::{Upstream, UpstreamUrls};
 ///
 /// Create the deadline at the edge, where the request arrives
 /// (`Deadline::after(policy.budget())`), and pass it in: the three calls and
-/// all their retries spend from that same budget.
+/// all their retries spend from that same budget. The page uses the deadline
+/// it is given as it is: it makes no deadline of its own from the policy, and
+/// does not shorten it (each attempt keeps the margin back already). With a
+/// deadline already passed, nothing is sent.
+///
+/// The three upstreams are asked at the same time, each once when healthy.
 ///
 /// # Errors
 ///
-/// The first [`FetchError`] to come out of any of the three; the other two
-/// calls are then cancelled.
+/// The first [`FetchError`] to come out of any of the three, returned at
+/// once without waiting for the others; the other two calls are then
+/// cancelled.
 ///
 /// # Cancel safety
 ///
@@ -34,9 +43,5 @@ pub async fn fetch_product(
     deadline: Deadline,
     product_id: u64,
 ) -> Result<Product, FetchError> {
-    // TODO: as step 1's concurrent fan-out, with `tokio::try_join!` over
-    // three `fetch_with_retry(..)` calls, one per `Upstream`. Give all three
-    // the same `policy` and the same `deadline` (it is `Copy`): one budget
-    // for the whole request, not one each.
-    todo!("fetch_product: three retried calls at once, one shared deadline")
+    todo!("fetch_product: three retried calls at once, all under the one deadline passed in")
 }

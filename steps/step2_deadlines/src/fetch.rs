@@ -4,6 +4,10 @@
 //! now sorted more finely, because the retry decision depends on it. A body
 //! that breaks off half-way is a transport failure (retry it), while a body
 //! that arrives whole but is not our JSON is a decode failure (do not).
+//!
+//! Given: [`fetch_json`] and the classification below it. Yours to write: the
+//! body of [`fetch_with_retry`], whose signature and doc comment are the
+//! contract the tests check.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -81,8 +85,10 @@ fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
 /// Fetches `upstream`'s answer for `product_id`, retrying as `policy` allows
 /// within `deadline` (the caller's: it makes none of its own).
 ///
-/// Each call draws its backoff pauses from randomness of its own, so calls
-/// that fail together do not retry together.
+/// Each attempt is one fresh [`fetch_json`] request. Each call draws its
+/// backoff pauses from randomness of its own, so calls that fail together do
+/// not retry together (a test starts 24 at once and checks that they finish
+/// spread out).
 ///
 /// # Errors
 ///
@@ -105,10 +111,5 @@ pub async fn fetch_with_retry<T: DeserializeOwned>(
     policy: &RetryPolicy,
     deadline: Deadline,
 ) -> Result<T, FetchError> {
-    // TODO: `retry` around `fetch_json`, with a closure that starts one
-    // request each time it is called. For the RNG: the thread-local one
-    // (`rand::rng()`) is not `Send`, so a future that holds it across an
-    // `.await` is not `Send` either, and cannot be spawned. A `StdRng`
-    // seeded from it (`SeedableRng::from_rng`) is.
-    todo!("fetch_with_retry: the retry loop around fetch_json")
+    todo!("fetch_with_retry: fetch_json under the retry loop, with randomness of its own")
 }

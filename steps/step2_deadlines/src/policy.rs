@@ -27,6 +27,11 @@
 //! * `max_attempts` 3: the Google SRE book's upper bound per request.
 //! * `base_delay` 10 ms, `max_delay` 40 ms: short pauses, because the budget
 //!   is short; the jitter matters more than the length.
+//!
+//! Given: [`RetryConfig`], [`ConfigError`] and the policy's accessors. Yours to
+//! write: the bodies of [`RetryPolicy::new`], [`RetryPolicy::timeout_for_attempt`],
+//! [`RetryPolicy::backoff_ceiling`] and [`RetryPolicy::backoff_delay`], whose
+//! doc comments are the contract the tests check.
 
 use std::time::Duration;
 
@@ -143,24 +148,28 @@ impl RetryPolicy {
     /// assert_eq!(policy.timeout_for_attempt(ms(25)), None);
     /// ```
     ///
+    /// Everything that can work is accepted, right up to each rule's edge: a
+    /// single attempt, a margin 1 ms shorter than the budget, a
+    /// `min_attempt` exactly equal to what the first attempt can get, a
+    /// `base_delay` equal to `max_delay`, no backoff at all (both zero).
+    ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the first problem found: no attempts, a zero
-    /// attempt timeout, a margin not shorter than the budget, a `min_attempt`
-    /// that not even the first attempt could get, or a base delay above the
-    /// cap.
+    /// A [`ConfigError`] naming the first problem found, checked in this
+    /// order: no attempts ([`ConfigError::NoAttempts`]), a zero attempt
+    /// timeout ([`ConfigError::ZeroAttemptTimeout`]), a margin not shorter
+    /// than the budget ([`ConfigError::MarginNotBelowBudget`]), a
+    /// `min_attempt` longer than the first attempt could get, which is the
+    /// smaller of `attempt_timeout` and the budget minus the margin
+    /// ([`ConfigError::MinAttemptDoesNotFit`]), or a base delay above the cap
+    /// ([`ConfigError::BaseAboveCap`]). The fields of each error carry the
+    /// numbers it names.
+    ///
+    /// # Panics
+    ///
+    /// Never, whatever the numbers (a margin longer than the budget included).
     pub fn new(config: RetryConfig) -> Result<Self, ConfigError> {
-        // TODO: check the numbers in this order, returning the first problem
-        // as its `ConfigError` variant (read their messages):
-        // - `max_attempts` is 0;
-        // - `attempt_timeout` is zero (`Duration::is_zero`);
-        // - `margin` is not shorter than `budget`;
-        // - `min_attempt` is longer than the most the first attempt can get:
-        //   the smaller of `attempt_timeout` and `budget - margin`
-        //   (`Duration::min`);
-        // - `base_delay` is above `max_delay`.
-        // All good: `Ok(RetryPolicy { config })`.
-        todo!("RetryPolicy::new: refuse a configuration that cannot work")
+        todo!("RetryPolicy::new: refuse a configuration that cannot work, accept any that can")
     }
 
     /// The numbers this policy was built from.
@@ -185,25 +194,21 @@ impl RetryPolicy {
     /// could not finish in time, so it should not be started. Because the
     /// answer shrinks with `remaining`, budgets only ever shrink: a late
     /// attempt gets less time, never more.
+    ///
+    /// Never panics: a `remaining` shorter than the margin, or zero, is
+    /// simply `None`.
     pub fn timeout_for_attempt(&self, remaining: Duration) -> Option<Duration> {
-        // TODO: the smaller of `self.config.attempt_timeout` and `remaining`
-        // minus `self.config.margin` (`Duration::saturating_sub`: `remaining`
-        // may be shorter than the margin, and plain `-` would panic).
-        // Return `None` if that is zero or below `self.config.min_attempt`
-        // (`bool::then_some` is handy), `Some(timeout)` otherwise.
-        todo!("timeout_for_attempt: min(attempt_timeout, remaining - margin), if worth it")
+        todo!("RetryPolicy::timeout_for_attempt: this attempt's share of what is left, if any")
     }
 
     /// The top of the backoff range before retry number `retry` (0 for the
     /// first retry): `min(max_delay, base_delay × 2^retry)`.
     ///
-    /// Saturates instead of overflowing, however large `retry` is.
+    /// Saturates instead of overflowing, however large `retry` is: for any
+    /// `retry` up to `u32::MAX` the answer is `max_delay` once the doubling
+    /// passes it, never a panic and never a wrapped-around small value.
     pub fn backoff_ceiling(&self, retry: u32) -> Duration {
-        // TODO: `base_delay × 2^retry`, capped at `max_delay`. For a large
-        // `retry`, 2^retry overflows a u32 and the product overflows a
-        // Duration: `2u32.checked_pow(retry)` and `Duration::checked_mul`
-        // return `None` then, and `None` should mean "the cap".
-        todo!("backoff_ceiling: min(max_delay, base_delay × 2^retry), without overflow")
+        todo!("RetryPolicy::backoff_ceiling: the doubling ceiling, capped, for any retry number")
     }
 
     /// How long to sleep before retry number `retry` (0 for the first retry):
@@ -214,12 +219,9 @@ impl RetryPolicy {
     /// The randomness comes from `rng` and nowhere else, so two RNGs seeded
     /// alike give the same pauses: a test can replay them. Whole
     /// milliseconds, because tokio's timers have millisecond resolution:
-    /// finer jitter would be rounded away.
+    /// finer jitter would be rounded away. With a ceiling of zero the pause
+    /// is zero (no panic).
     pub fn backoff_delay(&self, retry: u32, rng: &mut (impl Rng + ?Sized)) -> Duration {
-        // TODO: full jitter, drawn from `rng`: a whole number of
-        // milliseconds, uniformly from 0 up to and including the ceiling.
-        // `Duration::as_millis` and `Rng::random_range` (which takes an
-        // inclusive range) are the tools.
-        todo!("backoff_delay: a uniformly random whole number of ms in 0..=ceiling")
+        todo!("RetryPolicy::backoff_delay: full jitter, drawn from the rng it is given")
     }
 }

@@ -5,6 +5,9 @@
 //! upstream calls in [`fetch_with_retry`](crate::fetch_with_retry) and an
 //! in-process fake in the tests, where tokio's paused clock makes every
 //! instant exact.
+//!
+//! Yours to write: the body of [`retry`]. Its signature and doc comment are
+//! given: they are the contract the tests check.
 
 use std::future::Future;
 
@@ -58,10 +61,5 @@ where
     Fut: Future<Output = Result<T, FetchError>>,
     R: Rng + ?Sized,
 {
-    // TODO: the loop the doc comment above specifies. The tools:
-    // `policy.timeout_for_attempt` (how long an attempt may take, and
-    // whether it may start at all), `tokio::time::timeout` (an outer `Err`
-    // means the timer won), `FetchError::is_retryable`,
-    // `policy.max_attempts`, `policy.backoff_delay` and `tokio::time::sleep`.
-    todo!("retry: attempt, classify, back off with jitter, never past the deadline")
+    todo!("retry: attempts, each bounded, jittered pauses between them, never past the deadline")
 }

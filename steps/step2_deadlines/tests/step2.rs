@@ -158,7 +158,7 @@ fn retryability_is_decided_by_the_kind_of_failure() {
     );
 }
 
-/// Zero attempts, a margin not shorter than the budget, and other impossible settings are refused by name.
+/// Zero attempts, a margin not shorter than the budget, and other impossible settings are refused by name, each error carrying its numbers.
 #[test]
 fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
     let valid = http_config();
@@ -167,6 +167,8 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
         "the test's base configuration is valid and must be accepted"
     );
 
+    // Each case breaks one rule, by a clear distance (not at its edge: the
+    // next test does that), so every number in the error can be told apart.
     let cases = [
         (
             RetryConfig {
@@ -174,6 +176,7 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
                 ..valid
             },
             "max_attempts",
+            ConfigError::NoAttempts,
         ),
         (
             RetryConfig {
@@ -181,6 +184,10 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
                 ..valid
             },
             "margin",
+            ConfigError::MarginNotBelowBudget {
+                margin: ms(3_000),
+                budget: ms(2_000),
+            },
         ),
         (
             RetryConfig {
@@ -188,6 +195,7 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
                 ..valid
             },
             "attempt_timeout",
+            ConfigError::ZeroAttemptTimeout,
         ),
         (
             RetryConfig {
@@ -195,6 +203,10 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
                 ..valid
             },
             "min_attempt",
+            ConfigError::MinAttemptDoesNotFit {
+                min_attempt: ms(600),
+                available: ms(500),
+            },
         ),
         (
             RetryConfig {
@@ -203,9 +215,13 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
                 ..valid
             },
             "base_delay",
+            ConfigError::BaseAboveCap {
+                base: ms(50),
+                cap: ms(40),
+            },
         ),
     ];
-    for (config, field) in cases {
+    for (config, field, expected) in cases {
         let error = RetryPolicy::new(config).expect_err(&format!(
             "a configuration with a bad {field} must be rejected"
         ));
@@ -213,6 +229,10 @@ fn configuration_that_cannot_work_is_rejected_with_a_clear_error() {
         assert!(
             message.contains(field),
             "the error for a bad {field} should name it, got: {message:?}"
+        );
+        assert_eq!(
+            error, expected,
+            "a bad {field} must be refused with this error, each field carrying the number it names"
         );
     }
 }
@@ -572,13 +592,17 @@ fn the_same_seed_gives_the_same_pauses() {
 // The retry loop, on tokio's paused clock, with in-process fakes.
 // ---------------------------------------------------------------------------
 
-/// Under paused time, each retry starts exactly one backoff_delay after the previous attempt, drawn from the RNG the loop was given.
+/// Under paused time, each retry starts exactly one backoff_delay after the previous attempt ended (failed or timed out), drawn from the RNG the loop was given.
 #[tokio::test(start_paused = true)]
 async fn each_retry_waits_one_backoff_delay_drawn_from_the_given_rng() {
     within_time_limit(async {
-        // Arrange: an upstream that always answers 503 at once, six attempts,
-        // and a budget far too large to matter.
+        // Arrange: an upstream that never answers the 1st, 3rd and 5th
+        // attempts (each is cut off after its 1 s attempt timeout) and
+        // answers 503 at once to the others; six attempts, and a budget far
+        // too large to matter. A timeout is followed by a pause like any
+        // other retryable failure.
         const SEED: u64 = 7;
+        let hangs = |attempt: usize| attempt.is_multiple_of(2);
         let policy = policy(RetryConfig {
             budget: ms(60_000),
             attempt_timeout: ms(1_000),
@@ -598,8 +622,15 @@ async fn each_retry_waits_one_backoff_delay_drawn_from_the_given_rng() {
             Upstream::Pricing,
             &mut StdRng::seed_from_u64(SEED),
             || {
-                attempts.borrow_mut().push(started.elapsed());
-                async { Err(pricing_503()) }
+                let mut attempts = attempts.borrow_mut();
+                let hang = hangs(attempts.len());
+                attempts.push(started.elapsed());
+                async move {
+                    if hang {
+                        std::future::pending::<()>().await;
+                    }
+                    Err(pricing_503())
+                }
             },
         )
         .await;
@@ -609,14 +640,15 @@ async fn each_retry_waits_one_backoff_delay_drawn_from_the_given_rng() {
         // before the second attempt, retry 1 before the third, and so on.
         let mut rng = StdRng::seed_from_u64(SEED);
         let mut expected = vec![Duration::ZERO];
-        for retry in 0..5_u32 {
-            let pause = policy.backoff_delay(retry, &mut rng);
-            expected.push(expected[retry as usize] + pause);
+        for retry in 0..5_usize {
+            let ran_for = if hangs(retry) { ms(1_000) } else { Duration::ZERO };
+            let pause = policy.backoff_delay(u32::try_from(retry).unwrap(), &mut rng);
+            expected.push(expected[retry] + ran_for + pause);
         }
         assert_eq!(
             *attempts.borrow(),
             expected,
-            "attempts started at these offsets; expected each retry n to start backoff_delay(n) after the last attempt, drawn once from the rng the loop was given"
+            "attempts started at these offsets; expected each retry n to start backoff_delay(n) after the last attempt ended (at once for a 503, after its 1 s timeout for a hung one), drawn once from the rng the loop was given"
         );
         assert!(
             matches!(
@@ -632,7 +664,7 @@ async fn each_retry_waits_one_backoff_delay_drawn_from_the_given_rng() {
     .await;
 }
 
-/// When the attempts run out, the last error comes back at once: no pause is slept after the last attempt.
+/// When the attempts run out, the last attempt's error comes back at once: no pause is slept after the last attempt.
 #[tokio::test(start_paused = true)]
 async fn the_loop_returns_at_once_when_the_attempts_run_out() {
     within_time_limit(async {
@@ -657,8 +689,17 @@ async fn the_loop_returns_at_once_when_the_attempts_run_out() {
             Upstream::Pricing,
             &mut StdRng::seed_from_u64(8),
             || {
-                attempts_started.borrow_mut().push(Instant::now());
-                async { Err(pricing_503()) }
+                let mut started = attempts_started.borrow_mut();
+                started.push(Instant::now());
+                // Each attempt fails in its own way (500, 502, then 503), so
+                // the error that comes back shows which attempt it was.
+                let status = [500, 502, 503][(started.len() - 1).min(2)];
+                async move {
+                    Err(FetchError::Status {
+                        upstream: Upstream::Pricing,
+                        status,
+                    })
+                }
             },
         )
         .await;
@@ -688,7 +729,7 @@ async fn the_loop_returns_at_once_when_the_attempts_run_out() {
                     status: 503
                 })
             ),
-            "after the last attempt, its error comes back; got {result:?}"
+            "the third and last attempt's error (its 503, not the 500 or 502 before it) comes back; got {result:?}"
         );
     })
     .await;
@@ -1048,6 +1089,68 @@ async fn the_first_error_comes_back_without_waiting_for_the_others() {
             elapsed < ms(1_000),
             "took {elapsed:?}: the 404 is known at once, and the page must not wait 2 s for the other two"
         );
+    })
+    .await;
+}
+
+/// Once the first error is back, the other upstreams' calls are cancelled: none of their retries is sent afterwards.
+#[tokio::test]
+async fn after_the_first_error_the_other_calls_send_no_more_retries() {
+    within_time_limit(async {
+        // Arrange: reviews answers 404 at once; inventory and pricing answer
+        // 503 at once, every time. The policy would retry those two ten
+        // times, with pauses of at most 20 ms: a quarter of a second of
+        // retries, if nothing stopped them.
+        let upstreams = MockUpstreams::start().await;
+        upstreams.serve_status(Service::Reviews, 404).await;
+        upstreams.serve_status(Service::Inventory, 503).await;
+        upstreams.serve_status(Service::Pricing, 503).await;
+        let policy = policy(RetryConfig {
+            max_attempts: 10,
+            base_delay: ms(20),
+            max_delay: ms(20),
+            ..http_config()
+        });
+
+        // Act
+        let result = fetch_product(
+            &client(),
+            &urls_of(&upstreams),
+            &policy,
+            Deadline::after(policy.budget()),
+            PRODUCT_ID,
+        )
+        .await;
+        let mut sent_by_then = Vec::new();
+        for service in [Service::Inventory, Service::Pricing] {
+            sent_by_then.push((service, upstreams.received(service).await));
+        }
+
+        // Assert
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Status {
+                    upstream: Upstream::Reviews,
+                    status: 404
+                })
+            ),
+            "expected reviews' 404, got {result:?}"
+        );
+        // Nothing can signal that a retry will never come, so wait well past
+        // the time the abandoned calls' retries would take (ten attempts
+        // with pauses of at most 20 ms), then count.
+        tokio::time::sleep(ms(1_000)).await;
+        for (service, before) in sent_by_then {
+            let after = upstreams.received(service).await;
+            // One request may have been on its way when the page returned,
+            // and reach the fake a moment later.
+            assert!(
+                after <= before + 1,
+                "{service} had received {before} requests when the page returned its error, and {after} a second later: \
+                 the page's other calls must be cancelled with it (dropped, not left running in tasks of their own), so no retry is sent afterwards"
+            );
+        }
     })
     .await;
 }
@@ -1649,7 +1752,8 @@ async fn callers_that_fail_together_retry_at_different_moments() {
         // Arrange: pricing always answers 503. Each caller makes two attempts
         // with a pause drawn from 0..=1000 ms in between, so a caller's
         // duration is about its pause.
-        const CALLERS: usize = 24;
+        const TASKS: usize = 24;
+        const CALLERS: usize = 2 * TASKS;
         let upstreams = MockUpstreams::start().await;
         upstreams.serve_status(Service::Pricing, 503).await;
         let shared = Arc::new(Shared {
@@ -1667,49 +1771,73 @@ async fn callers_that_fail_together_retry_at_different_moments() {
         });
         let deadline = Deadline::after(shared.policy.budget());
 
-        // Act: all of them at once.
+        // Act: all of them at once, two callers in each task: the two are
+        // started in the same poll, on the same thread, at the same instant.
         let started = Instant::now();
         let mut callers = JoinSet::new();
-        for _ in 0..CALLERS {
+        for _ in 0..TASKS {
             let shared = Arc::clone(&shared);
             callers.spawn(async move {
-                let result = fetch_with_retry::<Price>(
-                    &shared.client,
-                    &shared.urls,
-                    Upstream::Pricing,
-                    PRODUCT_ID,
-                    &shared.policy,
-                    deadline,
-                )
-                .await;
-                (result, started.elapsed())
+                let shared = &*shared;
+                let call = || async move {
+                    let result = fetch_with_retry::<Price>(
+                        &shared.client,
+                        &shared.urls,
+                        Upstream::Pricing,
+                        PRODUCT_ID,
+                        &shared.policy,
+                        deadline,
+                    )
+                    .await;
+                    (result, started.elapsed())
+                };
+                tokio::join!(call(), call())
             });
         }
         let mut durations = Vec::new();
+        let mut gaps_within_a_task = Vec::new();
         while let Some(joined) = callers.join_next().await {
-            let (result, took) = joined.expect("a caller did not panic");
-            assert!(
-                matches!(
-                    result,
-                    Err(FetchError::Status {
-                        upstream: Upstream::Pricing,
-                        status: 503
-                    })
-                ),
-                "each caller should end with pricing's 503, got {result:?}"
-            );
-            durations.push(took);
+            let (one, other) = joined.expect("a caller did not panic");
+            for (result, _) in [&one, &other] {
+                assert!(
+                    matches!(
+                        result,
+                        Err(FetchError::Status {
+                            upstream: Upstream::Pricing,
+                            status: 503
+                        })
+                    ),
+                    "each caller should end with pricing's 503, got {result:?}"
+                );
+            }
+            durations.extend([one.1, other.1]);
+            gaps_within_a_task.push(one.1.abs_diff(other.1));
         }
 
-        // Assert: with 24 pauses drawn independently from 0..=1000 ms, the
+        // Assert: with 48 pauses drawn independently from 0..=1000 ms, the
         // spread between the first and last caller to finish is below 300 ms
-        // with a probability of about 1 in 10^11. Pauses that are all the
+        // with a probability of about 1 in 10^23. Pauses that are all the
         // same (a fixed seed, no jitter) finish within a few ms of each other.
         let first = durations.iter().min().expect("there are callers");
         let last = durations.iter().max().expect("there are callers");
         assert!(
             *last - *first >= ms(300),
             "all {CALLERS} callers finished between {first:?} and {last:?}: they retried in step, so each call's pauses are not its own random draws"
+        );
+        // Two calls started together in one task have pauses of their own
+        // too (not, say, seeded from the clock they both read): two
+        // independent draws from 0..=1000 ms land within 20 ms of each other
+        // with a probability of about 0.04, so 10 or more such pairs out of
+        // 24 happens about once in 10^8 runs. Calls that share their pauses
+        // finish a few milliseconds apart at most.
+        let in_step = gaps_within_a_task
+            .iter()
+            .filter(|gap| **gap < ms(20))
+            .count();
+        assert!(
+            in_step < 10,
+            "{in_step} of {TASKS} pairs of callers started together in one task finished within 20 ms of each other \
+             (gaps {gaps_within_a_task:?}): calls started at the same instant retried in step, so their pauses are not drawn from randomness of their own"
         );
         assert_eq!(
             upstreams.received(Service::Pricing).await,
