@@ -32,6 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::{ConfigError, FetchError};
+use crate::per_upstream::PerUpstream;
 use crate::upstream::Upstream;
 
 /// One permit from each upstream's compartment: what a whole product page
@@ -60,9 +61,7 @@ pub struct Bulkhead {
     /// `Arc` because [`Semaphore::acquire_owned`] needs one: an owned permit
     /// is not tied to a borrow of the bulkhead, so it can be moved into a
     /// spawned task or stored without lifetime trouble.
-    inventory: Arc<Semaphore>,
-    pricing: Arc<Semaphore>,
-    reviews: Arc<Semaphore>,
+    compartments: PerUpstream<Arc<Semaphore>>,
     /// The cap each semaphore started with.
     max_in_flight: usize,
     /// How long a call may wait for a permit before it is shed.
@@ -72,8 +71,8 @@ pub struct Bulkhead {
 impl Bulkhead {
     // ANCHOR: new
     /// A bulkhead allowing `max_in_flight` calls in flight to *each* upstream.
-    /// A call that finds no free permit waits at most `max_wait` for one
-    /// before it is shed; `Duration::ZERO` sheds at once.
+    /// A call that finds no free permit waits for one until `max_wait` has
+    /// passed, and is then shed; `Duration::ZERO` sheds at once.
     ///
     /// # Errors
     ///
@@ -93,11 +92,8 @@ impl Bulkhead {
                 limit: Semaphore::MAX_PERMITS,
             });
         }
-        let compartment = || Arc::new(Semaphore::new(max_in_flight));
         Ok(Bulkhead {
-            inventory: compartment(),
-            pricing: compartment(),
-            reviews: compartment(),
+            compartments: PerUpstream::from_fn(|_| Arc::new(Semaphore::new(max_in_flight))),
             max_in_flight,
             max_wait,
         })
@@ -118,22 +114,16 @@ impl Bulkhead {
     /// [`max_in_flight`](Self::max_in_flight) when nothing is in flight: the
     /// check that every permit came back.
     pub fn available_permits(&self, upstream: Upstream) -> usize {
-        self.semaphore(upstream).available_permits()
-    }
-
-    /// The compartment of `upstream`.
-    fn semaphore(&self, upstream: Upstream) -> &Arc<Semaphore> {
-        match upstream {
-            Upstream::Inventory => &self.inventory,
-            Upstream::Pricing => &self.pricing,
-            Upstream::Reviews => &self.reviews,
-        }
+        self.compartments[upstream].available_permits()
     }
 
     // ANCHOR: acquire
-    /// Takes a permit to call `upstream`, waiting at most
-    /// [`max_wait`](Self::max_wait) for one. Keep the permit alive for the
-    /// whole call: dropping it hands it to the next caller.
+    /// Takes a permit to call `upstream`, waiting for one until
+    /// [`max_wait`](Self::max_wait) has passed, and no longer. Keep the permit
+    /// alive for the whole call: dropping it hands it to the next caller.
+    /// Callers waiting for the same compartment are served first come, first
+    /// served: a permit that comes back goes to the caller that has waited
+    /// longest, never to one that arrives as it comes back.
     ///
     /// # Errors
     ///
@@ -156,7 +146,7 @@ impl Bulkhead {
         upstream: Upstream,
         deadline: Instant,
     ) -> Result<OwnedSemaphorePermit, FetchError> {
-        let semaphore = Arc::clone(self.semaphore(upstream));
+        let semaphore = Arc::clone(&self.compartments[upstream]);
 
         if deadline <= Instant::now() {
             // No time left to wait: a permit now, or shed now, without

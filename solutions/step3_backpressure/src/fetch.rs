@@ -2,6 +2,8 @@
 //!
 //! Given code, step 1's solution unchanged: every failure is classified here,
 //! in one place. This step puts a bulkhead *around* it (see `guarded`).
+//!
+//! Given code: a copy of `steps/step3_backpressure/src/fetch.rs`.
 
 use serde::de::DeserializeOwned;
 

@@ -58,6 +58,9 @@ pub async fn fetch_json_guarded<T: DeserializeOwned>(
 /// cancelled calls already sent, and a cancelled call still costs the
 /// upstream until it notices.
 ///
+/// Each call's permit goes back as soon as *that* call ends: a quick
+/// inventory answer frees inventory's permit while pricing is still slow.
+///
 /// # Errors
 ///
 /// [`FetchError::Overloaded`] if the page could not get every permit within

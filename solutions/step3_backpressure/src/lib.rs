@@ -14,7 +14,10 @@
 //!   reviews), so pages admitted at the same moment on different threads
 //!   cannot deadlock;
 //! * **bounded batches**: [`fetch_many`] keeps at most `concurrency` products
-//!   in flight and returns one result per product, in order.
+//!   in flight and returns one result per product, in order;
+//! * a **worker pool**: a fixed number of workers fed by a bounded channel,
+//!   the other way to cap work: a full queue makes producers wait
+//!   ([`WorkerPool::submit`]) or sheds their job ([`WorkerPool::try_submit`]).
 //!
 //! Permits are RAII guards, so they come back on every path: success, error,
 //! panic and cancellation.
@@ -32,17 +35,21 @@
 //!
 //! * [`product`]: the upstream payloads and the merged [`Product`] (given).
 //! * [`upstream`]: which upstream is which, and where they live (given).
+//! * [`per_upstream`]: [`PerUpstream`], one value per upstream (given).
 //! * [`error`]: [`FetchError`] (now with `Overloaded`) and [`ConfigError`] (given).
 //! * [`fetch`]: one GET, decoded, every failure classified (given, from step 1).
 //! * [`bulkhead`]: [`Bulkhead`], the per-upstream cap, shedding, and page admission.
 //! * [`guarded`]: calls that hold a permit, and the guarded product fan-out.
 //! * [`batch`]: [`fetch_many`], bounded fan-out for a batch of products.
+//! * [`pool`]: [`WorkerPool`], workers fed by a bounded queue, with submit and shed.
 
 pub mod batch;
 pub mod bulkhead;
 pub mod error;
 pub mod fetch;
 pub mod guarded;
+pub mod per_upstream;
+pub mod pool;
 pub mod product;
 pub mod upstream;
 
@@ -51,5 +58,7 @@ pub use bulkhead::{Bulkhead, PagePermits};
 pub use error::{ConfigError, FetchError};
 pub use fetch::fetch_json;
 pub use guarded::{fetch_json_guarded, fetch_product};
+pub use per_upstream::PerUpstream;
+pub use pool::{JobLost, SubmitError, Ticket, WorkerPool};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use upstream::{Upstream, UpstreamUrls};

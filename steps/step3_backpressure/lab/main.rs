@@ -1,5 +1,6 @@
 //! Step 3's lab: 500 clients against upstreams that slow down when overloaded,
-//! with no cap, with a cap that queues, and with a cap that sheds.
+//! with no cap, with a cap that queues, with a cap that sheds, and with a
+//! worker pool that makes clients wait or sheds them.
 //!
 //! Each fake upstream answers in `--base-latency-ms` while at most `--knee`
 //! requests are in flight; every request in flight beyond the knee adds
@@ -7,8 +8,9 @@
 //! how saturated services behave: queues for threads and connections, lock
 //! contention, cache misses, garbage collection. The product fan-out is
 //! called directly by a closed loop of `--concurrency` clients, through a
-//! [`Bulkhead`](step3_backpressure::Bulkhead) configured per scenario (see
-//! `scenario.rs`).
+//! [`Bulkhead`](step3_backpressure::Bulkhead) configured per scenario, or
+//! handed to a [`WorkerPool`](step3_backpressure::WorkerPool) of `--cap`
+//! workers (see `scenario.rs`).
 //!
 //! Reported per scenario: goodput (successful products per second), latency
 //! of successes (p50/p95/p99/max), the upstreams' peak in-flight calls, the
@@ -19,6 +21,7 @@
 
 mod scenario;
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,11 +30,11 @@ use clap::Parser;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use load_lab::report::{self, Row, Series};
 use load_lab::{Load, Plan};
-use scenario::{QUEUE_WAIT, Scenario, ShedLatencies, UNCAPPED};
+use scenario::{Limit, QUEUE_WAIT, Scenario, ShedLatencies, UNCAPPED, product_pool};
 use step3_backpressure::{Bulkhead, UpstreamUrls};
 use tokio::time::Instant;
 
-/// Step 3's lab: uncapped vs capped vs capped + shedding, against degrading upstreams.
+/// Step 3's lab: uncapped vs capped vs capped + shedding vs a worker pool, against degrading upstreams.
 #[derive(Debug, Parser)]
 struct Args {
     /// Folder for the report, the plot and the tables.
@@ -68,13 +71,27 @@ struct Args {
     /// How long a shed client pauses before its next request, in milliseconds.
     #[arg(long, default_value_t = 50)]
     shed_backoff_ms: u64,
+    /// Places in the worker pool's queue (the pool has `--cap` workers).
+    #[arg(long, default_value_t = 50)]
+    pool_queue: usize,
 }
 
-/// One scenario's name and bulkhead settings.
+/// One scenario's name and limit.
 struct Setup {
     name: String,
-    max_in_flight: usize,
-    max_wait: Duration,
+    limit: LimitSetup,
+}
+
+/// The settings a scenario builds its limit from.
+enum LimitSetup {
+    /// A bulkhead with this cap and wait.
+    Bulkhead {
+        max_in_flight: usize,
+        max_wait: Duration,
+    },
+    /// A worker pool of `--cap` workers and `--pool-queue` places; `shed`:
+    /// `try_submit` instead of `submit`.
+    Pool { shed: bool },
 }
 
 /// What one scenario measured beyond `load_lab`'s numbers.
@@ -107,9 +124,15 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "upstreams: 3 fakes, {base:?} each up to {} in flight, +{per_request:?} per request beyond; \
          {} clients (closed loop); cap {} per upstream; shed after {:?} ms; \
-         windows: {warmup:?} warm-up + {window:?}",
-        args.knee, args.concurrency, args.cap, args.shed_after_ms
+         pool of {} workers, queue {}; windows: {warmup:?} warm-up + {window:?}",
+        args.knee, args.concurrency, args.cap, args.shed_after_ms, args.cap, args.pool_queue
     );
+    let (Some(pool_workers), Some(pool_queue)) = (
+        NonZeroUsize::new(args.cap),
+        NonZeroUsize::new(args.pool_queue),
+    ) else {
+        anyhow::bail!("--cap and --pool-queue must be at least 1");
+    };
 
     // One fake per service, as in production: each has its own knee.
     let behaviour = Behaviour::fixed(base).degrading_past(args.knee, per_request);
@@ -124,23 +147,32 @@ async fn main() -> anyhow::Result<()> {
         reviews: upstreams[2].base_url(),
     });
 
+    let bulkhead = |max_in_flight, max_wait| LimitSetup::Bulkhead {
+        max_in_flight,
+        max_wait,
+    };
     let mut setups = vec![
         Setup {
             name: "uncapped".to_owned(),
-            max_in_flight: UNCAPPED,
-            max_wait: QUEUE_WAIT,
+            limit: bulkhead(UNCAPPED, QUEUE_WAIT),
         },
         Setup {
             name: format!("capped at {} (queue)", args.cap),
-            max_in_flight: args.cap,
-            max_wait: QUEUE_WAIT,
+            limit: bulkhead(args.cap, QUEUE_WAIT),
         },
     ];
     setups.extend(args.shed_after_ms.iter().map(|&wait_ms| Setup {
         name: format!("capped at {} + shed after {wait_ms} ms", args.cap),
-        max_in_flight: args.cap,
-        max_wait: Duration::from_millis(wait_ms),
+        limit: bulkhead(args.cap, Duration::from_millis(wait_ms)),
     }));
+    // The pools come last, so the bulkhead rows keep their places.
+    let bulkhead_rows = setups.len();
+    for (how, shed) in [("submit", false), ("try_submit", true)] {
+        setups.push(Setup {
+            name: format!("pool of {} + queue {}, {how}", args.cap, args.pool_queue),
+            limit: LimitSetup::Pool { shed },
+        });
+    }
 
     let load = Load::Closed {
         concurrency: args.concurrency,
@@ -163,10 +195,20 @@ async fn main() -> anyhow::Result<()> {
             upstream.reset_counters();
         }
         let sheds = Arc::new(ShedLatencies::starting_at(Instant::now() + warmup));
+        let limit = match setup.limit {
+            LimitSetup::Bulkhead {
+                max_in_flight,
+                max_wait,
+            } => Limit::Bulkhead(Arc::new(Bulkhead::new(max_in_flight, max_wait)?)),
+            LimitSetup::Pool { shed } => Limit::Pool {
+                pool: Arc::new(product_pool(&client, &urls, pool_workers, pool_queue)?),
+                shed,
+            },
+        };
         let scenario = Scenario {
             client: client.clone(),
             urls: Arc::clone(&urls),
-            bulkhead: Arc::new(Bulkhead::new(setup.max_in_flight, setup.max_wait)?),
+            limit,
             sheds: Arc::clone(&sheds),
             shed_backoff: Duration::from_millis(args.shed_backoff_ms),
         };
@@ -199,7 +241,8 @@ async fn main() -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
 
-    let observations = observations(&args, &rows, &extras);
+    let mut observations = observations(&args, &rows[..bulkhead_rows], &extras[..bulkhead_rows]);
+    observations.extend(pool_observations(&args, &rows, &extras, bulkhead_rows));
     println!();
     println!("{}", report::text_table(&rows));
     println!("goodput = req/s: successful products per second (shed and failed requests excluded)");
@@ -286,6 +329,48 @@ fn observations(args: &Args, rows: &[Row], extras: &[Extras]) -> Vec<String> {
     lines
 }
 
+/// The pool rows next to the bulkhead rows they compare with: the pool that
+/// waits against the semaphore that queues, the pool that sheds against the
+/// semaphore that sheds at once.
+///
+/// `rows` and `extras` hold every scenario; the pools start at `first_pool`.
+fn pool_observations(
+    args: &Args,
+    rows: &[Row],
+    extras: &[Extras],
+    first_pool: usize,
+) -> Vec<String> {
+    let (Some(queue), Some(shed_at_once)) = (rows.get(1), rows.get(2)) else {
+        return Vec::new();
+    };
+    let yes = |holds: bool| if holds { "yes" } else { "NO" };
+    let mut lines = Vec::new();
+    for (offset, bulkhead) in [queue, shed_at_once].into_iter().enumerate() {
+        let index = first_pool + offset;
+        let (Some(pool), Some(extra)) = (rows.get(index), extras.get(index)) else {
+            continue;
+        };
+        let (p, b) = (&pool.measurement, &bulkhead.measurement);
+        lines.push(format!(
+            "{}: goodput {:.0} vs {:.0} req/s, p50 {:.1} vs {:.1} ms, p99 {:.1} vs {:.1} ms against \
+             \"{}\"; {} shed; upstream peak {} (at or under {}: {})",
+            pool.scenario,
+            p.throughput(),
+            b.throughput(),
+            millis(p.percentile(50.0)),
+            millis(b.percentile(50.0)),
+            millis(p.percentile(99.0)),
+            millis(b.percentile(99.0)),
+            bulkhead.scenario,
+            extra.shed,
+            extra.peak_in_flight,
+            args.cap,
+            yes(extra.peak_in_flight <= args.cap as u64),
+        ));
+    }
+    lines
+}
+
 /// Writes the report and the plot into a fresh folder under `--out`.
 fn save(
     args: &Args,
@@ -327,6 +412,7 @@ fn save(
         "- upstreams: 3 fakes, {} ms each up to {} requests in flight, +{} µs per request in flight beyond that\n\
          - load: closed loop, {} clients, {} s warm-up + {} s measured per scenario\n\
          - bulkhead: cap {} per upstream; shedding after {:?} ms; a shed client pauses {} ms\n\
+         - worker pool: {} workers (one page each), queue of {}; `submit` waits for room, `try_submit` sheds\n\
          - req/s is goodput: successful products per second",
         args.base_latency_ms,
         args.knee,
@@ -337,6 +423,8 @@ fn save(
         args.cap,
         args.shed_after_ms,
         args.shed_backoff_ms,
+        args.cap,
+        args.pool_queue,
     );
     let sections = vec![
         ("Setup".to_owned(), setup),

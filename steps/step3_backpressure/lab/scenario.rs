@@ -1,8 +1,8 @@
-//! One lab scenario: a bulkhead configuration, and the request the load loop sends through it.
+//! One lab scenario: a limit, and the request the load loop sends through it.
 //!
-//! The three scenarios differ only in the [`Bulkhead`] they build; the code
-//! path is the same `fetch_product` every time, so the comparison is about
-//! the limit and nothing else:
+//! Every scenario ends in the same `fetch_product`, so the comparison is about
+//! the limit and nothing else. The bulkhead scenarios differ only in the
+//! [`Bulkhead`] they build:
 //!
 //! * **uncapped**: a cap far above the number of clients, so it never binds;
 //! * **capped (queue)**: the cap, and a wait long enough that nothing is shed
@@ -10,15 +10,24 @@
 //! * **capped + shedding**: the cap, and a short wait (or none): the excess
 //!   is refused.
 //!
+//! The pool scenarios put a [`WorkerPool`] in front instead: as many workers
+//! as the cap, each fetching one page at a time (through a bulkhead that never
+//! binds), so each upstream again sees at most the cap. A client either waits
+//! for room in the pool's queue (`submit`) or is refused when it is full
+//! (`try_submit`).
+//!
 //! `load_lab` records latency for successes only, so shed requests are timed
 //! here, into their own histogram.
 
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use load_lab::{ErrorKind, RequestOutcome};
-use step3_backpressure::{Bulkhead, FetchError, UpstreamUrls, fetch_product};
+use step3_backpressure::{
+    Bulkhead, FetchError, JobLost, Product, SubmitError, UpstreamUrls, WorkerPool, fetch_product,
+};
 use tokio::time::Instant;
 
 /// The product every request asks for.
@@ -80,15 +89,51 @@ impl ShedLatencies {
     }
 }
 
+/// A pool whose workers fetch one product page each.
+pub type ProductPool = WorkerPool<u64, Result<Product, FetchError>>;
+
+/// A pool of `workers` workers and `queue` places, each worker fetching one
+/// page at a time through a bulkhead that never binds: the workers are the
+/// only limit.
+pub fn product_pool(
+    client: &reqwest::Client,
+    urls: &Arc<UpstreamUrls>,
+    workers: NonZeroUsize,
+    queue: NonZeroUsize,
+) -> anyhow::Result<ProductPool> {
+    let unbounded = Arc::new(Bulkhead::new(UNCAPPED, QUEUE_WAIT)?);
+    let (client, urls) = (client.clone(), Arc::clone(urls));
+    Ok(WorkerPool::new(workers, queue, move |product_id| {
+        let (client, urls, bulkhead) = (client.clone(), Arc::clone(&urls), Arc::clone(&unbounded));
+        async move { fetch_product(&client, &urls, &bulkhead, product_id).await }
+    }))
+}
+
+/// What stands between the clients and the upstreams.
+#[derive(Clone)]
+pub enum Limit {
+    /// `fetch_product` called by the client itself, through this bulkhead.
+    Bulkhead(Arc<Bulkhead>),
+    /// The page handed to a worker pool: with `shed`, by `try_submit`
+    /// (refused when the queue is full), otherwise by `submit` (the client
+    /// waits for room).
+    Pool {
+        /// The pool, shared by every client.
+        pool: Arc<ProductPool>,
+        /// Refuse instead of waiting when the queue is full.
+        shed: bool,
+    },
+}
+
 /// Everything one request needs, shared by every client of the closed loop.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Scenario {
     /// The shared HTTP client (a handle to one connection pool).
     pub client: reqwest::Client,
     /// Where the three fake upstreams listen.
     pub urls: Arc<UpstreamUrls>,
     /// This scenario's limit.
-    pub bulkhead: Arc<Bulkhead>,
+    pub limit: Limit,
     /// Where shed requests are timed.
     pub sheds: Arc<ShedLatencies>,
     /// How long a shed client pauses before its next request, as a
@@ -99,7 +144,8 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The request `load_lab::run` sends: one guarded product fan-out.
+    /// The request `load_lab::run` sends: one product page, through this
+    /// scenario's limit.
     ///
     /// The future owns clones of everything it uses (`use<>`: it borrows
     /// nothing from `self`), because the load loop runs it as a task.
@@ -107,23 +153,50 @@ impl Scenario {
         let scenario = self.clone();
         async move {
             let started = Instant::now();
-            let outcome = fetch_product(
-                &scenario.client,
-                &scenario.urls,
-                &scenario.bulkhead,
-                PRODUCT_ID,
-            )
-            .await;
+            let outcome = match &scenario.limit {
+                Limit::Bulkhead(bulkhead) => Page::Fetched(
+                    fetch_product(&scenario.client, &scenario.urls, bulkhead, PRODUCT_ID).await,
+                ),
+                Limit::Pool { pool, shed } => through_pool(pool, *shed).await,
+            };
             match outcome {
-                Ok(_product) => Ok(()),
-                Err(FetchError::Overloaded { .. }) => {
+                Page::Fetched(Ok(_product)) => Ok(()),
+                Page::Fetched(Err(FetchError::Overloaded { .. })) | Page::Refused => {
                     scenario.sheds.record(started);
                     tokio::time::sleep(scenario.shed_backoff).await;
                     Err(ErrorKind::new("shed"))
                 }
-                Err(error) => Err(kind_of(&error)),
+                Page::Fetched(Err(error)) => Err(kind_of(&error)),
+                Page::Lost => Err(ErrorKind::new("lost")),
             }
         }
+    }
+}
+
+/// How one request through a limit ended.
+enum Page {
+    /// The page was fetched, or failed on its way.
+    Fetched(Result<Product, FetchError>),
+    /// The pool's queue was full and the page was shed.
+    Refused,
+    /// The pool stopped before the page was fetched.
+    Lost,
+}
+
+/// Hands one page to `pool`, waiting for room unless `shed`, and waits for it.
+async fn through_pool(pool: &ProductPool, shed: bool) -> Page {
+    let accepted = if shed {
+        pool.try_submit(PRODUCT_ID)
+    } else {
+        pool.submit(PRODUCT_ID).await
+    };
+    match accepted {
+        Ok(ticket) => match ticket.outcome().await {
+            Ok(fetched) => Page::Fetched(fetched),
+            Err(JobLost) => Page::Lost,
+        },
+        Err(SubmitError::Full(_)) => Page::Refused,
+        Err(SubmitError::Closed(_)) => Page::Lost,
     }
 }
 

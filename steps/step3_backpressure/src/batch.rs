@@ -5,6 +5,8 @@
 //! the bulkhead below it still caps each upstream: two limits for two
 //! questions ("how much of *this batch* runs at once" and "how much does
 //! *any one upstream* get from this whole process").
+//!
+//! Yours to write: [`fetch_many`].
 
 use std::num::NonZeroUsize;
 
@@ -40,9 +42,5 @@ pub async fn fetch_many(
     product_ids: &[u64],
     concurrency: NonZeroUsize,
 ) -> Vec<Result<Product, FetchError>> {
-    // TODO: turn the ids into a stream of (not yet started) futures with
-    // `stream::iter(..).map(..)` calling `fetch_product`, let
-    // `StreamExt::buffered` run up to `concurrency` of them at once (it
-    // keeps input order), and `.collect().await` the results.
-    todo!("fetch_many: a stream of product futures, buffered")
+    todo!("fetch_many: every product, at most `concurrency` at a time, results in input order")
 }

@@ -24,6 +24,10 @@
 //! several permits, and it takes them in one fixed order (the *permit order*:
 //! inventory, pricing, reviews). That order has a price in isolation, spelled
 //! out on `admit_page`.
+//!
+//! Yours to write: [`Bulkhead::new`], [`Bulkhead::acquire`] and
+//! [`Bulkhead::admit_page`], with any private helpers you want. Given:
+//! [`PagePermits`], the [`Bulkhead`] type and its small accessors.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +36,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::error::{ConfigError, FetchError};
+use crate::per_upstream::PerUpstream;
 use crate::upstream::Upstream;
 
 /// One permit from each upstream's compartment: what a whole product page
@@ -60,9 +65,7 @@ pub struct Bulkhead {
     /// `Arc` because [`Semaphore::acquire_owned`] needs one: an owned permit
     /// is not tied to a borrow of the bulkhead, so it can be moved into a
     /// spawned task or stored without lifetime trouble.
-    inventory: Arc<Semaphore>,
-    pricing: Arc<Semaphore>,
-    reviews: Arc<Semaphore>,
+    compartments: PerUpstream<Arc<Semaphore>>,
     /// The cap each semaphore started with.
     max_in_flight: usize,
     /// How long a call may wait for a permit before it is shed.
@@ -71,8 +74,8 @@ pub struct Bulkhead {
 
 impl Bulkhead {
     /// A bulkhead allowing `max_in_flight` calls in flight to *each* upstream.
-    /// A call that finds no free permit waits at most `max_wait` for one
-    /// before it is shed; `Duration::ZERO` sheds at once.
+    /// A call that finds no free permit waits for one until `max_wait` has
+    /// passed, and is then shed; `Duration::ZERO` sheds at once.
     ///
     /// # Errors
     ///
@@ -80,11 +83,7 @@ impl Bulkhead {
     /// shed), [`ConfigError::CapTooLarge`] if it is more than a tokio
     /// semaphore can count ([`Semaphore::MAX_PERMITS`]).
     pub fn new(max_in_flight: usize, max_wait: Duration) -> Result<Bulkhead, ConfigError> {
-        // TODO: refuse a cap of 0 with `ConfigError::ZeroCap` (and one above
-        // `Semaphore::MAX_PERMITS` with `ConfigError::CapTooLarge`: tokio's
-        // `Semaphore::new` would panic on it), then give each upstream its own
-        // `Arc::new(Semaphore::new(max_in_flight))`.
-        todo!("Bulkhead::new: validate the cap, then one semaphore per upstream")
+        todo!("Bulkhead::new: refuse a cap that cannot work, then a compartment per upstream")
     }
 
     /// The cap on calls in flight to each upstream.
@@ -101,21 +100,15 @@ impl Bulkhead {
     /// [`max_in_flight`](Self::max_in_flight) when nothing is in flight: the
     /// check that every permit came back.
     pub fn available_permits(&self, upstream: Upstream) -> usize {
-        self.semaphore(upstream).available_permits()
+        self.compartments[upstream].available_permits()
     }
 
-    /// The compartment of `upstream`.
-    fn semaphore(&self, upstream: Upstream) -> &Arc<Semaphore> {
-        match upstream {
-            Upstream::Inventory => &self.inventory,
-            Upstream::Pricing => &self.pricing,
-            Upstream::Reviews => &self.reviews,
-        }
-    }
-
-    /// Takes a permit to call `upstream`, waiting at most
-    /// [`max_wait`](Self::max_wait) for one. Keep the permit alive for the
-    /// whole call: dropping it hands it to the next caller.
+    /// Takes a permit to call `upstream`, waiting for one until
+    /// [`max_wait`](Self::max_wait) has passed, and no longer. Keep the permit
+    /// alive for the whole call: dropping it hands it to the next caller.
+    /// Callers waiting for the same compartment are served first come, first
+    /// served: a permit that comes back goes to the caller that has waited
+    /// longest, never to one that arrives as it comes back.
     ///
     /// # Errors
     ///
@@ -133,11 +126,6 @@ impl Bulkhead {
     /// by a duration. That variant is a private helper for you to write;
     /// `acquire` can then be built on it.
     pub async fn acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
-        // TODO: take a permit from `self.semaphore(upstream)` with
-        // `Arc::clone(..).acquire_owned()`, but wait at most `self.max_wait`
-        // for it: wrap it in `tokio::time::timeout`. Running out of time is
-        // `FetchError::Overloaded { upstream }`. (With a zero wait,
-        // `try_acquire_owned` answers at once.)
         todo!("Bulkhead::acquire: a permit within max_wait, or Overloaded")
     }
 
@@ -175,9 +163,6 @@ impl Bulkhead {
     /// Dropping the future returns the permits taken so far and gives up its
     /// place in the queue it was waiting in.
     pub async fn admit_page(&self) -> Result<PagePermits, FetchError> {
-        // TODO: keep every promise above: one deadline for the whole
-        // admission (step 2's `tokio::time::timeout_at` waits until an
-        // `Instant`), the permit order, and no permit kept on a failure.
         todo!("Bulkhead::admit_page: every permit, in the permit order, within one wait")
     }
 }

@@ -4,6 +4,9 @@
 //! the request starts and hold it until the response is fully read. Released
 //! early, the cap limits nothing; never released, the upstream slowly closes
 //! to us for good.
+//!
+//! Yours to write: [`fetch_json_guarded`] and [`fetch_product`]. Given:
+//! [`holding`].
 
 use serde::de::DeserializeOwned;
 use tokio::sync::OwnedSemaphorePermit;
@@ -33,8 +36,6 @@ pub async fn fetch_json_guarded<T: DeserializeOwned>(
     upstream: Upstream,
     product_id: u64,
 ) -> Result<T, FetchError> {
-    // TODO: take a permit with `bulkhead.acquire(upstream).await?` and keep
-    // it alive (bind it to a named variable) across `fetch_json(..).await`.
     todo!("fetch_json_guarded: hold a permit for the whole call")
 }
 
@@ -46,6 +47,9 @@ pub async fn fetch_json_guarded<T: DeserializeOwned>(
 /// sends the three requests. A page that would be shed half-way would have
 /// cancelled calls already sent, and a cancelled call still costs the
 /// upstream until it notices.
+///
+/// Each call's permit goes back as soon as *that* call ends: a quick
+/// inventory answer frees inventory's permit while pricing is still slow.
 ///
 /// # Errors
 ///
@@ -64,9 +68,6 @@ pub async fn fetch_product(
     bulkhead: &Bulkhead,
     product_id: u64,
 ) -> Result<Product, FetchError> {
-    // TODO: admit the page first (the bulkhead knows how), then step 1's
-    // fan-out, with each permit moved into the call it covers (`holding`,
-    // below, is given for that).
     todo!("fetch_product: admit the page (three permits), then fan out")
 }
 

@@ -14,7 +14,10 @@
 //!   reviews), so pages admitted at the same moment on different threads
 //!   cannot deadlock;
 //! * **bounded batches**: [`fetch_many`] keeps at most `concurrency` products
-//!   in flight and returns one result per product, in order.
+//!   in flight and returns one result per product, in order;
+//! * a **worker pool**: a fixed number of workers fed by a bounded channel,
+//!   the other way to cap work: a full queue makes producers wait
+//!   ([`WorkerPool::submit`]) or sheds their job ([`WorkerPool::try_submit`]).
 //!
 //! Permits are RAII guards, so they come back on every path: success, error,
 //! panic and cancellation.
@@ -36,21 +39,28 @@
 //!
 //! * [`product`]: the upstream payloads and the merged [`Product`] (given).
 //! * [`upstream`]: which upstream is which, and where they live (given).
+//! * [`per_upstream`]: [`PerUpstream`], one value per upstream (given).
 //! * [`error`]: [`FetchError`] (now with `Overloaded`) and [`ConfigError`] (given).
 //! * [`fetch`]: one GET, decoded, every failure classified (given, from step 1).
 //! * [`bulkhead`]: [`Bulkhead`], the per-upstream cap, shedding, and page admission (**TODO**).
 //! * [`guarded`]: calls that hold a permit, and the guarded product fan-out (**TODO**).
 //! * [`batch`]: [`fetch_many`], bounded fan-out for a batch of products (**TODO**).
+//! * [`pool`]: [`WorkerPool`], workers fed by a bounded queue, with submit and shed (**TODO**).
+//!
+//! Given: this file, the crate's module list; the **TODO** marks above show
+//! where your work is.
 
 // Until every TODO is filled in, some parameters and imports are unused.
 // Delete this line once you are done: the compiler's warnings will help then.
-#![allow(unused_variables, unused_imports)]
+#![allow(unused_variables, unused_imports, dead_code)]
 
 pub mod batch;
 pub mod bulkhead;
 pub mod error;
 pub mod fetch;
 pub mod guarded;
+pub mod per_upstream;
+pub mod pool;
 pub mod product;
 pub mod upstream;
 
@@ -59,5 +69,7 @@ pub use bulkhead::{Bulkhead, PagePermits};
 pub use error::{ConfigError, FetchError};
 pub use fetch::fetch_json;
 pub use guarded::{fetch_json_guarded, fetch_product};
+pub use per_upstream::PerUpstream;
+pub use pool::{JobLost, SubmitError, Ticket, WorkerPool};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use upstream::{Upstream, UpstreamUrls};

@@ -418,9 +418,27 @@ async fn a_zero_wait_sheds_at_once() {
     // sheds at once therefore takes exactly no time, and one that waits
     // makes the clock jump, however busy the machine is.
     within_time_limit(async {
-        // Arrange: a cap of 1, no wait at all, and pricing's only permit
-        // taken (a free permit is still handed out with a zero wait).
+        // Arrange: a cap of 1 and no wait at all. A free permit is still
+        // handed out with a zero wait, to a call and to a page, every time:
+        // "is a permit free?" must be asked before "is time up?", not raced
+        // against it.
         let bulkhead = bulkhead(1, Duration::ZERO);
+        for attempt in 1..=32 {
+            let call = bulkhead.acquire(Upstream::Pricing).await;
+            assert!(
+                call.is_ok(),
+                "attempt {attempt}: pricing's permit is free, so a zero wait must still take \
+                 it, got {call:?}"
+            );
+            drop(call);
+            let page = bulkhead.admit_page().await;
+            assert!(
+                page.is_ok(),
+                "attempt {attempt}: every permit is free, so a zero wait must still admit the \
+                 page, got {page:?}"
+            );
+        }
+        // Then pricing's only permit is taken.
         let _pricing_call = bulkhead
             .acquire(Upstream::Pricing)
             .await
@@ -481,6 +499,45 @@ fn still_waiting_with_a_zero_wait(what: &str) -> String {
         "with a zero wait, {what} was still waiting for pricing after {SETTLE:?} (paused clock): \
          `Duration::ZERO` means \"do not wait, shed at once\", not \"wait without a limit\""
     )
+}
+
+/// Callers waiting for a full compartment are served first come, first served: a permit given back goes to the caller that has waited longest, not to one that arrives as it comes back.
+#[tokio::test(start_paused = true)]
+async fn a_permit_given_back_goes_to_the_caller_that_has_waited_longest() {
+    // Paused time: only the bulkhead takes part, no upstream.
+    within_time_limit(async {
+        // Arrange: a cap of 1, its permit taken, and a caller waiting for it.
+        let bulkhead = bulkhead(1, Duration::from_millis(100));
+        let taken = bulkhead
+            .acquire(Upstream::Pricing)
+            .await
+            .expect("an empty bulkhead hands out a permit");
+        let mut waiting = pin!(bulkhead.acquire(Upstream::Pricing));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), waiting.as_mut())
+                .await
+                .is_err(),
+            "pricing's only permit is taken: the second call should wait for it"
+        );
+
+        // Act: the permit comes back, and a new call asks at that moment.
+        drop(taken);
+        let newcomer = bulkhead.acquire(Upstream::Pricing).now_or_never();
+        let waited = tokio::time::timeout(SETTLE, waiting).await;
+
+        // Assert
+        assert!(
+            !matches!(newcomer, Some(Ok(_))),
+            "a call that arrived as pricing's permit came back took it, ahead of the call that \
+             had waited for it: waiting callers are served in the order they came (the \
+             semaphore's queue is fair; do not poll `try_acquire` in a loop)"
+        );
+        assert!(
+            matches!(waited, Ok(Ok(_))),
+            "the call that waited longest should get the permit that came back, got {waited:?}"
+        );
+    })
+    .await;
 }
 
 /// A permit is held until the response body has been read, not only until the headers arrive.
@@ -559,6 +616,46 @@ async fn a_saturated_upstream_does_not_hold_up_calls_to_the_others() {
     .await;
 }
 
+/// A page's permits each come from their own upstream's compartment, so each can go back on its own.
+#[tokio::test]
+async fn each_of_a_pages_permits_belongs_to_its_own_upstream() {
+    within_time_limit(async {
+        // Arrange: an empty bulkhead with a cap of 1, so each compartment's
+        // count shows at once whose permit was given back.
+        let bulkhead = bulkhead(1, NO_SHEDDING);
+
+        // Act: admit a page, then give its permits back one by one, as its
+        // calls would when they end.
+        let PagePermits {
+            inventory,
+            pricing,
+            reviews,
+        } = bulkhead
+            .admit_page()
+            .await
+            .expect("an empty bulkhead admits a page");
+        let mut free_after_each = vec![free_permits(&bulkhead)];
+        drop(inventory);
+        free_after_each.push(free_permits(&bulkhead));
+        drop(pricing);
+        free_after_each.push(free_permits(&bulkhead));
+        drop(reviews);
+        free_after_each.push(free_permits(&bulkhead));
+
+        // Assert: free permits [inventory, pricing, reviews] after admission,
+        // then after dropping `inventory`, `pricing` and `reviews` in turn.
+        assert_eq!(
+            free_after_each,
+            [[0, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 1]],
+            "free permits [inventory, pricing, reviews] after admitting a page and after \
+             dropping its `inventory`, `pricing` and `reviews` permits in turn: each field of \
+             `PagePermits` must hold a permit of the upstream it is named after, because it is \
+             moved into that upstream's call and must free that upstream when the call ends"
+        );
+    })
+    .await;
+}
+
 /// A page is admitted whole or not at all: when one upstream is full, no call is sent to the others.
 #[tokio::test]
 async fn a_page_that_cannot_get_every_permit_sends_no_call_at_all() {
@@ -614,72 +711,94 @@ async fn a_page_is_shed_within_one_wait_for_all_of_its_permits() {
     // Paused time, as in the shedding test above: the fakes run on this
     // test's runtime, so the measured wait is exact.
     within_time_limit(async {
-        // Arrange: a cap of 1. Inventory's permit is held by a call that
-        // ends after 60 ms, well within the wait; pricing's by a call that
-        // never ends.
-        const WAIT: Duration = Duration::from_millis(100);
-        let inventory = start(Behaviour::fixed(Duration::from_millis(60))).await;
-        let pricing = start(Behaviour::default().hanging()).await;
-        let reviews = start(Behaviour::default()).await;
-        let urls = UpstreamUrls {
-            inventory: inventory.base_url(),
-            pricing: pricing.base_url(),
-            reviews: reviews.base_url(),
-        };
-        let client = client();
-        let bulkhead = Arc::new(bulkhead(1, WAIT));
-        let mut holders = JoinSet::new();
-        for upstream in [Upstream::Inventory, Upstream::Pricing] {
-            let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
-            holders.spawn(async move {
-                // The answer does not matter, only the permit it holds.
-                let _ = fetch_json_guarded::<serde::de::IgnoredAny>(
-                    &client, &urls, &bulkhead, upstream, 1,
-                )
-                .await;
-            });
-        }
-        eventually("both calls to take their upstream's only permit", || {
-            inventory.counters().in_flight == 1 && pricing.counters().in_flight == 1
-        })
-        .await;
-
-        // Act
-        let started = Instant::now();
-        let page = fetch_product(&client, &urls, &bulkhead, 2).await;
-        let waited = started.elapsed();
-
-        // Assert
-        assert!(
-            matches!(
-                page,
-                Err(FetchError::Overloaded {
-                    upstream: Upstream::Pricing
-                })
-            ),
-            "inventory's permit came back within the wait and pricing's never did: the page \
-             should be shed on pricing, got {page:?}"
-        );
-        assert!(
-            waited <= WAIT + Duration::from_millis(1),
-            "the page was shed after {waited:?}, but the bulkhead's wait is {WAIT:?}: a page \
-             gets one wait for all of its permits, not a fresh wait for each"
-        );
-        assert_eq!(
-            (pricing.counters().requests, reviews.counters().requests),
-            (1, 0),
-            "a shed page sends nothing"
-        );
-        assert_eq!(
-            [
-                bulkhead.available_permits(Upstream::Inventory),
-                bulkhead.available_permits(Upstream::Reviews)
-            ],
-            [1, 1],
-            "a shed page gives back the permits it had taken"
-        );
+        // Inventory's permit comes back within the wait and pricing's never;
+        // then the same one place later in the permit order, so the last
+        // wait is covered too: pricing's comes back and reviews' never.
+        page_is_shed_within_one_wait(Upstream::Inventory, Upstream::Pricing).await;
+        page_is_shed_within_one_wait(Upstream::Pricing, Upstream::Reviews).await;
     })
     .await;
+}
+
+/// With a cap of 1, `comes_back`'s permit held by a call that ends after
+/// 60 ms (well within the wait) and `never`'s by a call that never ends:
+/// a page must be shed on `never` within one wait, having sent nothing and
+/// kept nothing.
+async fn page_is_shed_within_one_wait(comes_back: Upstream, never: Upstream) {
+    // Arrange
+    const WAIT: Duration = Duration::from_millis(100);
+    let behaviour = |upstream| {
+        if upstream == comes_back {
+            Behaviour::fixed(Duration::from_millis(60))
+        } else if upstream == never {
+            Behaviour::default().hanging()
+        } else {
+            Behaviour::default()
+        }
+    };
+    let inventory = start(behaviour(Upstream::Inventory)).await;
+    let pricing = start(behaviour(Upstream::Pricing)).await;
+    let reviews = start(behaviour(Upstream::Reviews)).await;
+    let urls = UpstreamUrls {
+        inventory: inventory.base_url(),
+        pricing: pricing.base_url(),
+        reviews: reviews.base_url(),
+    };
+    let fakes = [&inventory, &pricing, &reviews];
+    let client = client();
+    let bulkhead = Arc::new(bulkhead(1, WAIT));
+    let mut holders = JoinSet::new();
+    for upstream in [comes_back, never] {
+        let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
+        holders.spawn(async move {
+            // The answer does not matter, only the permit it holds.
+            let _ =
+                fetch_json_guarded::<serde::de::IgnoredAny>(&client, &urls, &bulkhead, upstream, 1)
+                    .await;
+        });
+    }
+    eventually("both calls to take their upstream's only permit", || {
+        fakes
+            .iter()
+            .map(|fake| fake.counters().in_flight)
+            .sum::<u64>()
+            == 2
+    })
+    .await;
+
+    // Act
+    let started = Instant::now();
+    let page = fetch_product(&client, &urls, &bulkhead, 2).await;
+    let waited = started.elapsed();
+
+    // Assert
+    assert!(
+        matches!(page, Err(FetchError::Overloaded { upstream }) if upstream == never),
+        "{comes_back}'s permit came back within the wait and {never}'s never did: the page \
+         should be shed on {never}, got {page:?}"
+    );
+    assert!(
+        waited <= WAIT + Duration::from_millis(1),
+        "the page was shed after {waited:?}, but the bulkhead's wait is {WAIT:?}: a page gets \
+         one wait for all of its permits, not a fresh wait for some of them (here {comes_back} \
+         then {never})"
+    );
+    let held_by_the_holders = [Upstream::Inventory, Upstream::Pricing, Upstream::Reviews]
+        .map(|upstream| u64::from(upstream == comes_back || upstream == never));
+    assert_eq!(
+        fakes.map(|fake| fake.counters().requests),
+        held_by_the_holders,
+        "requests [inventory, pricing, reviews]: only the two calls holding permits were sent; \
+         a shed page sends nothing"
+    );
+    let free_after = [Upstream::Inventory, Upstream::Pricing, Upstream::Reviews]
+        .map(|upstream| usize::from(upstream != never));
+    assert_eq!(
+        free_permits(&bulkhead),
+        free_after,
+        "free permits [inventory, pricing, reviews]: a shed page gives back the permits it had \
+         taken; only {never}'s stays with the call that never ends"
+    );
 }
 
 /// While pages wait for a full upstream, they hold no permit of an upstream later in the permit order: a call to reviews goes straight through.
@@ -1173,3 +1292,10 @@ async fn end_calls_in_order(permits: PagePermits, order: [usize; 3]) {
     }
 }
 // ANCHOR_END: no_deadlock
+
+// Part "a worker pool" (src/pool.rs), the last part of this step: its tests
+// come after the bulkhead's. A crate root's `mod` looks for tests/<name>.rs,
+// which cargo would build as a test target of its own: the part's file lives
+// in tests/step3/ and is named here.
+#[path = "step3/worker_pool.rs"]
+mod worker_pool;
