@@ -1,5 +1,4 @@
 //! The service's configuration, checked once when the service starts.
-//! Given code: a copy of `steps/step4_service/src/config.rs`.
 //!
 //! A bad value (a zero budget, a margin that eats the whole budget, a zero
 //! cap) is a [`ConfigError`] at start-up, not a mystery at the first request.
@@ -8,6 +7,10 @@
 //! request deadline, and inside it attempts that each get
 //! `min(attempt_timeout, remaining - margin)`, so no upstream call ever
 //! gets the whole deadline and the last one ends `margin` before it.
+//!
+//! Given: this whole file; there is nothing to write in it.
+//!
+//! Given code: a copy of `steps/step4_service/src/config.rs`.
 
 use std::time::Duration;
 

@@ -1,18 +1,24 @@
 //! One attempt at one upstream: GET before the attempt's deadline, check the
-//! Given code: a copy of `steps/step4_service/src/fetch.rs`.
 //! status, decode the JSON.
 //!
 //! Every failure is classified here, in one place, into a [`FetchError`]
 //! that names the upstream. The status is handed back with the body so the
 //! caller can put it on the attempt's span. Permits and retries are the
 //! caller's business ([`crate::fanout`], [`crate::retry`]).
+//!
+//! It takes what one request needs, a client and the URLs, and not the
+//! service's whole [`AppState`](crate::AppState): the lowest layer knows
+//! nothing of the service built on top of it.
+//!
+//! Given: this whole file; there is nothing to write in it.
+//!
+//! Given code: a copy of `steps/step4_service/src/fetch.rs`.
 
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::error::FetchError;
-use crate::state::AppState;
-use crate::upstream::Upstream;
+use crate::upstream::{Upstream, UpstreamUrls};
 
 /// A decoded answer and the HTTP status it came with.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +29,9 @@ pub struct Fetched<T> {
     pub status: u16,
 }
 
-/// Fetches `upstream`'s answer for `product_id` once, giving up at
-/// `deadline` (the attempt's, not the whole request's).
+/// Fetches `upstream`'s answer for `product_id` once, from `urls` with
+/// `client`, giving up at `deadline` (the attempt's, not the whole
+/// request's).
 ///
 /// # Errors
 ///
@@ -36,15 +43,15 @@ pub struct Fetched<T> {
 ///
 /// Dropping the future abandons the request.
 pub async fn fetch_upstream<T: DeserializeOwned>(
-    state: &AppState,
+    client: &reqwest::Client,
+    urls: &UpstreamUrls,
     upstream: Upstream,
     product_id: u64,
     deadline: Instant,
 ) -> Result<Fetched<T>, FetchError> {
     let call = async {
-        let response = state
-            .client
-            .get(state.config.urls.url(upstream, product_id))
+        let response = client
+            .get(urls.url(upstream, product_id))
             .send()
             .await
             .map_err(|source| FetchError::Transport { upstream, source })?;

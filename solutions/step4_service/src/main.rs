@@ -1,5 +1,4 @@
 //! `product-service`: the fan-out as a service you can run and `curl`.
-//! Given code: a copy of `steps/step4_service/src/main.rs`.
 //!
 //! With no upstream URLs it starts three embedded fake upstreams (on
 //! loopback, ports picked by the OS) so it works out of the box:
@@ -17,6 +16,8 @@
 //!
 //! This file is given: the command line, the logging set-up and the wiring.
 //! The service itself is the library.
+//!
+//! Given code: a copy of `steps/step4_service/src/main.rs`.
 
 use std::net::SocketAddr;
 use std::time::Duration;

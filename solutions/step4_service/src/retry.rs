@@ -10,6 +10,10 @@
 //! `upstream_call` span (`attempt` = 1, 2, 3) and its own count in the
 //! metrics, because to the upstream each attempt *is* a request.
 //!
+//! Given: this whole file; there is nothing to write in it.
+//!
+//! Given code: a copy of `steps/step4_service/src/retry.rs`.
+//!
 //! [`ServiceConfig::timeout_for_attempt`]: crate::ServiceConfig::timeout_for_attempt
 
 use serde::de::DeserializeOwned;
@@ -43,7 +47,7 @@ pub async fn call_with_retries<T: DeserializeOwned>(
     deadline: Instant,
 ) -> Result<T, FetchError> {
     let config = &state.config;
-    let metrics = state.upstream_metrics.of(upstream);
+    let metrics = &state.upstream_metrics[upstream];
     let mut attempt: u32 = 1;
     loop {
         // Whatever happened before, this attempt gets a share of what is
@@ -53,7 +57,13 @@ pub async fn call_with_retries<T: DeserializeOwned>(
             return Err(FetchError::Timeout { upstream });
         };
         let attempt_deadline = Instant::now() + timeout;
-        let call = fetch_upstream(state, upstream, product_id, attempt_deadline);
+        let call = fetch_upstream(
+            &state.client,
+            &config.urls,
+            upstream,
+            product_id,
+            attempt_deadline,
+        );
         let error = match observe_upstream_call(metrics, upstream, attempt, call).await {
             Ok(body) => return Ok(body),
             Err(error) => error,

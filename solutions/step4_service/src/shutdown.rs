@@ -58,7 +58,9 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 ///
 /// # Errors
 ///
-/// [`ServeError::Io`] if serving fails, [`ServeError::DrainTimedOut`] if
+/// [`ServeError::Io`] if the listener fails (axum 0.8's `serve` retries
+/// accept errors itself, so in practice this does not happen),
+/// [`ServeError::DrainTimedOut`] if
 /// requests were still running when `drain_bound` ran out.
 pub async fn serve(
     listener: TcpListener,

@@ -5,6 +5,8 @@
 //! There is deliberately no blanket `#[from] reqwest::Error`: one reqwest
 //! error type covers a refused connection and a malformed body, and the
 //! service answers (and retries) those differently.
+//!
+//! Given: this whole file; there is nothing to write in it.
 
 use crate::upstream::Upstream;
 

@@ -11,6 +11,9 @@
 //! would come back percent-decoded, in whatever script it was written in),
 //! and not a request id the service did not accept (see
 //! [`crate::routes::replace_unusable_request_id`]).
+//!
+//! Yours to write: [`ApiError::to_problem`] and `into_response` for
+//! [`Problem`]. Given: the types, [`PROBLEM_JSON`] and [`new_instance`].
 
 use std::time::Duration;
 
@@ -111,9 +114,10 @@ impl ApiError {
     /// `Some` only for `Overloaded`: a shed client is told when to come
     /// back; for any other failure the service cannot know when a retry
     /// would help, so it sends no `Retry-After`.
+    ///
+    /// Every variant has its status, and a variant added later must not
+    /// compile until someone decides what the client sees.
     pub fn to_problem(&self, context: &ProblemContext) -> Problem {
-        // TODO: one `match self`, exhaustive: no `_ =>` arm, so that a new
-        // variant does not compile until someone decides what the client sees.
         todo!("ApiError::to_problem: one exhaustive match from error to status and problem fields")
     }
 }

@@ -3,6 +3,8 @@
 //! Each upstream answers with its own small JSON document. Serde ignores fields
 //! we do not declare (such as `product_id`), so each struct states only what
 //! the product page uses.
+//!
+//! Given code: a copy of `steps/step1_baseline/src/product.rs`.
 
 use serde::{Deserialize, Serialize};
 

@@ -3,6 +3,9 @@
 //! `Path<u64>` would reject bad ids too, but with axum's own plain-text
 //! `400`. Taking the segment as a string and checking it here means a bad id
 //! becomes a typed error, and so a problem document like every other error.
+//!
+//! Yours to write: [`parse_product_id`]. Given: [`InvalidProductId`] and
+//! [`MAX_PRODUCT_ID_LEN`].
 
 use std::fmt;
 

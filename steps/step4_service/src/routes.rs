@@ -7,6 +7,10 @@
 //! open a span carrying that id (so every log line inside says which
 //! request it belongs to), echo the id on the response, and cut off
 //! anything that runs far too long, with a problem document.
+//!
+//! Yours to write: [`router`], `backstop`, `get_product` and `metrics`. Given:
+//! the request-id helpers, the two fallbacks, `healthz` and
+//! [`problem_response`].
 
 use std::sync::Arc;
 
@@ -124,13 +128,8 @@ pub fn request_id_of(headers: &HeaderMap) -> String {
 ///   inside the request's span too: its `503` problem line and response
 ///   line carry the request id like any other.
 pub fn router(state: Arc<AppState>) -> Router {
-    // TODO: the routes and the two fallbacks, then the state.
-    //
-    // TODO: the layers, in the order a request must meet them. The pieces
-    // are given above (`replace_unusable_request_id`,
-    // `report_replaced_request_id`) or in tower-http's `request_id` and
-    // `trace` modules; `axum::middleware` turns an async fn into a layer.
-    // Think about which layer needs what another one did first.
+    // TODO: as documented above. The layers meet a request in an order:
+    // think about which one needs what another one did first.
     todo!("router: routes, fallbacks, state, and the request-id / span / backstop layers")
 }
 
@@ -140,7 +139,6 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// document, quoting the request's id; the handler is dropped, which
 /// cancels every upstream call still running in it.
 async fn backstop(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    // TODO: `next.run(request)` is the rest of the stack, as a future.
     todo!("backstop: the rest of the stack under server_timeout, or a 503 problem")
 }
 
@@ -159,7 +157,6 @@ async fn get_product(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    // TODO: deadline, id, fan-out, answer.
     todo!("get_product: deadline at the edge, parse, fan out, map errors to problems")
 }
 

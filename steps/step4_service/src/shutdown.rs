@@ -4,6 +4,9 @@
 //! accepting connections, let the requests already in flight finish, then
 //! return. "Let them finish" needs a bound, or one hung request keeps a
 //! deploy waiting forever; past the bound, give up and say so.
+//!
+//! Yours to write: [`serve`]. Given: [`ServeError`], [`bind_listener`] and
+//! [`shutdown_signal`].
 
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -57,7 +60,9 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 ///
 /// # Errors
 ///
-/// [`ServeError::Io`] if serving fails, [`ServeError::DrainTimedOut`] if
+/// [`ServeError::Io`] if the listener fails (axum 0.8's `serve` retries
+/// accept errors itself, so in practice this does not happen),
+/// [`ServeError::DrainTimedOut`] if
 /// requests were still running when `drain_bound` ran out.
 pub async fn serve(
     listener: TcpListener,
@@ -65,11 +70,9 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
     drain_bound: Duration,
 ) -> Result<(), ServeError> {
-    // TODO: axum's graceful shutdown stops accepting when a future you
-    // give it completes, then waits for the requests in flight, with no
-    // bound at all. Add the bound, counted from the signal: you will need
-    // to learn *when* the signal fired.
-    todo!("serve: axum::serve with graceful shutdown, bounded by drain_bound")
+    // TODO: as documented above. The bound counts from the signal, so you
+    // will need to learn *when* the signal fired.
+    todo!("serve: serve until the signal, then drain for at most drain_bound")
 }
 
 /// Completes on Ctrl-C, or on SIGTERM where there is one (what `docker

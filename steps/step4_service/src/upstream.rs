@@ -1,4 +1,6 @@
 //! The three upstream services and where to find them.
+//!
+//! Given code: a copy of `steps/step1_baseline/src/upstream.rs`.
 
 use std::fmt;
 

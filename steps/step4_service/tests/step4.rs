@@ -413,6 +413,11 @@ async fn a_healthy_request_returns_the_merged_product_as_json() {
         let reply = service.get("/products/42").await;
 
         assert_eq!(reply.status, StatusCode::OK, "body: {}", reply.text());
+        assert_eq!(
+            reply.header(header::CONTENT_TYPE.as_str()),
+            Some("application/json"),
+            "the product is sent as JSON, and says so in its content type"
+        );
         let product: Product = serde_json::from_slice(&reply.body).expect("a Product as JSON");
         assert_eq!(product, expected_product());
     })
@@ -462,6 +467,32 @@ async fn an_unknown_path_or_method_is_a_problem_document_too() {
             assert!(
                 reply.header("x-request-id").is_some(),
                 "every response carries x-request-id, errors from the router included"
+            );
+        }
+        // Every known path, not only the product page: a wrong method on
+        // any of them is the same 405 problem document.
+        for path in ["/healthz", "/metrics"] {
+            let reply = send(service.router(), Method::POST, path, None).await;
+            assert_eq!(
+                (reply.status, reply.header(header::CONTENT_TYPE.as_str())),
+                (StatusCode::METHOD_NOT_ALLOWED, Some(PROBLEM_JSON)),
+                "POST {path}: a wrong method on any known path is a 405 problem document, not axum's empty one; body: {:?}",
+                reply.text()
+            );
+            let problem = reply.problem(StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(
+                problem["type"], "https://problems.fanout.example/method-not-allowed",
+                "POST {path}: {problem}"
+            );
+            assert!(
+                reply
+                    .header(header::ALLOW.as_str())
+                    .is_some_and(|allow| allow.contains("GET")),
+                "POST {path}: a 405 says which methods the resource does allow (`Allow`)"
+            );
+            assert!(
+                reply.header("x-request-id").is_some(),
+                "POST {path}: every response carries x-request-id"
             );
         }
     })
@@ -537,11 +568,32 @@ async fn an_id_that_is_too_long_is_a_400_problem() {
     .await;
 }
 
-/// `parse_product_id` counts characters, not bytes, checks the length first, and takes ASCII digits only: not `+42`, ` 42` or `٤٢`.
+/// `parse_product_id` counts characters, not bytes, checks the length first, and takes 1 to 19 ASCII digits, any of them: not `""`, `+42`, ` 42` or `٤٢`, but `0` and `007`.
 #[test]
 fn a_product_id_is_measured_in_characters_and_checked_for_length_first() {
     // Arrange: `é` is one character but two bytes in UTF-8.
     let cases = [
+        ("42".to_owned(), Ok(42), "two ASCII digits are an id"),
+        (
+            "0".to_owned(),
+            Ok(0),
+            "one ASCII digit is an id, `0` included",
+        ),
+        (
+            "007".to_owned(),
+            Ok(7),
+            "a leading zero is still an ASCII digit: `007` is product 7",
+        ),
+        (
+            "9".repeat(19),
+            Ok(9_999_999_999_999_999_999),
+            "19 digits is the longest id, and always fits a u64",
+        ),
+        (
+            String::new(),
+            Err(InvalidProductId::NotANumber),
+            "an empty id has no digits: it is not a number (and not product 0)",
+        ),
         (
             "é".repeat(10),
             Err(InvalidProductId::NotANumber),
@@ -613,6 +665,22 @@ async fn an_upstream_error_status_is_a_502_problem_naming_the_upstream() {
             reply.header("retry-after"),
             None,
             "Retry-After is for a shed request only: here the service has no idea when pricing will recover"
+        );
+        // A 5xx is logged like a 4xx: the one line with the `instance` is at
+        // INFO, where an operator's default filter finds it, not raised to
+        // WARN or ERROR because the status is a server error.
+        let instance = problem["instance"].as_str().expect("checked by the snapshot");
+        let levels: Vec<_> = service
+            .captured
+            .events()
+            .into_iter()
+            .filter(|event| event.field("instance") == Some(instance))
+            .map(|event| event.level)
+            .collect();
+        assert_eq!(
+            levels,
+            [tracing::Level::INFO],
+            "one line carries the 502's `instance`, at INFO exactly, whatever the status"
         );
     })
     .await;
@@ -754,7 +822,7 @@ async fn a_full_bulkhead_sheds_the_whole_page_with_a_503_problem_and_retry_after
     .await;
 }
 
-/// `Retry-After` is sent only when a page is shed: no 502, no 504, and not the backstop's 503 either.
+/// `Retry-After` is sent only when a page is shed: no 502 (whatever status the upstream answered, 429 and 503 included), no 504, and not the backstop's 503 either.
 #[tokio::test]
 async fn only_a_shed_page_is_told_when_to_retry() {
     within_time_limit(async {
@@ -771,6 +839,13 @@ async fn only_a_shed_page_is_told_when_to_retry() {
             (ApiError::NoSuchRoute, 404, None),
             (ApiError::MethodNotAllowed, 405, None),
             (ApiError::Upstream(FetchError::Status { upstream, status: 500 }), 502, None),
+            // Whatever status the upstream answered, it failed us: a bad
+            // gateway, not its own status passed through, and no promise of
+            // when to come back (an upstream's 429 or 503 included).
+            (ApiError::Upstream(FetchError::Status { upstream, status: 404 }), 502, None),
+            (ApiError::Upstream(FetchError::Status { upstream, status: 429 }), 502, None),
+            (ApiError::Upstream(FetchError::Status { upstream, status: 503 }), 502, None),
+            (ApiError::Upstream(FetchError::Status { upstream, status: 504 }), 502, None),
             (
                 ApiError::Upstream(FetchError::Transport { upstream, source: a_refused_connection().await }),
                 502,
@@ -914,6 +989,11 @@ async fn the_backstop_ends_a_request_that_outlives_its_deadline_with_a_problem()
             Some("stuck-1"),
             "the backstop's problem line is outside the request's span: put the backstop inside the TraceLayer; line was {problem_line:#?}"
         );
+        assert_eq!(
+            problem_line.level,
+            tracing::Level::INFO,
+            "the line with the backstop's `instance` is at INFO like every problem's, not raised for a 503"
+        );
         let response_logged = events.iter().any(|event| {
             event.level <= tracing::Level::INFO
                 && event.is_inside("request")
@@ -945,7 +1025,7 @@ async fn the_backstop_ends_a_request_that_outlives_its_deadline_with_a_problem()
 // Request ids
 // ---------------------------------------------------------------------------
 
-/// A request id the client sends in `x-request-id` (up to the longest allowed) is echoed on the response.
+/// A request id the client sends in `x-request-id` (up to the longest allowed) is echoed on the response, whichever route answers.
 #[tokio::test]
 async fn a_given_request_id_is_echoed_on_the_response() {
     within_time_limit(async {
@@ -973,6 +1053,17 @@ async fn a_given_request_id_is_echoed_on_the_response() {
             Some(longest.as_str()),
             "an id of exactly {MAX_REQUEST_ID_LEN} bytes is still kept"
         );
+        // The other routes and the fallback sit behind the same layers.
+        for path in ["/healthz", "/metrics", "/no/such/thing"] {
+            let reply = service
+                .get_with_id(path, HeaderValue::from_static("checkout-7f3a"))
+                .await;
+            assert_eq!(
+                reply.header("x-request-id"),
+                Some("checkout-7f3a"),
+                "GET {path}: every response echoes the caller's request id"
+            );
+        }
     })
     .await;
 }
@@ -996,6 +1087,10 @@ async fn a_request_without_an_id_gets_a_fresh_one_also_in_its_problem_document()
             .to_owned();
         assert!(!first_id.is_empty(), "the generated id is empty");
         assert_ne!(first_id, second_id, "each request gets its own id");
+        assert!(
+            uuid::Uuid::parse_str(&first_id).is_ok(),
+            "a request without an id gets a fresh UUID, got {first_id:?}"
+        );
         let problem = first.problem(StatusCode::BAD_REQUEST);
         assert_eq!(
             problem["request_id"].as_str(),
@@ -1217,6 +1312,11 @@ async fn each_attempt_is_cut_at_the_attempt_timeout_and_retried() {
         );
         for span in &attempts {
             assert_eq!(span.field("outcome"), Some("timeout"), "{span:?}");
+            assert_eq!(
+                span.field("status"),
+                None,
+                "a timed-out attempt got no HTTP answer, so its span has no `status` (not a made-up 504): {span:?}"
+            );
             let took: f64 = span
                 .field("latency_ms")
                 .and_then(|value| value.parse().ok())
@@ -1325,11 +1425,20 @@ async fn errors_not_worth_retrying_are_tried_once() {
 // Spans
 // ---------------------------------------------------------------------------
 
-/// Each upstream call gets exactly one `upstream_call` span with upstream, attempt, outcome, status and latency.
+/// Each upstream call gets exactly one `upstream_call` span with upstream, attempt, outcome, status and latency, under the binary's default `info` filter.
 #[tokio::test]
 async fn each_upstream_call_gets_exactly_one_span_with_its_fields() {
     within_time_limit(async {
-        let service = Harness::healthy().await;
+        // Captured from INFO, as the binary's default filter keeps them: a
+        // span a tracing backend is to draw must exist at that level.
+        let service = Harness::start_logging_from(
+            LevelFilter::INFO,
+            Behaviour::default(),
+            Behaviour::default(),
+            Behaviour::default(),
+            |_| {},
+        )
+        .await;
 
         let reply = service.get("/products/42").await;
 
@@ -1338,7 +1447,8 @@ async fn each_upstream_call_gets_exactly_one_span_with_its_fields() {
         assert_eq!(
             spans.len(),
             3,
-            "expected one upstream_call span per upstream, got {spans:#?}"
+            "expected one upstream_call span per upstream, captured from INFO (the binary's default filter, under which a \
+             DEBUG span does not exist), got {spans:#?}"
         );
         for upstream in ["inventory", "pricing", "reviews"] {
             let span = spans
@@ -1408,11 +1518,21 @@ async fn a_failed_call_records_outcome_error_and_its_status_on_its_span() {
 async fn an_upstream_that_cannot_be_reached_or_read_is_a_502_counted_as_error() {
     within_time_limit(async {
         let refused = closed_port_url();
-        let cases: [(&str, Behaviour, Option<&str>); 2] = [
-            ("refuses the connection", Behaviour::default(), Some(&refused)),
-            ("answers 200 with a body that is not JSON", Behaviour::default().garbage(), None),
+        let cases: [(&str, Behaviour, Option<&str>, &str); 2] = [
+            (
+                "refuses the connection",
+                Behaviour::default(),
+                Some(&refused),
+                "could not reach pricing",
+            ),
+            (
+                "answers 200 with a body that is not JSON",
+                Behaviour::default().garbage(),
+                None,
+                "pricing sent a body we could not decode",
+            ),
         ];
-        for (what, behaviour, pricing_url) in cases {
+        for (what, behaviour, pricing_url, detail) in cases {
             // Arrange: only pricing misbehaves.
             let service = Harness::start(
                 Behaviour::default(),
@@ -1438,6 +1558,15 @@ async fn an_upstream_that_cannot_be_reached_or_read_is_a_502_counted_as_error() 
             );
             assert_eq!(problem["upstream"], "pricing", "pricing {what}: {problem}");
             assert_eq!(
+                problem["title"], "An upstream service failed",
+                "pricing {what}: one kind of problem, one `type`, one `title`; problem: {problem}"
+            );
+            assert_eq!(
+                problem["detail"], detail,
+                "pricing {what}: `detail` is the error's own message, not its source chain (which names the upstream's \
+                 internal address); problem: {problem}"
+            );
+            assert_eq!(
                 reply.header("retry-after"),
                 None,
                 "pricing {what}: no `Retry-After`, the service cannot know when pricing will recover"
@@ -1451,6 +1580,13 @@ async fn an_upstream_that_cannot_be_reached_or_read_is_a_502_counted_as_error() 
                     "pricing {what}: the attempt's outcome is `error` (not `timeout`: nothing ran out of time; \
                      not `ok`: a 2xx that cannot be read is no answer); span: {span:?}"
                 );
+                if pricing_url.is_some() {
+                    assert_eq!(
+                        span.field("status"),
+                        None,
+                        "pricing {what}: no HTTP answer came, so the span has no `status`; span: {span:?}"
+                    );
+                }
             }
             let metrics = service.scrape().await;
             let counted = |outcome: &str| {
@@ -1472,6 +1608,12 @@ async fn an_upstream_that_cannot_be_reached_or_read_is_a_502_counted_as_error() 
                     "pricing {what}: counted as `{wrong}`, but it is an `error`; metrics were:\n{metrics}"
                 );
             }
+            assert_eq!(
+                latency_count(&metrics, "pricing"),
+                attempts.len() as f64,
+                "pricing {what}: every attempt was made and ended, so each has its latency (only shed and cancelled \
+                 calls stay out of the histogram); metrics were:\n{metrics}"
+            );
         }
     })
     .await;
@@ -1746,6 +1888,8 @@ async fn a_timed_out_call_is_counted_as_a_timeout_not_an_error() {
 #[tokio::test]
 async fn observing_a_shed_call_counts_it_without_a_latency() {
     within_time_limit(async {
+        let captured = Captured::default();
+        let _tracing = tracing::subscriber::set_default(captured.subscriber());
         let recorder = prometheus_builder().build_recorder();
         let handle = recorder.handle();
         let metrics = metrics::with_local_recorder(&recorder, || {
@@ -1780,54 +1924,141 @@ async fn observing_a_shed_call_counts_it_without_a_latency() {
             0.0,
             "the in-flight gauge goes back down however the call ends; metrics were:\n{text}"
         );
+        for other in ["ok", "timeout", "error", "cancelled"] {
+            assert_eq!(
+                value_of(&text, UPSTREAM_CALLS, &[("upstream", "pricing"), ("outcome", other)]),
+                0.0,
+                "a shed call is counted once, under `shed` only, not also as `{other}` (a shed call ends: it is \
+                 not cancelled); metrics were:\n{text}"
+            );
+        }
+        let spans: Vec<_> = captured
+            .closed_spans()
+            .into_iter()
+            .filter(|span| span.name == "upstream_call")
+            .collect();
+        assert_eq!(spans.len(), 1, "one span for the call; spans were {spans:#?}");
+        assert_eq!(
+            spans[0].field("outcome"),
+            Some("shed"),
+            "the span says how the call ended, like the counter: {:?}",
+            spans[0]
+        );
     })
     .await;
 }
 
-/// A call that ends in an error status is counted once as `error`, with its latency, and the in-flight gauge comes back to 0.
+/// A call that ends in an error status, whichever status, is counted once as `error`, with its latency, and the in-flight gauge comes back to 0.
 #[tokio::test]
 async fn observing_a_failed_call_counts_an_error_and_brings_the_gauge_back() {
     within_time_limit(async {
-        // Arrange
+        // A 500, and statuses that could be mistaken for another outcome:
+        // the upstream answered each one, so each is its `error`, not a
+        // `timeout` (a 504 is an answer, not a deadline that passed) and
+        // not `shed` (shedding is this service's bulkhead refusing to call).
+        for status in [500, 404, 429, 504] {
+            // Arrange: fresh handles, so each status is counted on its own.
+            let recorder = prometheus_builder().build_recorder();
+            let handle = recorder.handle();
+            let metrics = metrics::with_local_recorder(&recorder, || {
+                UpstreamMetrics::register(Upstream::Inventory)
+            });
+
+            // Act: the call was sent and answered `status`.
+            let result = observe_upstream_call(&metrics, Upstream::Inventory, 1, async {
+                Err::<Fetched<u32>, _>(FetchError::Status {
+                    upstream: Upstream::Inventory,
+                    status,
+                })
+            })
+            .await;
+
+            // Assert
+            assert!(
+                matches!(result, Err(FetchError::Status { status: got, .. }) if got == status),
+                "the call's error comes back unchanged: {result:?}"
+            );
+            let text = handle.render();
+            assert_eq!(
+                value_of(
+                    &text,
+                    UPSTREAM_CALLS,
+                    &[("upstream", "inventory"), ("outcome", "error")]
+                ),
+                1.0,
+                "a call that got HTTP {status} is counted once, as `error`; metrics were:\n{text}"
+            );
+            assert_eq!(
+                latency_count(&text, "inventory"),
+                1.0,
+                "a call that got HTTP {status} was sent and ended, so its latency is recorded; metrics were:\n{text}"
+            );
+            assert_eq!(
+                value_of(&text, UPSTREAM_IN_FLIGHT, &[("upstream", "inventory")]),
+                0.0,
+                "the in-flight gauge goes back down however the call ends, an error included; metrics were:\n{text}"
+            );
+            for other in ["ok", "timeout", "cancelled", "shed"] {
+                assert_eq!(
+                    value_of(&text, UPSTREAM_CALLS, &[("upstream", "inventory"), ("outcome", other)]),
+                    0.0,
+                    "a call that got HTTP {status} is counted once, under `error` only, not also as `{other}`; \
+                     metrics were:\n{text}"
+                );
+            }
+        }
+    })
+    .await;
+}
+
+/// The in-flight gauge counts the calls running at once: three calls held open read 3 (up by one per call, not set to 1), then 0 when they end.
+#[tokio::test]
+async fn the_in_flight_gauge_counts_every_call_running_at_once() {
+    within_time_limit(async {
+        // Arrange: three calls that wait at a gate the test opens.
         let recorder = prometheus_builder().build_recorder();
         let handle = recorder.handle();
         let metrics = metrics::with_local_recorder(&recorder, || {
-            UpstreamMetrics::register(Upstream::Inventory)
+            UpstreamMetrics::register(Upstream::Pricing)
         });
-
-        // Act: the call was sent and answered 500.
-        let result = observe_upstream_call(&metrics, Upstream::Inventory, 1, async {
-            Err::<Fetched<u32>, _>(FetchError::Status {
-                upstream: Upstream::Inventory,
-                status: 500,
+        let gate = tokio::sync::Semaphore::new(0);
+        let held_call = |n: u32| {
+            let gate = &gate;
+            observe_upstream_call(&metrics, Upstream::Pricing, 1, async move {
+                let _pass = gate.acquire().await.expect("the gate is never closed");
+                Ok(Fetched {
+                    body: n,
+                    status: 200,
+                })
             })
-        })
-        .await;
+        };
+        let in_flight = || value_of(&handle.render(), UPSTREAM_IN_FLIGHT, &[("upstream", "pricing")]);
+        let watch_then_open = async {
+            let all_three = holds_within(Duration::from_secs(5), || in_flight() == 3.0).await;
+            let seen = in_flight();
+            gate.add_permits(3);
+            (all_three, seen)
+        };
+
+        // Act: the three calls and the watcher, side by side on this task.
+        let (first, second, third, (all_three, seen)) =
+            tokio::join!(held_call(1), held_call(2), held_call(3), watch_then_open);
 
         // Assert
         assert!(
-            matches!(result, Err(FetchError::Status { status: 500, .. })),
-            "the call's error comes back unchanged: {result:?}"
-        );
-        let text = handle.render();
-        assert_eq!(
-            value_of(
-                &text,
-                UPSTREAM_CALLS,
-                &[("upstream", "inventory"), ("outcome", "error")]
-            ),
-            1.0,
-            "a call that got an error status is counted once, as `error`; metrics were:\n{text}"
+            all_three,
+            "three calls were in flight at once, but the gauge read {seen}: it goes up by one per call running"
         );
         assert_eq!(
-            latency_count(&text, "inventory"),
-            1.0,
-            "a failed call was sent and ended, so its latency is recorded; metrics were:\n{text}"
+            (first.ok(), second.ok(), third.ok()),
+            (Some(1), Some(2), Some(3)),
+            "each call's body comes back unchanged"
         );
         assert_eq!(
-            value_of(&text, UPSTREAM_IN_FLIGHT, &[("upstream", "inventory")]),
+            in_flight(),
             0.0,
-            "the in-flight gauge goes back down however the call ends, an error included; metrics were:\n{text}"
+            "every call ended, so nothing is in flight; metrics were:\n{}",
+            handle.render()
         );
     })
     .await;
@@ -2140,6 +2371,56 @@ async fn shutdown_lets_an_in_flight_request_finish() {
     .await;
 }
 
+/// After the shutdown signal `serve` accepts no new connection, even while it is still draining a request in flight.
+#[tokio::test]
+async fn after_the_shutdown_signal_no_new_connection_is_accepted() {
+    within_time_limit(async {
+        // Arrange: reviews hangs and the drain bound is long, so `serve` is
+        // still draining the first request for the whole test.
+        let service = Harness::start(
+            Behaviour::default(),
+            Behaviour::default(),
+            Behaviour::default().hanging(),
+            |config| patient(config, Duration::from_secs(10)),
+        )
+        .await;
+        let (addr, trigger, _server) = start_server(&service, Duration::from_secs(10));
+        let _request = tokio::spawn(
+            http_client()
+                .get(format!("http://{addr}/products/42"))
+                .send(),
+        );
+        wait_until(|| service.reviews.counters().in_flight == 1).await;
+
+        // Act
+        trigger
+            .send(())
+            .expect("the server is listening for the signal");
+
+        // Assert: soon after the signal, connecting fails (the listener is
+        // closed) rather than being accepted and left to wait.
+        let refused = async {
+            loop {
+                match tokio::net::TcpStream::connect(addr).await {
+                    Err(_) => break,
+                    Ok(accepted) => {
+                        drop(accepted);
+                        tokio::time::sleep(ms(5)).await;
+                    }
+                }
+            }
+        };
+        assert!(
+            tokio::time::timeout(Duration::from_secs(3), refused)
+                .await
+                .is_ok(),
+            "3 s after the shutdown signal the server still accepted new connections: on the signal it stops \
+             accepting, and only the requests already in flight are drained"
+        );
+    })
+    .await;
+}
+
 /// Before any signal, `serve` keeps serving however long that takes: the drain bound starts at the signal.
 #[tokio::test]
 async fn the_drain_bound_starts_at_the_signal_not_before() {
@@ -2224,3 +2505,10 @@ async fn shutdown_gives_up_on_requests_that_outlive_the_drain_bound() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------
+// Part "send": the Send snippets in `send/`, built and run with trybuild
+// ---------------------------------------------------------------------------
+
+#[path = "step4/send.rs"]
+mod send;

@@ -1,0 +1,58 @@
+//! How an upstream call ended: the `outcome` label of its count, and the
+//! `outcome` field of its span.
+//!
+//! Yours to write: [`Outcome::of_error`]. Given: the rest of this file.
+
+use crate::error::FetchError;
+
+/// How an upstream call ended: the `outcome` label and span field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A 2xx answer that decoded.
+    Ok,
+    /// The deadline passed first.
+    Timeout,
+    /// A bad status, no connection, or a body that did not decode.
+    Error,
+    /// Dropped before it ended: another call failed first, or the client left.
+    Cancelled,
+    /// Never sent: the upstream's bulkhead was full.
+    Shed,
+}
+
+impl Outcome {
+    /// Every outcome, in the order of
+    /// [`UpstreamMetrics`](super::UpstreamMetrics)' counters.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Timeout,
+        Outcome::Error,
+        Outcome::Cancelled,
+        Outcome::Shed,
+    ];
+
+    /// The label value, e.g. `"timeout"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Timeout => "timeout",
+            Outcome::Error => "error",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Shed => "shed",
+        }
+    }
+}
+
+impl Outcome {
+    /// The outcome a failed call is counted under: a timeout is
+    /// [`Outcome::Timeout`] (worth its own line on a dashboard); a bad
+    /// status, no connection or an undecodable body is [`Outcome::Error`];
+    /// a shed call is [`Outcome::Shed`] (not an upstream error: the
+    /// upstream never saw it).
+    ///
+    /// Every variant has its outcome, and a variant added to [`FetchError`]
+    /// later must not compile until someone decides how it is counted.
+    pub fn of_error(error: &FetchError) -> Outcome {
+        todo!("Outcome::of_error: which outcome each FetchError is counted under")
+    }
+}
