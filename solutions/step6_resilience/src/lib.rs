@@ -16,10 +16,14 @@
 //!   earlier steps' foundations, condensed (given).
 //! * [`breaker`]: the circuit breaker's state machine.
 //! * [`latency`], [`budget`]: recent latencies and a hedge budget (given).
+//! * [`per_upstream`]: [`PerUpstream`], one value per upstream (given, as
+//!   in step 3).
 //! * [`hedge`]: hedged requests.
 //! * [`supervise`]: spawned calls that end when cancelled or dropped.
 //! * [`service`]: breaker + hedge + deadline around each upstream (given).
 //! * [`page`]: the fan-out with partial responses.
+//! * [`batch`]: events to a dashboard in batches, a cancel-safe `select!`
+//!   loop.
 //!
 //! # What this step leaves out
 //!
@@ -35,6 +39,7 @@
 //! * **no spans or metrics** (step 4), and no HTTP server: the lab calls
 //!   [`fetch_product_page`] directly.
 
+pub mod batch;
 pub mod breaker;
 pub mod budget;
 pub mod deadline;
@@ -43,11 +48,13 @@ pub mod fetch;
 pub mod hedge;
 pub mod latency;
 pub mod page;
+pub mod per_upstream;
 pub mod product;
 pub mod service;
 pub mod supervise;
 pub mod upstream;
 
+pub use batch::{Batching, batch_events};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
 pub use budget::HedgeBudget;
 pub use deadline::Deadline;
@@ -56,6 +63,7 @@ pub use fetch::fetch_json;
 pub use hedge::{Hedge, HedgeConfig, HedgeDelay, hedged};
 pub use latency::LatencyTracker;
 pub use page::fetch_product_page;
+pub use per_upstream::PerUpstream;
 pub use product::{Inventory, Price, ProductPage, ReviewStats};
 pub use service::{ProductService, Resilience};
 pub use supervise::{OwnedCall, spawn_call};

@@ -40,6 +40,11 @@
 //! half-open breaker, nor reopen it, nor free a probe slot it never held.
 //!
 //! [`ProductService`]: crate::service::ProductService
+//!
+//! Yours to write: [`CircuitBreaker::try_acquire`], the private `on_success`,
+//! `on_failure` and `on_cancelled` it works with, and what [`Permit`]'s `Drop`
+//! does. Given: the configuration, [`BreakerState`], the types,
+//! [`CircuitBreaker::call`] and the accessors.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -220,8 +225,8 @@ impl CircuitBreaker {
     /// [`FetchError::CircuitOpen`] while the breaker is open, and while it is
     /// half-open with all its probe slots taken.
     pub fn try_acquire(&self) -> Result<Permit<'_>, FetchError> {
-        // TODO: decide on the locked state (`self.lock()`), as documented
-        // above. Leaving one state for another starts a new generation.
+        // TODO: as documented above. Leaving one state for another starts a
+        // new generation.
         todo!("CircuitBreaker::try_acquire: open -> half-open after the cool-down, limited probes")
     }
 

@@ -21,6 +21,9 @@
 //!
 //! Only send hedges for requests that are safe to repeat (GETs, idempotent
 //! writes): the upstream may well serve both.
+//!
+//! Yours to write: [`hedged`]. Given: the configuration, [`Hedge`] and its
+//! accessors, and `record_if_success`.
 
 use std::future::Future;
 use std::pin::pin;
@@ -164,8 +167,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     // TODO: as documented above. The chapter's "Race the tail" section
-    // explains the design; `futures::future::select` races two futures and
-    // hands back the one that has not finished.
+    // explains the design.
     todo!("hedged: a backup after the delay, within budget; the first success wins")
 }
 

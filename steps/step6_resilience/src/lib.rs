@@ -13,7 +13,8 @@
 //! Read the chapter (`cargo xtask book`), then fill in every `todo!()` and
 //! `// TODO`. `cargo xtask verify step6` tells you how far you are, and
 //! `cargo xtask hint step6` helps when you are stuck. A good order: the
-//! breaker, then the hedge, then `spawn_call`, then the page.
+//! breaker, then the hedge, then `spawn_call`, then the page, and last the
+//! `select!` loop of `batch_events`, which you fix rather than write.
 //!
 //! # Layout
 //!
@@ -22,11 +23,15 @@
 //!   [`ProductPage::assemble`] and [`FetchError::http_status`]: **TODO**).
 //! * [`breaker`]: the circuit breaker's state machine (**TODO**).
 //! * [`latency`], [`budget`]: recent latencies and a hedge budget (given).
+//! * [`per_upstream`]: [`PerUpstream`], one value per upstream (given, as
+//!   in step 3).
 //! * [`hedge`]: hedged requests (**TODO**: [`hedged`]).
 //! * [`supervise`]: spawned calls that end when cancelled or dropped
 //!   (**TODO**: [`spawn_call`]).
 //! * [`service`]: breaker + hedge + deadline around each upstream (given).
 //! * [`page`]: the fan-out with partial responses (**TODO**).
+//! * [`batch`]: events to a dashboard in batches, a `select!` loop that
+//!   loses events (**TODO**: fix [`batch_events`]).
 //!
 //! # What this step leaves out
 //!
@@ -41,12 +46,16 @@
 //!   whole remaining deadline;
 //! * **no spans or metrics** (step 4), and no HTTP server: the lab calls
 //!   [`fetch_product_page`] directly.
+//!
+//! Given: this file, the crate's module list; the **TODO** marks above show
+//! where your work is.
 
 // Until every TODO is filled in, some parameters, imports and helpers are
 // unused. Delete this line once you are done: the compiler's warnings will
 // help then.
 #![allow(unused_variables, unused_imports, dead_code)]
 
+pub mod batch;
 pub mod breaker;
 pub mod budget;
 pub mod deadline;
@@ -55,11 +64,13 @@ pub mod fetch;
 pub mod hedge;
 pub mod latency;
 pub mod page;
+pub mod per_upstream;
 pub mod product;
 pub mod service;
 pub mod supervise;
 pub mod upstream;
 
+pub use batch::{Batching, batch_events};
 pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
 pub use budget::HedgeBudget;
 pub use deadline::Deadline;
@@ -68,6 +79,7 @@ pub use fetch::fetch_json;
 pub use hedge::{Hedge, HedgeConfig, HedgeDelay, hedged};
 pub use latency::LatencyTracker;
 pub use page::fetch_product_page;
+pub use per_upstream::PerUpstream;
 pub use product::{Inventory, Price, ProductPage, ReviewStats};
 pub use service::{ProductService, Resilience};
 pub use supervise::{OwnedCall, spawn_call};

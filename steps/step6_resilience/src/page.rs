@@ -5,14 +5,17 @@
 //! ends when the page no longer needs it. That happens in three ways, and in
 //! each the in-flight upstream requests are dropped, not left to finish:
 //!
-//! * a **required** section fails: `try_join!` returns its error at once and
-//!   drops the other `OwnedCall`s, aborting their tasks;
+//! * a **required** section fails: the page returns its error at once and
+//!   drops the other sections' `OwnedCall`s, aborting their tasks;
 //! * the **caller** drops this future (the client went away, an outer
 //!   timeout fired): the `OwnedCall`s are dropped with it;
 //! * the **token** is cancelled (shutdown): every task's work is dropped and
 //!   the page fails with [`FetchError::Cancelled`].
 //!
 //! The deadline bounds every call (see [`fetch_json`](crate::fetch::fetch_json)).
+//!
+//! Yours to write: [`fetch_product_page`]. Given: `spawn_section`, one spawned
+//! call per section.
 
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;

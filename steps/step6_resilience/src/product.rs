@@ -4,6 +4,8 @@
 //! an optional section that could not be fetched is `null`, and its name is
 //! listed under `degraded`, so the client (and a dashboard) can tell a page
 //! with no reviews from a page whose reviews service was down.
+//!
+//! Yours to write: [`ProductPage::assemble`]. Given: the rest of this file.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,16 +66,13 @@ impl ProductPage {
     /// tell "no reviews" from an error it did not see. The error itself is
     /// dropped here; the service logs and counts it where it happened. A
     /// product with no reviews yet (`count == 0`) is an answer, not a failure:
-    /// its page is complete.
+    /// its page is complete: the stats, and nothing listed as degraded.
     pub fn assemble(
         id: u64,
         inventory: Inventory,
         price: Price,
         reviews: Result<ReviewStats, FetchError>,
     ) -> ProductPage {
-        // TODO: `Ok(stats)` gives a complete page (`reviews: Some(stats)`,
-        // nothing degraded); `Err(_)` gives `reviews: None` and
-        // `degraded: vec![Upstream::Reviews]`.
         todo!("ProductPage::assemble: a failed optional section degrades the page")
     }
 

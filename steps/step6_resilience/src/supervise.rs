@@ -13,6 +13,8 @@
 //!   disconnects);
 //! * **from the owner**: the handle is an `AbortOnDropHandle`, so dropping
 //!   the `OwnedCall` (the caller gave up, a sibling failed) aborts the task.
+//!
+//! Yours to write: [`spawn_call`]. Given: [`OwnedCall`] and how it is awaited.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,0 +1,389 @@
+//! Part "supervised calls": `spawn_call` in `src/supervise.rs`, and the
+//! fan-out of `fetch_product_page` in `src/page.rs` that owns the calls.
+//!
+//! These tests use three `FastUpstream` fakes on loopback in *real* time with
+//! wide margins: a paused clock would jump ahead while a request waits on a
+//! socket, and every deadline would fire at once. The fakes count requests
+//! dropped by their client (`cancelled`), which is how these tests see
+//! cancellation from the upstream's side. None of them sleeps a fixed time
+//! and then looks: each polls for its condition (all requests in flight,
+//! every request cancelled, the task count back at its baseline) and fails
+//! if it does not hold within a wide limit.
+//!
+//! `#[tokio::test]` runs everything on one thread. The claim that nothing
+//! outlives its page is therefore also tested on a four-thread runtime, with
+//! many pages at once.
+
+use std::time::Duration;
+
+use fake_upstreams::fast::{Behaviour, FastUpstream};
+use step6_resilience::{
+    Deadline, FetchError, OwnedCall, Resilience, Upstream, fetch_product_page, spawn_call,
+};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{Fakes, NOTICE_LIMIT, PRODUCT_ID, hanging, ms, time_until, within_time_limit};
+
+/// How long the fakes get to receive a page's requests. Loopback connects
+/// take a millisecond or two; the margin is for a loaded machine, and a page
+/// that fetches its sections one after another never gets there at all.
+const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(5);
+
+/// Fakes served by a runtime of their own, on threads of their own, so that
+/// the test's runtime counts only the tasks the page and its client start:
+/// an axum server spawns tasks of its own once it first runs, which would
+/// blur a count of the page's tasks.
+struct FakesOnTheirOwnRuntime {
+    fakes: Fakes,
+    /// `Some` until dropped: a runtime cannot be dropped from async code, so
+    /// `Drop` shuts it down in the background instead.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FakesOnTheirOwnRuntime {
+    async fn start(inventory: Behaviour, pricing: Behaviour, reviews: Behaviour) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the fakes");
+        let fakes = runtime
+            .spawn(Fakes::start(inventory, pricing, reviews))
+            .await
+            .expect("the fakes start");
+        FakesOnTheirOwnRuntime {
+            fakes,
+            runtime: Some(runtime),
+        }
+    }
+}
+
+impl std::ops::Deref for FakesOnTheirOwnRuntime {
+    type Target = Fakes;
+
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
+}
+
+impl Drop for FakesOnTheirOwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Every section runs in a task of its own: polled once and then left alone, the page still gets all three requests out.
+#[tokio::test]
+async fn every_section_runs_in_its_own_task_without_the_page_being_polled() {
+    within_time_limit(async {
+        // Arrange: fakes that never answer, served on threads of their own.
+        let fakes = FakesOnTheirOwnRuntime::start(hanging(), hanging(), hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let cancel = CancellationToken::new();
+        let page = fetch_product_page(
+            &service,
+            PRODUCT_ID,
+            Deadline::after(Duration::from_secs(10)),
+            &cancel,
+        );
+        tokio::pin!(page);
+
+        // Act: poll the page once, so it can start its sections, then stop.
+        let first_poll = futures::poll!(page.as_mut());
+        let in_flight = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
+
+        // Assert
+        assert!(first_poll.is_pending(), "the fakes never answer");
+        assert!(
+            in_flight.is_some(),
+            "all three requests must arrive while nobody polls the page: each section runs in a spawned task of its own, not inside the page future"
+        );
+    })
+    .await;
+}
+
+/// A failing required section ends the page at once; the other sections' requests are cancelled.
+#[tokio::test]
+async fn a_failing_required_section_ends_the_page_at_once_and_cancels_the_others() {
+    within_time_limit(async {
+        // Pricing fails after 500 ms (time for the others' requests to
+        // arrive); inventory and reviews never answer.
+        let pricing = Behaviour::fixed(ms(500)).failing(1.0, 503);
+        let fakes = Fakes::start(hanging(), pricing, hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let budget = Duration::from_secs(6);
+
+        let started = Instant::now();
+        let page = fetch_product_page(
+            &service,
+            PRODUCT_ID,
+            Deadline::after(budget),
+            &CancellationToken::new(),
+        )
+        .await;
+        let elapsed = started.elapsed();
+        let others_cancelled = time_until(NOTICE_LIMIT, || {
+            [&fakes.inventory, &fakes.reviews].iter().all(|fake| {
+                let counters = fake.counters();
+                counters.requests == 1 && counters.cancelled == 1
+            })
+        })
+        .await;
+
+        let error = page.expect_err("pricing is required and failed");
+        assert!(
+            matches!(
+                error,
+                FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 503
+                }
+            ),
+            "the page must fail with pricing's error, got {error:?}"
+        );
+        assert!(
+            elapsed < budget / 2,
+            "the page must fail as soon as pricing fails (500 ms), not wait for the hanging sections until the {budget:?} deadline; took {elapsed:?}"
+        );
+        assert!(
+            others_cancelled.is_some(),
+            "once the page has failed, inventory's and reviews' requests must be cancelled; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
+        );
+    })
+    .await;
+}
+
+/// Dropping the page future drops every in-flight upstream request; each fake sees it cancelled.
+#[tokio::test]
+async fn dropping_the_page_future_cancels_every_in_flight_upstream_call() {
+    within_time_limit(async {
+        let fakes = Fakes::start(hanging(), hanging(), hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let cancel = CancellationToken::new();
+        let deadline = Deadline::after(Duration::from_secs(10));
+
+        // The caller gives up once all three requests are in flight: leaving
+        // the `select!` drops the page future.
+        let page = fetch_product_page(&service, PRODUCT_ID, deadline, &cancel);
+        let in_flight = async {
+            tokio::pin!(page);
+            tokio::select! {
+                result = &mut page => panic!("the upstreams hang, yet the page answered {result:?}"),
+                seen = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => seen,
+            }
+        }
+        .await;
+        let noticed = time_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
+
+        assert!(
+            in_flight.is_some(),
+            "all three upstream requests should be in flight at once before the caller gives up; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
+        );
+        assert!(
+            noticed.is_some(),
+            "after the page future is dropped every upstream must see its request cancelled within {NOTICE_LIMIT:?}; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
+        );
+    })
+    .await;
+}
+
+/// Cancelling the token ends the page with Cancelled (status 499) and drops every upstream request.
+#[tokio::test]
+async fn cancelling_the_token_ends_the_page_and_drops_every_call() {
+    within_time_limit(async {
+        let fakes = Fakes::start(hanging(), hanging(), hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let cancel = CancellationToken::new();
+        let deadline = Deadline::after(Duration::from_secs(10));
+        // Cancels once all three requests are in flight (or gives up waiting).
+        let canceller = async {
+            let in_flight = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
+            cancel.cancel();
+            (in_flight, Instant::now())
+        };
+
+        let (page, (in_flight, cancelled_at)) = tokio::join!(
+            fetch_product_page(&service, PRODUCT_ID, deadline, &cancel),
+            canceller
+        );
+        let page_ended_after = cancelled_at.elapsed();
+        let noticed = time_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
+
+        assert!(
+            in_flight.is_some(),
+            "all three upstream requests should be in flight at once before the token is cancelled"
+        );
+        let error = page.expect_err("a cancelled page fails");
+        assert!(
+            matches!(error, FetchError::Cancelled { .. }),
+            "a cancelled page must fail with FetchError::Cancelled, got {error:?}"
+        );
+        assert_eq!(
+            error.http_status(),
+            499,
+            "a cancelled page is logged as 499, client closed request"
+        );
+        assert!(
+            page_ended_after < NOTICE_LIMIT,
+            "the page must end soon after the token is cancelled, not at its deadline; it ended {page_ended_after:?} later"
+        );
+        assert!(
+            noticed.is_some(),
+            "every spawned call must observe the token and drop its request; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
+        );
+    })
+    .await;
+}
+
+/// No task is left alive once the caller gives up: the runtime's alive-task count returns to its baseline.
+#[tokio::test]
+async fn no_task_is_left_alive_after_the_caller_gives_up() {
+    within_time_limit(async {
+        let fakes = FakesOnTheirOwnRuntime::start(hanging(), hanging(), hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let cancel = CancellationToken::new();
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let baseline = metrics.num_alive_tasks();
+
+        let (in_flight, during) = async {
+            let page = fetch_product_page(&service, PRODUCT_ID, deadline, &cancel);
+            tokio::pin!(page);
+            tokio::select! {
+                result = &mut page => panic!("the upstreams hang, yet the page answered {result:?}"),
+                seen = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => {
+                    (seen, metrics.num_alive_tasks())
+                }
+            }
+        }
+        .await;
+        let back_to_baseline =
+            time_until(Duration::from_secs(2), || metrics.num_alive_tasks() == baseline).await;
+
+        assert!(
+            in_flight.is_some(),
+            "all three upstream requests should be in flight at once before the caller gives up"
+        );
+        assert!(
+            during > baseline,
+            "while the page waits, its calls (and their connections) are alive: {during} tasks vs {baseline} before"
+        );
+        assert!(
+            back_to_baseline.is_some(),
+            "after the caller gave up, {} tasks are alive against {baseline} before: a spawned call was detached instead of aborted",
+            metrics.num_alive_tasks()
+        );
+    })
+    .await;
+}
+
+/// On a multi-thread runtime under load, pages given up by their callers (dropped, or cancelled by a token) leave no task and no request behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_load_on_four_threads_no_task_or_request_outlives_its_page() {
+    within_time_limit(async {
+        // Per half: 40 pages cancelled by their token, 40 dropped by their
+        // caller, each with three requests: 240 hanging requests at once.
+        const PAGES_PER_HALF: u64 = 40;
+        let fakes = FakesOnTheirOwnRuntime::start(hanging(), hanging(), hanging()).await;
+        let service = fakes.service(Resilience::off());
+        let metrics = tokio::runtime::Handle::current().metrics();
+        let baseline = metrics.num_alive_tasks();
+        let deadline = Deadline::after(Duration::from_secs(15));
+        let shutdown = CancellationToken::new();
+        let never_cancelled = CancellationToken::new();
+
+        let cancelled_pages = futures::future::join_all(
+            (0..PAGES_PER_HALF).map(|id| fetch_product_page(&service, id, deadline, &shutdown)),
+        );
+        let dropped_pages = futures::future::join_all(
+            (0..PAGES_PER_HALF)
+                .map(|id| fetch_product_page(&service, id, deadline, &never_cancelled)),
+        );
+        let (cancelled_results, in_flight) = async {
+            tokio::pin!(dropped_pages);
+            let cancel_once_all_in_flight = async {
+                let seen =
+                    time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(2 * PAGES_PER_HALF))
+                        .await;
+                shutdown.cancel();
+                seen
+            };
+            tokio::select! {
+                results = &mut dropped_pages => panic!("the upstreams hang, yet {} pages answered", results.len()),
+                both = async { tokio::join!(cancelled_pages, cancel_once_all_in_flight) } => both,
+            }
+            // Leaving the block drops the other half's pages, in flight.
+        }
+        .await;
+        let all_cancelled = time_until(Duration::from_secs(5), || {
+            fakes.all_cancelled(2 * PAGES_PER_HALF)
+        })
+        .await;
+        let back_to_baseline =
+            time_until(Duration::from_secs(5), || metrics.num_alive_tasks() == baseline).await;
+
+        assert!(
+            in_flight.is_some(),
+            "all {} requests should be in flight at once before the pages are given up; counters: {:?}",
+            6 * PAGES_PER_HALF,
+            fakes.all().map(FastUpstream::counters)
+        );
+        assert!(
+            cancelled_results
+                .iter()
+                .all(|page| matches!(page, Err(FetchError::Cancelled { .. }))),
+            "every page whose token was cancelled must fail with Cancelled"
+        );
+        assert!(
+            all_cancelled.is_some(),
+            "every upstream request must be cancelled, whichever way its page was given up; counters: {:?}",
+            fakes.all().map(FastUpstream::counters)
+        );
+        assert!(
+            back_to_baseline.is_some(),
+            "after every page was given up, {} tasks are alive against {baseline} before: some spawned call outlived its page",
+            metrics.num_alive_tasks()
+        );
+    })
+    .await;
+}
+
+/// A panic inside a spawned call is a bug: awaiting the call re-raises it with its message, instead of reporting a cancellation.
+#[tokio::test]
+async fn a_panic_in_a_spawned_call_reaches_its_owner() {
+    within_time_limit(async {
+        use futures::FutureExt;
+
+        let cancel = CancellationToken::new();
+        let owner = std::panic::AssertUnwindSafe(async {
+            let call: OwnedCall<()> = spawn_call(&cancel, Upstream::Reviews, async {
+                panic!("the reviews section exploded")
+            });
+            call.await
+        });
+
+        let outcome = owner.catch_unwind().await;
+
+        let payload = match outcome {
+            Ok(result) => panic!("the call panicked, yet awaiting it gave {result:?}"),
+            Err(payload) => payload,
+        };
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(
+            message.contains("the reviews section exploded"),
+            "awaiting the call must panic with the call's own message, got a panic saying {message:?}"
+        );
+    })
+    .await;
+}
