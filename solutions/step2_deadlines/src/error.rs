@@ -72,14 +72,17 @@ impl FetchError {
     ///   lost packet, one slow replica behind a load balancer.
     /// * **Transport errors** (refused, reset, a body cut off): yes. The next
     ///   connection may reach a healthy instance.
-    /// * **5xx statuses**: yes. The server says the fault is on its side; 503
-    ///   in particular means "not now".
+    /// * **5xx statuses** (500 to 599): yes. The server says the fault is on
+    ///   its side; 503 in particular means "not now".
     /// * **429 Too Many Requests**: yes, after backing off, which the retry
     ///   loop always does. (A server's `Retry-After` header, which this
     ///   workbook does not read, would say how long.)
     /// * **Other 4xx**: never. The request itself is wrong (404: no such
     ///   product, 400: bad input); sending it again only repeats the answer and
     ///   adds load.
+    /// * **Any other status that is not 2xx** (1xx; 3xx, which reqwest
+    ///   follows itself and passes on only when it cannot; 600 and above):
+    ///   never. Nothing says the next answer would differ.
     /// * **Decode errors**: never. The whole answer arrived, and it is
     ///   something we cannot read; the upstream will send it again.
     pub fn is_retryable(&self) -> bool {
@@ -87,7 +90,7 @@ impl FetchError {
         // one) does not compile until someone decides whether it is retryable.
         match self {
             FetchError::Timeout { .. } | FetchError::Transport { .. } => true,
-            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
+            FetchError::Status { status, .. } => (500..=599).contains(status) || *status == 429,
             FetchError::Decode { .. } => false,
         }
     }

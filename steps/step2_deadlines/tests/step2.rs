@@ -129,7 +129,7 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
 // Deciding: what to retry, what configuration can work, how long to wait.
 // ---------------------------------------------------------------------------
 
-/// Timeouts, every 5xx and 429 are retryable; every other 4xx never is.
+/// Timeouts, every 5xx (500 to 599) and 429 are retryable; every other 4xx, and every other status that is not 2xx, never is.
 #[test]
 fn retryability_is_decided_by_the_kind_of_failure() {
     let status = |status| FetchError::Status {
@@ -147,6 +147,13 @@ fn retryability_is_decided_by_the_kind_of_failure() {
         assert!(
             !status(code).is_retryable(),
             "a {code} must not be retried: the request itself is wrong, and will be again"
+        );
+    }
+    for code in (100..=199).chain(300..=399).chain([600, 999]) {
+        assert!(
+            !status(code).is_retryable(),
+            "a {code} must not be retried: only 5xx (500 to 599) and 429 say that the next \
+             answer may differ"
         );
     }
     assert!(
