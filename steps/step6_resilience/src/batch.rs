@@ -40,8 +40,10 @@ pub struct Batching {
 ///
 /// # Cancel safety
 ///
-/// Dropping the returned future drops the events received but not yet
-/// flushed; the events still in the channel stay there.
+/// Dropping the returned future drops the receiver: the events received
+/// but not yet flushed are lost, and so are those still in the channel
+/// (dropping a `Receiver` closes the channel and drops what it holds);
+/// senders then get an error.
 pub async fn batch_events<T>(
     mut events: mpsc::Receiver<T>,
     batching: Batching,

@@ -23,7 +23,9 @@ use step6_resilience::{
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{Fakes, NOTICE_LIMIT, PRODUCT_ID, hanging, ms, time_until, within_time_limit};
+use crate::common::{
+    Fakes, NOTICE_LIMIT, PRODUCT_ID, failing_503, hanging, ms, time_until, within_time_limit,
+};
 
 /// How long the fakes get to receive a page's requests. Loopback connects
 /// take a millisecond or two; the margin is for a loaded machine, and a page
@@ -105,53 +107,123 @@ async fn every_section_runs_in_its_own_task_without_the_page_being_polled() {
     .await;
 }
 
-/// A failing required section ends the page at once; the other sections' requests are cancelled.
+/// A failing required section ends the page at once, whichever of the two it is; the other sections' requests are cancelled.
 #[tokio::test]
 async fn a_failing_required_section_ends_the_page_at_once_and_cancels_the_others() {
     within_time_limit(async {
-        // Pricing fails after 500 ms (time for the others' requests to
-        // arrive); inventory and reviews never answer.
-        let pricing = Behaviour::fixed(ms(500)).failing(1.0, 503);
-        let fakes = Fakes::start(hanging(), pricing, hanging()).await;
-        let service = fakes.service(Resilience::off());
-        let budget = Duration::from_secs(6);
+        // Each required section fails in turn, after 500 ms (time for the
+        // others' requests to arrive), while the other two never answer: a
+        // page that waits for its sections one after another, in either
+        // order, waits for a hanging one in one of the two runs.
+        let failing = || Behaviour::fixed(ms(500)).failing(1.0, 503);
+        for failing_section in [Upstream::Pricing, Upstream::Inventory] {
+            let fakes = match failing_section {
+                Upstream::Pricing => Fakes::start(hanging(), failing(), hanging()).await,
+                _ => Fakes::start(failing(), hanging(), hanging()).await,
+            };
+            let failed = match failing_section {
+                Upstream::Pricing => &fakes.pricing,
+                _ => &fakes.inventory,
+            };
+            let service = fakes.service(Resilience::off());
+            let budget = Duration::from_secs(6);
 
-        let started = Instant::now();
+            let started = Instant::now();
+            let page = fetch_product_page(
+                &service,
+                PRODUCT_ID,
+                Deadline::after(budget),
+                &CancellationToken::new(),
+            )
+            .await;
+            let elapsed = started.elapsed();
+            let others_cancelled = time_until(NOTICE_LIMIT, || {
+                fakes
+                    .all()
+                    .iter()
+                    .filter(|fake| !std::ptr::eq(**fake, failed))
+                    .all(|fake| {
+                        let counters = fake.counters();
+                        counters.requests == 1 && counters.cancelled == 1
+                    })
+            })
+            .await;
+
+            let error = page.expect_err("a required section failed");
+            assert!(
+                matches!(
+                    error,
+                    FetchError::Status { upstream, status: 503 } if upstream == failing_section
+                ),
+                "the page must fail with {failing_section}'s error, got {error:?}"
+            );
+            assert!(
+                elapsed < budget / 2,
+                "the page must fail as soon as {failing_section} fails (500 ms), not wait for the hanging sections until the {budget:?} deadline; took {elapsed:?}"
+            );
+            assert!(
+                others_cancelled.is_some(),
+                "once {failing_section} has failed the page, the other two requests must be cancelled; counters: {:?}",
+                fakes.all().map(FastUpstream::counters)
+            );
+        }
+    })
+    .await;
+}
+
+/// A section that ends, with a failure or not, cancels neither its siblings nor the token the caller passed in: only the caller cancels that.
+#[tokio::test]
+async fn a_section_that_ends_cancels_neither_its_siblings_nor_the_callers_token() {
+    within_time_limit(async {
+        // Arrange: reviews fail at once (10 ms); inventory and pricing
+        // answer well after that (300 ms), both healthy.
+        let slower = || Behaviour::fixed(ms(300));
+        let fakes = Fakes::start(slower(), slower(), failing_503()).await;
+        let service = fakes.service(Resilience::off());
+        let cancel = CancellationToken::new();
+
+        // Act
         let page = fetch_product_page(
             &service,
             PRODUCT_ID,
-            Deadline::after(budget),
-            &CancellationToken::new(),
+            Deadline::after(Duration::from_secs(6)),
+            &cancel,
         )
         .await;
-        let elapsed = started.elapsed();
-        let others_cancelled = time_until(NOTICE_LIMIT, || {
-            [&fakes.inventory, &fakes.reviews].iter().all(|fake| {
-                let counters = fake.counters();
-                counters.requests == 1 && counters.cancelled == 1
-            })
-        })
-        .await;
 
-        let error = page.expect_err("pricing is required and failed");
+        // Assert
+        let cancelled_by_a_section = cancel.is_cancelled();
+        let page = page.expect(
+            "reviews are optional, and inventory and pricing answer: the page must be served (a section that ends must not cancel the token its siblings share)",
+        );
+        assert_eq!(page.degraded, [Upstream::Reviews]);
         assert!(
-            matches!(
-                error,
-                FetchError::Status {
-                    upstream: Upstream::Pricing,
-                    status: 503
-                }
-            ),
-            "the page must fail with pricing's error, got {error:?}"
+            !cancelled_by_a_section,
+            "the caller's token was cancelled by the page: a section's task may observe the token, never cancel it (it is the caller's, and its siblings share it)"
+        );
+        assert_eq!(
+            fakes.all().map(|fake| fake.counters().cancelled),
+            [0, 0, 0],
+            "no request was cancelled: every section ran to its answer"
+        );
+
+        // And a page that fails (pricing answers 503 at once) ends its other
+        // sections by dropping them, not by cancelling the caller's token.
+        let failing_pricing = Fakes::start(slower(), failing_503(), slower()).await;
+        let failed_page = fetch_product_page(
+            &failing_pricing.service(Resilience::off()),
+            PRODUCT_ID,
+            Deadline::after(Duration::from_secs(6)),
+            &cancel,
+        )
+        .await;
+        assert!(
+            matches!(failed_page, Err(FetchError::Status { .. })),
+            "pricing answered 503, got {failed_page:?}"
         );
         assert!(
-            elapsed < budget / 2,
-            "the page must fail as soon as pricing fails (500 ms), not wait for the hanging sections until the {budget:?} deadline; took {elapsed:?}"
-        );
-        assert!(
-            others_cancelled.is_some(),
-            "once the page has failed, inventory's and reviews' requests must be cancelled; counters: {:?}",
-            fakes.all().map(FastUpstream::counters)
+            !cancel.is_cancelled(),
+            "a failed page cancelled the caller's token: the other sections end when their `OwnedCall`s are dropped, and the token stays the caller's to cancel"
         );
     })
     .await;
