@@ -105,8 +105,14 @@ pub struct WorkerPool<In, Out> {
     /// `queue` jobs that may wait for a worker.
     queue: mpsc::Sender<Job<In, Out>>,
     /// The pool's tasks. A `JoinSet` aborts every task it holds when it is
-    /// dropped, so the workers cannot outlive the pool.
+    /// dropped, so the workers cannot outlive the pool. Never read: it is
+    /// kept for what its `Drop` does.
+    #[allow(dead_code, reason = "held for its Drop, which aborts the workers")]
     workers: JoinSet<()>,
+    /// How many jobs may run at once: the `workers` the pool was built with
+    /// (not always the number of tasks: one dispatcher task handing jobs to
+    /// that many slots is a correct design too).
+    size: usize,
 }
 
 impl<In, Out> WorkerPool<In, Out>
@@ -155,13 +161,15 @@ where
         WorkerPool {
             queue: sender,
             workers: tasks,
+            size: workers.get(),
         }
     }
     // ANCHOR_END: new
 
-    /// How many workers the pool has running.
+    /// How many jobs the pool runs at once at most: the `workers` it was
+    /// built with.
     pub fn workers(&self) -> usize {
-        self.workers.len()
+        self.size
     }
 
     // ANCHOR: submit
@@ -176,7 +184,9 @@ where
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`], with the job, if no worker is left.
+    /// [`SubmitError::Closed`], with the job, if no worker is left. While the
+    /// pool exists that happens only after handlers panicked, which this
+    /// contract leaves open, so a correct pool may never return it.
     ///
     /// # Cancel safety
     ///
@@ -201,7 +211,7 @@ where
     ///
     /// [`SubmitError::Full`], with the job, if the queue is full: the job is
     /// shed and never runs. [`SubmitError::Closed`], with the job, if no
-    /// worker is left.
+    /// worker is left (as for [`submit`](Self::submit): in practice never).
     pub fn try_submit(&self, input: In) -> Result<Ticket<Out>, SubmitError<In>> {
         let (job, ticket) = Job::with_ticket(input);
         match self.queue.try_send(job) {

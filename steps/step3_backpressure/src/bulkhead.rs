@@ -130,8 +130,9 @@ impl Bulkhead {
     }
 
     /// Admits a whole product page: one permit from every compartment, or
-    /// none at all. The page waits at most [`max_wait`](Self::max_wait) for
-    /// the three *together*, so a shed page hears "no" within one wait.
+    /// none at all. The page waits for the three *together* until
+    /// [`max_wait`](Self::max_wait) has passed, and no longer: a shed page
+    /// hears "no" after one wait, not one per permit.
     ///
     /// # Deadlock freedom
     ///

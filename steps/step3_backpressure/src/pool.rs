@@ -107,8 +107,14 @@ pub struct WorkerPool<In, Out> {
     /// `queue` jobs that may wait for a worker.
     queue: mpsc::Sender<Job<In, Out>>,
     /// The pool's tasks. A `JoinSet` aborts every task it holds when it is
-    /// dropped, so the workers cannot outlive the pool.
+    /// dropped, so the workers cannot outlive the pool. Never read: it is
+    /// kept for what its `Drop` does.
+    #[allow(dead_code, reason = "held for its Drop, which aborts the workers")]
     workers: JoinSet<()>,
+    /// How many jobs may run at once: the `workers` the pool was built with
+    /// (not always the number of tasks: one dispatcher task handing jobs to
+    /// that many slots is a correct design too).
+    size: usize,
 }
 
 impl<In, Out> WorkerPool<In, Out>
@@ -146,9 +152,10 @@ where
         todo!("WorkerPool::new: start the workers, all fed by one bounded queue")
     }
 
-    /// How many workers the pool has running.
+    /// How many jobs the pool runs at once at most: the `workers` it was
+    /// built with.
     pub fn workers(&self) -> usize {
-        self.workers.len()
+        self.size
     }
     /// Queues `input` as a job, waiting for room in the queue if it is full,
     /// and returns the [`Ticket`] its result will arrive on.
@@ -161,7 +168,9 @@ where
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`], with the job, if no worker is left.
+    /// [`SubmitError::Closed`], with the job, if no worker is left. While the
+    /// pool exists that happens only after handlers panicked, which this
+    /// contract leaves open, so a correct pool may never return it.
     ///
     /// # Cancel safety
     ///
@@ -179,7 +188,7 @@ where
     ///
     /// [`SubmitError::Full`], with the job, if the queue is full: the job is
     /// shed and never runs. [`SubmitError::Closed`], with the job, if no
-    /// worker is left.
+    /// worker is left (as for [`submit`](Self::submit): in practice never).
     pub fn try_submit(&self, input: In) -> Result<Ticket<Out>, SubmitError<In>> {
         todo!("WorkerPool::try_submit: queue the job if there is room now, or shed it")
     }

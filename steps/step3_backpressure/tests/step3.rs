@@ -15,9 +15,9 @@
 //! waiting for the other's. The tests about deadlock and isolation therefore
 //! run on four worker threads (`flavor = "multi_thread"`), under load.
 //!
-//! Timing: four tests pause tokio's clock. That is safe only because none
+//! Timing: six tests pause tokio's clock. That is safe only because none
 //! of them waits on a socket served by another thread: two run their fake
-//! upstreams in-process, on the same runtime and the same clock, and two
+//! upstreams in-process, on the same runtime and the same clock, and four
 //! call the bulkhead alone, with no upstream at all (see the workbook's
 //! notes on paused time and real sockets). Every other test runs in real
 //! time and asserts no durations: where a test needs something to happen
@@ -292,6 +292,34 @@ async fn fetch_many_returns_one_result_per_id_in_input_order() {
     .await;
 }
 
+/// `fetch_many` of no ids at all finishes at once with no results, and sends nothing.
+#[tokio::test]
+async fn fetch_many_of_no_ids_returns_no_results_and_sends_nothing() {
+    within_time_limit(async {
+        // Arrange
+        let upstream = start(Behaviour::default()).await;
+        let bulkhead = bulkhead(4, NO_SHEDDING);
+
+        // Act: an empty batch (a listing page with nothing on it).
+        let results = tokio::time::timeout(
+            PATIENCE,
+            fetch_many(&client(), &all_at(&upstream), &bulkhead, &[], non_zero(8)),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "fetch_many of no ids was still running after {PATIENCE:?}: an empty batch is \
+                 done at once (a window of 0, e.g. `buffered(0)`, never finishes)"
+            )
+        });
+
+        // Assert
+        assert!(results.is_empty(), "no ids, so no results, got {results:?}");
+        assert_eq!(upstream.counters().requests, 0, "no ids, so no request");
+    })
+    .await;
+}
+
 /// `fetch_many` starts the next product as soon as the oldest one in flight is done, not when a whole group of `concurrency` products is.
 #[tokio::test]
 async fn fetch_many_starts_the_next_product_as_soon_as_the_oldest_is_done() {
@@ -399,6 +427,11 @@ async fn a_saturated_upstream_sheds_the_next_call_within_the_wait_bound() {
             waited <= SHED_AFTER + Duration::from_millis(1),
             "shedding took {waited:?}: a saturated upstream should cost a caller at most the \
              bulkhead's wait ({SHED_AFTER:?}), not a place in an endless queue"
+        );
+        assert!(
+            waited >= SHED_AFTER,
+            "the call was shed after {waited:?}, before the bulkhead's wait ({SHED_AFTER:?}) had \
+             passed: a caller waits for a permit until the whole wait is over, not less"
         );
         assert_eq!(
             upstream.counters().requests,
@@ -783,6 +816,11 @@ async fn page_is_shed_within_one_wait(comes_back: Upstream, never: Upstream) {
          one wait for all of its permits, not a fresh wait for some of them (here {comes_back} \
          then {never})"
     );
+    assert!(
+        waited >= WAIT,
+        "the page was shed after {waited:?}, before the bulkhead's wait ({WAIT:?}) had passed: \
+         a page waits for its permits until the whole wait is over, not less"
+    );
     let held_by_the_holders = [Upstream::Inventory, Upstream::Pricing, Upstream::Reviews]
         .map(|upstream| u64::from(upstream == comes_back || upstream == never));
     assert_eq!(
@@ -799,6 +837,57 @@ async fn page_is_shed_within_one_wait(comes_back: Upstream, never: Upstream) {
         "free permits [inventory, pricing, reviews]: a shed page gives back the permits it had \
          taken; only {never}'s stays with the call that never ends"
     );
+}
+
+/// A page shed while several compartments are full names the first of them in the permit order (inventory, pricing, reviews), and keeps no permit.
+#[tokio::test(start_paused = true)]
+async fn a_shed_page_names_the_first_full_upstream_in_the_permit_order() {
+    // Paused time: only the bulkhead takes part, no upstream, so each wait
+    // below costs no real time.
+    within_time_limit(async {
+        let [inventory, pricing, reviews] =
+            [Upstream::Inventory, Upstream::Pricing, Upstream::Reviews];
+        // (the upstreams whose only permit is held, the one the page must name)
+        let cases = [
+            (vec![pricing, reviews], pricing),
+            (vec![inventory, reviews], inventory),
+            (vec![inventory, pricing], inventory),
+            (vec![inventory, pricing, reviews], inventory),
+        ];
+        for (full, first_full) in cases {
+            // Arrange: a cap of 1, and the `full` upstreams' permits held.
+            let bulkhead = bulkhead(1, Duration::from_millis(10));
+            let mut held = Vec::new();
+            for &upstream in &full {
+                held.push(
+                    bulkhead
+                        .acquire(upstream)
+                        .await
+                        .expect("an empty bulkhead hands out a permit"),
+                );
+            }
+
+            // Act
+            let page = bulkhead.admit_page().await;
+
+            // Assert
+            assert!(
+                matches!(page, Err(FetchError::Overloaded { upstream }) if upstream == first_full),
+                "{full:?} stayed full for the whole wait: the page should be shed on the first \
+                 of them in the permit order (inventory, pricing, reviews), {first_full}, got \
+                 {page:?}"
+            );
+            let free_after = [inventory, pricing, reviews]
+                .map(|upstream| usize::from(!full.contains(&upstream)));
+            assert_eq!(
+                free_permits(&bulkhead),
+                free_after,
+                "free permits [inventory, pricing, reviews] after a page was shed while {full:?} \
+                 were full: the page must give back whatever it had taken"
+            );
+        }
+    })
+    .await;
 }
 
 /// While pages wait for a full upstream, they hold no permit of an upstream later in the permit order: a call to reviews goes straight through.

@@ -393,6 +393,64 @@ async fn a_full_queue_makes_submit_wait_until_a_worker_frees_room() {
     .await;
 }
 
+/// Producers waiting for room in a full queue get it in the order they started waiting: a freed place goes to the one that has waited longest.
+#[tokio::test(start_paused = true)]
+async fn producers_waiting_for_room_get_it_in_the_order_they_came() {
+    within_time_limit(async {
+        // Arrange: 1 worker busy with job 1, job 2 in the queue's one place,
+        // then job 3 and, after it, job 4 waiting for room.
+        let probe = Probe::gated();
+        let pool = pool_of(1, 1, &probe);
+        let first = submit_with_room(&pool, 1).await;
+        eventually("the worker to start job 1", || probe.started_count() == 1).await;
+        let second = submit_with_room(&pool, 2).await;
+        let mut third = pin!(pool.submit(3));
+        assert!(
+            tokio::time::timeout(SETTLE, third.as_mut()).await.is_err(),
+            "submit(3) completed although the queue was full"
+        );
+        let mut fourth = pin!(pool.submit(4));
+        assert!(
+            tokio::time::timeout(SETTLE, fourth.as_mut()).await.is_err(),
+            "submit(4) completed although the queue was full"
+        );
+
+        // Act: job 1 ends and the worker takes job 2 from the queue, which
+        // frees its one place. Job 4's submit is asked first.
+        probe.let_through(1);
+        eventually("the worker to start job 2", || probe.started_count() == 2).await;
+        let fourth_early = tokio::time::timeout(SETTLE, fourth.as_mut()).await;
+
+        // Assert: the place is job 3's, which waited longer.
+        assert!(
+            fourth_early.is_err(),
+            "the queue's freed place went to submit(4), although submit(3) had waited for room \
+             longer: producers waiting for room get it in the order they started waiting (a \
+             bounded channel's `send` queues its callers fairly; `try_send` retried in a loop \
+             does not)"
+        );
+        let third = match tokio::time::timeout(SETTLE, third).await {
+            Ok(accepted) => accepted.expect("the pool's worker is alive"),
+            Err(_) => panic!("a place came free, yet submit(3), the longest waiting, still waits"),
+        };
+        probe.let_through(1);
+        let fourth = match tokio::time::timeout(SETTLE, fourth).await {
+            Ok(accepted) => accepted.expect("the pool's worker is alive"),
+            Err(_) => panic!("the worker took job 3, yet submit(4) still waits for room"),
+        };
+        probe.let_through(2);
+        for (id, ticket) in [(1, first), (2, second), (3, third), (4, fourth)] {
+            assert_eq!(output_of(ticket, id).await, id * 10);
+        }
+        assert_eq!(
+            probe.started(),
+            [1, 2, 3, 4],
+            "jobs run in the order they were queued"
+        );
+    })
+    .await;
+}
+
 /// A `submit` dropped while it waits for room queues nothing: its job never runs, and it keeps no place.
 #[tokio::test(start_paused = true)]
 async fn a_submit_dropped_while_it_waits_for_room_queues_nothing() {
