@@ -25,7 +25,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Parser;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
-use step4_service::telemetry::json_logs;
+use step4_service::telemetry::{HEARTBEAT_PERIOD, heartbeat, json_logs};
 use step4_service::{
     AppState, ServiceConfig, UpstreamUrls, bind_listener, prometheus_builder, router, serve,
     shutdown_signal,
@@ -134,6 +134,13 @@ async fn main() -> anyhow::Result<()> {
     config.server_timeout = config.request_budget * 5;
     config.max_in_flight_per_upstream = args.max_in_flight;
     let state = AppState::new(config, metrics).context("checking the configuration")?;
+    // Wakes every HEARTBEAT_PERIOD and records how late: the event-loop lag
+    // in `/metrics`, which shows a runtime too busy (or blocked) to run a
+    // ready task on time.
+    tokio::spawn(heartbeat(
+        state.service_metrics.event_loop_lag.clone(),
+        HEARTBEAT_PERIOD,
+    ));
 
     // Built before announcing anything, so an unfinished exercise stops here
     // with its TODO message rather than after claiming to be up.

@@ -5,19 +5,20 @@
 //! an unknown path or method is a problem document too. Around them, layers
 //! do what every request needs: settle its id (the caller's, if usable),
 //! open a span carrying that id (so every log line inside says which
-//! request it belongs to), echo the id on the response, and cut off
-//! anything that runs far too long, with a problem document.
+//! request it belongs to), echo the id on the response, time every answer
+//! for the metrics, and cut off anything that runs far too long, with a
+//! problem document.
 //!
 //! Yours to write: [`router`], `backstop`, `get_product` and `metrics`. Given:
-//! the request-id helpers, the two fallbacks, `healthz` and
-//! [`problem_response`].
+//! the request-id helpers, [`time_request`], the two fallbacks, `healthz`
+//! and [`problem_response`].
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
@@ -106,6 +107,32 @@ pub fn request_id_of(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
+/// Middleware (for `axum::middleware::from_fn_with_state`): times the rest
+/// of the stack and records the answer in the request latency histogram
+/// ([`REQUEST_LATENCY`](crate::telemetry::REQUEST_LATENCY)), under the
+/// route the router matched (not the raw path, whose values are unbounded)
+/// and the status class.
+///
+/// It counts from when the request reaches it to when the response's head
+/// leaves it: a layer outside it, and the time the body takes to send, are
+/// not in the number.
+pub async fn time_request(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    // Cheap to keep: the matched route is a shared string.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    state.service_metrics.record_request(
+        route.as_ref().map(MatchedPath::as_str),
+        response.status(),
+        started.elapsed(),
+    );
+    response
+}
+
 /// Builds the service: routes, fallbacks, state and the layers around them.
 ///
 /// The contract, checked by the tests:
@@ -127,6 +154,11 @@ pub fn request_id_of(headers: &HeaderMap) -> String {
 /// * `backstop` bounds everything inside, at `server_timeout`. It runs
 ///   inside the request's span too: its `503` problem line and response
 ///   line carry the request id like any other.
+/// * Every answer is timed by [`time_request`] into the request latency
+///   histogram, under its route and status class, in seconds: every one,
+///   the backstop's `503` and the fallbacks' problems included, and timed
+///   from as early as the service sees the request, since that histogram
+///   is where the service's p99 is read.
 pub fn router(state: Arc<AppState>) -> Router {
     // TODO: as documented above. The layers meet a request in an order:
     // think about which one needs what another one did first.
@@ -188,8 +220,10 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /metrics`: every metric, in Prometheus' text format
-/// (`state.metrics` renders it), sent as `text/plain; version=0.0.4`.
+/// `GET /metrics`: every metric, in Prometheus' text format, sent as
+/// `text/plain; version=0.0.4`, with the sampled gauges (bulkheads,
+/// runtime) read at the moment of the request
+/// ([`AppState::render_metrics`] renders it all).
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     todo!("metrics: render the Prometheus text")
 }

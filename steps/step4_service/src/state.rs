@@ -1,5 +1,6 @@
 //! What every handler shares: one HTTP client, the configuration, the
-//! bulkheads and the metrics handle.
+//! bulkheads and the metrics (the handle that renders them, and the
+//! handles the code records into).
 //!
 //! Built once at start-up and handed to axum as `State<Arc<AppState>>`.
 //! The `reqwest::Client` is the important part: it owns the connection pool,
@@ -15,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::config::{ConfigError, ServiceConfig};
 use crate::error::FetchError;
 use crate::per_upstream::PerUpstream;
-use crate::telemetry::UpstreamMetrics;
+use crate::telemetry::{ServiceMetrics, UpstreamMetrics};
 use crate::upstream::Upstream;
 
 /// The state every request handler sees.
@@ -33,6 +34,9 @@ pub struct AppState {
     /// Each upstream's metric handles, registered once:
     /// `upstream_metrics[upstream]`.
     pub upstream_metrics: PerUpstream<UpstreamMetrics>,
+    /// The service-wide metric handles (request latency, bulkhead and
+    /// runtime gauges, event-loop lag), registered once.
+    pub service_metrics: ServiceMetrics,
 }
 
 impl AppState {
@@ -59,7 +63,27 @@ impl AppState {
             config,
             metrics,
             upstream_metrics: PerUpstream::from_fn(UpstreamMetrics::register),
+            service_metrics: ServiceMetrics::register(),
         }))
+    }
+
+    /// Every metric, in Prometheus' text format, with the gauges that are
+    /// sampled rather than kept up to date brought up to now first: each
+    /// bulkhead's permits in use and size, and the runtime's health (of
+    /// the runtime this is called on, if any).
+    ///
+    /// Sampling at scrape time costs the hot path nothing and cannot
+    /// drift: the semaphores and the runtime already know these numbers.
+    pub fn render_metrics(&self) -> String {
+        let gauges = &self.service_metrics;
+        for upstream in [Upstream::Inventory, Upstream::Pricing, Upstream::Reviews] {
+            gauges.permits_in_use[upstream].set(self.bulkheads.permits_in_use(upstream) as f64);
+            gauges.permits_max[upstream].set(self.bulkheads.size() as f64);
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            crate::telemetry::sample_runtime(&self.service_metrics, &runtime.metrics());
+        }
+        self.metrics.render()
     }
 }
 
@@ -73,6 +97,8 @@ pub struct Bulkheads {
     /// One semaphore per upstream, in an `Arc` so that a permit can be
     /// owned (and moved into the call it covers).
     semaphores: PerUpstream<Arc<Semaphore>>,
+    /// Permits per upstream, in all.
+    size: usize,
 }
 
 /// One permit per upstream, taken together for one product page.
@@ -93,7 +119,19 @@ impl Bulkheads {
     fn new(cap: usize) -> Self {
         Self {
             semaphores: PerUpstream::from_fn(|_| Arc::new(Semaphore::new(cap))),
+            size: cap,
         }
+    }
+
+    /// How many permits each upstream's bulkhead has in all.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// How many of `upstream`'s permits are held right now.
+    pub fn permits_in_use(&self, upstream: Upstream) -> usize {
+        self.size
+            .saturating_sub(self.semaphores[upstream].available_permits())
     }
 
     /// Takes a permit for one call to `upstream`, or refuses at once.

@@ -35,7 +35,11 @@ use fake_upstreams::fast::{Behaviour, FastUpstream};
 use metrics::LocalRecorderGuard;
 use serde_json::Value;
 use step4_service::fetch::Fetched;
-use step4_service::telemetry::{UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT, UPSTREAM_LATENCY};
+use step4_service::telemetry::{
+    BULKHEAD_PERMITS_IN_USE, BULKHEAD_PERMITS_MAX, EVENT_LOOP_LAG, HEARTBEAT_PERIOD,
+    REQUEST_LATENCY, RUNTIME_ALIVE_TASKS, RUNTIME_GLOBAL_QUEUE_DEPTH, RUNTIME_WORKERS,
+    UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT, UPSTREAM_LATENCY, heartbeat,
+};
 use step4_service::{
     ApiError, AppState, FetchError, InvalidProductId, Inventory, MAX_REQUEST_ID_LEN, PROBLEM_JSON,
     Price, ProblemContext, Product, ReviewStats, ServeError, ServiceConfig, Upstream,
@@ -346,14 +350,39 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     })
 }
 
+/// The value of a sample without labels, `name value`, if rendered.
+fn unlabelled(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+        value.parse().ok()
+    })
+}
+
 /// A counter or gauge for one upstream (and outcome), 0 if not rendered.
 fn value_of(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     sample(text, name, labels).unwrap_or(0.0)
 }
 
-/// How many latency observations one upstream's histogram holds.
+/// The sum of every sample `name{labels...}` in Prometheus text (0 if
+/// none): a series summed over the labels not named, as PromQL's `sum`.
+fn total_of(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let rest = series.strip_prefix(name)?;
+            let has_all = rest.starts_with('{')
+                && labels
+                    .iter()
+                    .all(|(key, value)| rest.contains(&format!("{key}=\"{value}\"")));
+            has_all.then(|| value.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+/// How many latency observations one upstream's histogram holds, all
+/// outcomes together.
 fn latency_count(text: &str, upstream: &str) -> f64 {
-    value_of(
+    total_of(
         text,
         &format!("{UPSTREAM_LATENCY}_count"),
         &[("upstream", upstream)],
@@ -818,6 +847,82 @@ async fn a_full_bulkhead_sheds_the_whole_page_with_a_503_problem_and_retry_after
             StatusCode::OK,
             "the request holding the permit still succeeds"
         );
+    })
+    .await;
+}
+
+/// While pages are in flight `/metrics` shows each upstream's bulkhead permits in use, out of its size, read at the moment of the scrape; they are back to 0 once the pages are dropped.
+#[tokio::test]
+async fn the_bulkhead_gauges_show_the_permits_held_by_pages_in_flight() {
+    within_time_limit(async {
+        // Arrange: every upstream hangs, so each admitted page holds one
+        // permit of each upstream until it is dropped; 5 permits each.
+        let size = 5;
+        let service = Harness::start(
+            Behaviour::default().hanging(),
+            Behaviour::default().hanging(),
+            Behaviour::default().hanging(),
+            |config| {
+                // Longer than the test's wait, so the pages outlast it.
+                patient(config, Duration::from_secs(12));
+                config.server_timeout = Duration::from_secs(24);
+                config.max_in_flight_per_upstream = size;
+            },
+        )
+        .await;
+        let upstreams = ["inventory", "pricing", "reviews"];
+        let in_use = |metrics: &str, upstream: &str| {
+            sample(metrics, BULKHEAD_PERMITS_IN_USE, &[("upstream", upstream)])
+        };
+        let three_pages = async {
+            tokio::join!(
+                service.get("/products/1"),
+                service.get("/products/2"),
+                service.get("/products/3"),
+            )
+        };
+        // Scrapes until every bulkhead shows the three pages, or gives up.
+        let watch = async {
+            let give_up = Instant::now() + Duration::from_secs(5);
+            loop {
+                let metrics = service.scrape().await;
+                let all_held = upstreams
+                    .iter()
+                    .all(|upstream| in_use(&metrics, upstream) == Some(3.0));
+                if all_held || Instant::now() >= give_up {
+                    return metrics;
+                }
+                tokio::time::sleep(ms(5)).await;
+            }
+        };
+
+        // Act: three pages held open while `/metrics` is read; then they
+        // are dropped (the `select!` ends), which returns their permits.
+        let held = tokio::select! {
+            _ = three_pages => panic!("the pages ended, but every upstream hangs"),
+            metrics = watch => metrics,
+        };
+        let after = service.scrape().await;
+
+        // Assert
+        for upstream in upstreams {
+            assert_eq!(
+                in_use(&held, upstream),
+                Some(3.0),
+                "three pages in flight hold three of {upstream}'s permits, and `/metrics` reads them when it is \
+                 scraped; metrics were:\n{held}"
+            );
+            assert_eq!(
+                sample(&held, BULKHEAD_PERMITS_MAX, &[("upstream", upstream)]),
+                Some(size as f64),
+                "{upstream}'s bulkhead has {size} permits in all; metrics were:\n{held}"
+            );
+            assert_eq!(
+                in_use(&after, upstream),
+                Some(0.0),
+                "the pages were dropped, so {upstream}'s permits are back; metrics were:\n{after}"
+            );
+        }
     })
     .await;
 }
@@ -1719,6 +1824,108 @@ async fn a_calls_span_is_not_entered_while_the_call_waits() {
 // Metrics
 // ---------------------------------------------------------------------------
 
+/// Every answer is timed in seconds into the request histogram, under its route as the router names it and its status class, the backstop's `503` included: the service's p99 can be read from `/metrics`.
+#[tokio::test]
+async fn each_answer_is_timed_in_seconds_under_its_route_and_status_class() {
+    within_time_limit(async {
+        let page_route = ("route", "/products/{id}");
+        let count = format!("{REQUEST_LATENCY}_count");
+        let sum = format!("{REQUEST_LATENCY}_sum");
+        let bucket = format!("{REQUEST_LATENCY}_bucket");
+
+        // A request the backstop ends: reviews hangs behind a 10 s
+        // deadline, and a 300 ms backstop (set behind `validate`'s back).
+        {
+            let mut stuck = Harness::start(
+                Behaviour::default(),
+                Behaviour::default(),
+                Behaviour::default().hanging(),
+                |config| patient(config, Duration::from_secs(10)),
+            )
+            .await;
+            let backstop = ms(300);
+            Arc::get_mut(&mut stuck.state)
+                .expect("nothing else holds the state yet")
+                .config
+                .server_timeout = backstop;
+
+            let reply = stuck.get("/products/42").await;
+
+            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "body: {}", reply.text());
+            let metrics = stuck.scrape().await;
+            let series = [page_route, ("status_class", "5xx")];
+            assert_eq!(
+                sample(&metrics, &count, &series),
+                Some(1.0),
+                "the backstop's 503 is an answer like any other: time it from outside the backstop, or the \
+                 slowest requests vanish from the p99; metrics were:\n{metrics}"
+            );
+            assert!(
+                value_of(&metrics, &sum, &series) >= backstop.as_secs_f64(),
+                "the 503 came after the {backstop:?} backstop, so its time is at least that; metrics were:\n{metrics}"
+            );
+        }
+
+        // Arrange: inventory takes 150 ms, so the page takes at least that.
+        let budget = Duration::from_secs(3);
+        let service = Harness::start(
+            Behaviour::fixed(ms(150)),
+            Behaviour::default(),
+            Behaviour::default(),
+            |config| patient(config, budget),
+        )
+        .await;
+
+        // Act: a page, an id that is not a number, a path with no route.
+        let page = service.get("/products/42").await;
+        let bad_id = service.get("/products/forty-two").await;
+        let unknown = service.get("/no/such/thing").await;
+        let metrics = service.scrape().await;
+
+        // Assert
+        assert_eq!(page.status, StatusCode::OK, "body: {}", page.text());
+        assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(
+            metrics.contains(&format!("# TYPE {REQUEST_LATENCY} histogram")),
+            "{REQUEST_LATENCY} should render as a Prometheus histogram (with buckets); metrics were:\n{metrics}"
+        );
+        let ok_page = [page_route, ("status_class", "2xx")];
+        assert_eq!(
+            sample(&metrics, &count, &ok_page),
+            Some(1.0),
+            "the page is one answer under route=\"/products/{{id}}\", status_class=\"2xx\"; metrics were:\n{metrics}"
+        );
+        let seconds = value_of(&metrics, &sum, &ok_page);
+        assert!(
+            seconds >= 0.15 && seconds < budget.as_secs_f64(),
+            "the page took at least 150 ms and answered within its {budget:?} budget, so the histogram holds \
+             0.15 to 3 (seconds, not milliseconds), got {seconds}; metrics were:\n{metrics}"
+        );
+        assert_eq!(
+            sample(&metrics, &bucket, &[page_route, ("status_class", "2xx"), ("le", "0.1")]),
+            Some(0.0),
+            "buckets count the answers at or under their bound: none of a 150 ms page is under 0.1 s; \
+             metrics were:\n{metrics}"
+        );
+        assert_eq!(
+            sample(&metrics, &count, &[page_route, ("status_class", "4xx")]),
+            Some(1.0),
+            "the bad id is a 4xx answer of the same route; metrics were:\n{metrics}"
+        );
+        assert_eq!(
+            sample(&metrics, &count, &[("route", "unmatched"), ("status_class", "4xx")]),
+            Some(1.0),
+            "a path with no route is counted as route=\"unmatched\"; metrics were:\n{metrics}"
+        );
+        assert!(
+            !metrics.contains("/products/42") && !metrics.contains("/no/such/thing"),
+            "a raw path is never a label value (one series per id would grow without bound); metrics were:\n{metrics}"
+        );
+    })
+    .await;
+}
+
 /// After one request `/metrics` shows a latency histogram, an ok counter and an in-flight gauge per upstream.
 #[tokio::test]
 async fn metrics_expose_the_latency_histogram_and_counters_after_a_request() {
@@ -1747,10 +1954,10 @@ async fn metrics_expose_the_latency_histogram_and_counters_after_a_request() {
                 sample(
                     &metrics,
                     &format!("{UPSTREAM_LATENCY}_count"),
-                    &[("upstream", upstream)]
+                    &[("upstream", upstream), ("outcome", "ok")]
                 ),
                 Some(1.0),
-                "one latency observation for {upstream}; metrics were:\n{metrics}"
+                "one latency observation for {upstream}, under outcome=\"ok\"; metrics were:\n{metrics}"
             );
             assert_eq!(
                 sample(
@@ -1791,9 +1998,9 @@ async fn latency_is_recorded_in_seconds_and_on_the_span_in_milliseconds() {
         let seconds = sample(
             &metrics,
             &format!("{UPSTREAM_LATENCY}_sum"),
-            &[("upstream", "inventory")],
+            &[("upstream", "inventory"), ("outcome", "ok")],
         )
-        .expect("the inventory latency histogram has a _sum");
+        .expect("the inventory latency histogram of ok calls has a _sum");
         assert!(
             (0.15..0.65).contains(&seconds),
             "inventory took about 150 ms, so its histogram should hold about 0.15 (seconds), got {seconds}; metrics were:\n{metrics}"
@@ -1867,7 +2074,7 @@ async fn a_timed_out_call_is_counted_as_a_timeout_not_an_error() {
             "a timed-out attempt was sent and waited on, so its time goes in the latency histogram (only shed and \
              cancelled calls stay out); metrics were:\n{metrics}"
         );
-        let seconds = value_of(
+        let seconds = total_of(
             &metrics,
             &format!("{UPSTREAM_LATENCY}_sum"),
             &[("upstream", "reviews")],
@@ -1879,6 +2086,133 @@ async fn a_timed_out_call_is_counted_as_a_timeout_not_an_error() {
             seconds >= least,
             "{attempts} attempts each waited {attempt_timeout:?}, so reviews' latency sum should be at least {least} s, \
              got {seconds}; metrics were:\n{metrics}"
+        );
+    })
+    .await;
+}
+
+/// Upstream latency is kept apart per outcome: an answer, an error and a timeout each land in their own histogram, so a timeout's wait never blurs the answers' latency.
+#[tokio::test]
+async fn upstream_latency_is_kept_apart_per_outcome() {
+    within_time_limit(async {
+        // Arrange
+        let recorder = prometheus_builder().build_recorder();
+        let handle = recorder.handle();
+        let metrics = metrics::with_local_recorder(&recorder, || {
+            UpstreamMetrics::register(Upstream::Pricing)
+        });
+        let waited = ms(100);
+
+        // Act: an answer, an error status, and a timeout after `waited`.
+        let answered = observe_upstream_call(&metrics, Upstream::Pricing, 1, async {
+            Ok(Fetched {
+                body: (),
+                status: 200,
+            })
+        })
+        .await;
+        let failed = observe_upstream_call(&metrics, Upstream::Pricing, 2, async {
+            Err::<Fetched<()>, _>(FetchError::Status {
+                upstream: Upstream::Pricing,
+                status: 500,
+            })
+        })
+        .await;
+        let timed_out = observe_upstream_call(&metrics, Upstream::Pricing, 3, async {
+            tokio::time::sleep(waited).await;
+            Err::<Fetched<()>, _>(FetchError::Timeout {
+                upstream: Upstream::Pricing,
+            })
+        })
+        .await;
+
+        // Assert
+        assert!(answered.is_ok() && failed.is_err() && timed_out.is_err());
+        let text = handle.render();
+        let count = format!("{UPSTREAM_LATENCY}_count");
+        for outcome in ["ok", "error", "timeout"] {
+            assert_eq!(
+                sample(&text, &count, &[("upstream", "pricing"), ("outcome", outcome)]),
+                Some(1.0),
+                "one call ended `{outcome}`, so the latency histogram labelled outcome=\"{outcome}\" holds one \
+                 observation; metrics were:\n{text}"
+            );
+        }
+        let timeout_seconds = value_of(
+            &text,
+            &format!("{UPSTREAM_LATENCY}_sum"),
+            &[("upstream", "pricing"), ("outcome", "timeout")],
+        );
+        assert!(
+            timeout_seconds >= waited.as_secs_f64() - 0.001,
+            "the timed-out call waited {waited:?} before it failed, and that wait is the timeout's latency (in \
+             seconds), got {timeout_seconds}; metrics were:\n{text}"
+        );
+        for never in ["shed", "cancelled"] {
+            assert_eq!(
+                sample(&text, &count, &[("upstream", "pricing"), ("outcome", never)]),
+                None,
+                "a {never} call has no latency, so there is no latency series for it; metrics were:\n{text}"
+            );
+        }
+    })
+    .await;
+}
+
+/// `/metrics` shows the runtime's health: its workers, its alive tasks, its global queue, and the event-loop lag the heartbeat measures, in seconds.
+#[tokio::test]
+async fn the_runtime_gauges_and_the_event_loop_lag_are_in_metrics() {
+    within_time_limit(async {
+        // Arrange: the heartbeat the binary runs, and ten tasks that stay
+        // alive while `/metrics` is read.
+        let service = Harness::healthy().await;
+        let beats = tokio::spawn(heartbeat(
+            service.state.service_metrics.event_loop_lag.clone(),
+            HEARTBEAT_PERIOD,
+        ));
+        let parked: Vec<_> = (0..10)
+            .map(|_| tokio::spawn(std::future::pending::<()>()))
+            .collect();
+        let lag_count = format!("{EVENT_LOOP_LAG}_count");
+        let beats_so_far = || unlabelled(&service.metrics_now(), &lag_count).unwrap_or(0.0);
+        wait_until(|| beats_so_far() >= 1.0).await;
+        let before = beats_so_far();
+
+        // Act: block this runtime's only thread for 300 ms on purpose, as a
+        // blocking call in a handler would: the heartbeat cannot run on
+        // time, and must say so once it can.
+        let blocked = ms(300);
+        std::thread::sleep(blocked);
+        wait_until(|| beats_so_far() > before).await;
+        let metrics = service.scrape().await;
+        beats.abort();
+        parked.iter().for_each(tokio::task::JoinHandle::abort);
+
+        // Assert
+        assert_eq!(
+            unlabelled(&metrics, RUNTIME_WORKERS),
+            Some(1.0),
+            "a `#[tokio::test]` runs on a current-thread runtime: one worker; metrics were:\n{metrics}"
+        );
+        let alive = unlabelled(&metrics, RUNTIME_ALIVE_TASKS).unwrap_or(0.0);
+        assert!(
+            alive >= 11.0,
+            "ten parked tasks and the heartbeat are alive, so at least 11 tasks, got {alive}; metrics were:\n{metrics}"
+        );
+        assert!(
+            unlabelled(&metrics, RUNTIME_GLOBAL_QUEUE_DEPTH).is_some_and(|depth| depth >= 0.0),
+            "the runtime's global queue depth is in `/metrics`; metrics were:\n{metrics}"
+        );
+        let lag = unlabelled(&metrics, &format!("{EVENT_LOOP_LAG}_sum")).unwrap_or(0.0);
+        assert!(
+            (0.2..100.0).contains(&lag),
+            "the runtime was blocked {blocked:?}, so a beat due in the next 100 ms ran at least 200 ms late: the lag \
+             histogram holds 0.2 s or more (in seconds, not milliseconds), got {lag}; metrics were:\n{metrics}"
+        );
+        let beats_within_100ms = sample(&metrics, &format!("{EVENT_LOOP_LAG}_bucket"), &[("le", "0.1")]);
+        assert!(
+            beats_within_100ms.is_some_and(|within| within < unlabelled(&metrics, &lag_count).unwrap_or(0.0)),
+            "at least one beat was more than 0.1 s late; metrics were:\n{metrics}"
         );
     })
     .await;

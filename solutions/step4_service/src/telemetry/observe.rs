@@ -31,10 +31,12 @@ pub const UPSTREAM_SPAN: &str = "upstream_call";
 /// `call` runs inside the span, so whatever it logs is inside it too.
 ///
 /// In `metrics` (this upstream's handles): the call counter goes up once
-/// per call, under its outcome; the latency histogram records, *in
-/// seconds*, every call that was sent and ended (not a shed one, which was
-/// never sent, and not a cancelled one, which never ended); the in-flight
-/// gauge is up by one while the call runs, however it ends.
+/// per call, under its outcome; every call that was sent and ended (`ok`,
+/// `timeout` or `error`) records its latency, *in seconds*, in the latency
+/// histogram of its own outcome ([`UpstreamMetrics::latency`]), so a
+/// timeout's wait never blurs the latency of the answers; a shed call
+/// (never sent) and a cancelled one (never ended) have no latency; the
+/// in-flight gauge is up by one while the call runs, however it ends.
 ///
 /// The returned future must be `Send`, like everything axum serves and
 /// `tokio::spawn` runs: it may move between worker threads at any `.await`.
@@ -123,10 +125,11 @@ impl<'a> CallRecord<'a> {
         self.span.record("latency_ms", latency_ms);
 
         self.metrics.calls(outcome).increment(1);
-        // A shed call was never sent: its "latency" would only drag the
-        // histogram towards zero and hide the upstream's real speed.
-        if outcome != Outcome::Shed {
-            self.metrics.latency.record(elapsed.as_secs_f64());
+        // Each outcome has its own histogram: a timeout's 70 ms is not an
+        // answer's latency. A shed call was never sent, so it has none: its
+        // "latency" would only drag the histogram towards zero.
+        if let Some(latency) = self.metrics.latency(outcome) {
+            latency.record(elapsed.as_secs_f64());
         }
         // One line per call, for `RUST_LOG=step4_service=debug`.
         tracing::debug!(

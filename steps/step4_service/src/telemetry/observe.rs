@@ -29,10 +29,12 @@ pub const UPSTREAM_SPAN: &str = "upstream_call";
 /// `call` runs inside the span, so whatever it logs is inside it too.
 ///
 /// In `metrics` (this upstream's handles): the call counter goes up once
-/// per call, under its outcome; the latency histogram records, *in
-/// seconds*, every call that was sent and ended (not a shed one, which was
-/// never sent, and not a cancelled one, which never ended); the in-flight
-/// gauge is up by one while the call runs, however it ends.
+/// per call, under its outcome; every call that was sent and ended (`ok`,
+/// `timeout` or `error`) records its latency, *in seconds*, in the latency
+/// histogram of its own outcome ([`UpstreamMetrics::latency`]), so a
+/// timeout's wait never blurs the latency of the answers; a shed call
+/// (never sent) and a cancelled one (never ended) have no latency; the
+/// in-flight gauge is up by one while the call runs, however it ends.
 ///
 /// The returned future must be `Send`, like everything axum serves and
 /// `tokio::spawn` runs: it may move between worker threads at any `.await`.

@@ -31,6 +31,11 @@ impl Outcome {
         Outcome::Shed,
     ];
 
+    /// The outcomes of a call that was sent and ended, the ones with a
+    /// latency, in the order of
+    /// [`UpstreamMetrics`](super::UpstreamMetrics)' latency histograms.
+    pub const ENDED: [Outcome; 3] = [Outcome::Ok, Outcome::Timeout, Outcome::Error];
+
     /// The label value, e.g. `"timeout"`.
     pub fn as_str(self) -> &'static str {
         match self {
