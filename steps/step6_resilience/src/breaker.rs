@@ -239,7 +239,9 @@ impl CircuitBreaker {
     /// changes nothing.
     fn on_success(&self, generation: u64) {
         // TODO: as documented above.
-        todo!("CircuitBreaker::on_success")
+        todo!(
+            "CircuitBreaker::on_success: a success closes a half-open breaker and forgets failures"
+        )
     }
 
     /// A call admitted in `generation` failed. If the state has not changed
@@ -249,7 +251,9 @@ impl CircuitBreaker {
     /// from an earlier generation changes nothing.
     fn on_failure(&self, generation: u64) {
         // TODO: as documented above.
-        todo!("CircuitBreaker::on_failure")
+        todo!(
+            "CircuitBreaker::on_failure: count the failure; open at the threshold or on a failed probe"
+        )
     }
 
     /// A call admitted in `generation` was cancelled: no verdict on the

@@ -26,11 +26,9 @@
 //! accessors, and `record_if_success`.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::future::{Either, select};
 use tokio::time::Instant;
 
 use crate::budget::HedgeBudget;

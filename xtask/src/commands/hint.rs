@@ -14,7 +14,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::layout::Layout;
-use crate::progress::Progress;
+use crate::progress::{Progress, StepState};
 use crate::steps::Catalogue;
 use crate::term;
 use crate::text;
@@ -35,16 +35,17 @@ pub fn run(layout: &Layout, args: &HintArgs) -> Result<ExitCode> {
     let mut progress = Progress::load(layout)?;
     let step = progress.step_or_current(&catalogue, args.step.as_deref())?;
     let entry = progress.get(&step.name);
-    let first_failing = entry.first_failing.as_deref();
-    let Some(topic) = step
-        .hints
-        .topic_for(first_failing, |name| entry.opened(name))
-    else {
-        println!(
-            "{} has no hints; the chapter is {}.",
-            step.short,
-            step.chapter_path()
-        );
+    let green = entry.state == StepState::Done && !args.all;
+    let clue = entry.first_failing.as_deref();
+    let topic = step.hints.topic_for(clue, |name| entry.opened(name));
+    let Some(topic) = topic.filter(|_| !green) else {
+        // A green step needs no hint, and the next rung might be an answer's code.
+        let why = match green {
+            true => "is green (`--all` shows a ladder)",
+            false => "has no hints",
+        };
+        let chapter = step.chapter_path();
+        println!("{} {why}; the chapter is {chapter}.", step.short);
         return Ok(ExitCode::SUCCESS);
     };
     let (opened, count) = (entry.opened(&topic.name), topic.ladder.len());
