@@ -597,7 +597,7 @@ async fn an_id_that_is_too_long_is_a_400_problem() {
     .await;
 }
 
-/// `parse_product_id` counts characters, not bytes, checks the length first, and takes 1 to 19 ASCII digits, any of them: not `""`, `+42`, ` 42` or `٤٢`, but `0` and `007`.
+/// `parse_product_id` counts characters, not bytes (leading zeros included), checks the length first, and takes 1 to 19 ASCII digits, any of them: not `""`, `+42`, ` 42` or `٤٢`, but `0` and `007`.
 #[test]
 fn a_product_id_is_measured_in_characters_and_checked_for_length_first() {
     // Arrange: `é` is one character but two bytes in UTF-8.
@@ -637,6 +637,11 @@ fn a_product_id_is_measured_in_characters_and_checked_for_length_first() {
             "a".repeat(25),
             Err(InvalidProductId::TooLong { len: 25 }),
             "a 25-character id is too long before it is anything else: check the length first",
+        ),
+        (
+            format!("{}1", "0".repeat(19)),
+            Err(InvalidProductId::TooLong { len: 20 }),
+            "20 characters is too long even when 19 of them are leading zeros: every character counts",
         ),
         (
             "+42".to_owned(),
