@@ -30,8 +30,8 @@ use crate::upstream::Upstream;
 /// Before attempt *n* + 2 (retry *n*, counting from 0) it sleeps
 /// [`RetryPolicy::backoff_delay`]`(n, rng)`, one draw per retry, but only
 /// if an attempt still fits after the sleep: it never sleeps past the
-/// deadline. Nothing is slept once the attempts are used up: the last
-/// attempt's error comes back as soon as that attempt ends.
+/// deadline. Nothing is slept once the attempts are used up or an error is
+/// not worth retrying: that error comes back as soon as its attempt ends.
 ///
 /// # Errors
 ///

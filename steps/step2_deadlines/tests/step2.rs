@@ -742,6 +742,77 @@ async fn the_loop_returns_at_once_when_the_attempts_run_out() {
     .await;
 }
 
+/// A failure not worth retrying ends the loop at once: no pause is slept before it comes back.
+#[tokio::test(start_paused = true)]
+async fn the_retry_loop_returns_a_failure_not_worth_retrying_at_once() {
+    within_time_limit(async {
+        // Arrange: an upstream that answers 503 at once to the first attempt
+        // and 404 at once to every later one; pauses of up to 10 s, ten
+        // attempts and a budget of a minute, so neither the attempts nor the
+        // deadline can be what ends this loop.
+        let policy = policy(RetryConfig {
+            budget: ms(60_000),
+            attempt_timeout: ms(1_000),
+            margin: ms(10),
+            min_attempt: ms(10),
+            max_attempts: 10,
+            base_delay: ms(10_000),
+            max_delay: ms(10_000),
+        });
+        let attempts_started = RefCell::new(Vec::new());
+
+        // Act
+        let result: Result<(), FetchError> = retry(
+            &policy,
+            Deadline::after(policy.budget()),
+            Upstream::Pricing,
+            &mut StdRng::seed_from_u64(9),
+            || {
+                let mut started = attempts_started.borrow_mut();
+                started.push(Instant::now());
+                let status = if started.len() == 1 { 503 } else { 404 };
+                async move {
+                    Err(FetchError::Status {
+                        upstream: Upstream::Pricing,
+                        status,
+                    })
+                }
+            },
+        )
+        .await;
+        let returned = Instant::now();
+
+        // Assert: the 503 is retried, the 404 is not; and the paused clock
+        // moves only while the loop sleeps, so a loop that returns the 404
+        // without pausing returns at the very instant that attempt started.
+        let attempts_started = attempts_started.into_inner();
+        assert_eq!(
+            attempts_started.len(),
+            2,
+            "the 503 is worth a retry and the 404 is not: exactly 2 attempts should be made"
+        );
+        let waited_after_the_404 = returned.duration_since(attempts_started[1]);
+        assert_eq!(
+            waited_after_the_404,
+            Duration::ZERO,
+            "the loop returned {waited_after_the_404:?} after the attempt that answered 404 at \
+             once: a failure not worth retrying has no next attempt to pause for, so it must come \
+             back at once"
+        );
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Status {
+                    upstream: Upstream::Pricing,
+                    status: 404
+                })
+            ),
+            "the 404, the first failure not worth retrying, comes back; got {result:?}"
+        );
+    })
+    .await;
+}
+
 /// With attempts left, the loop stops as soon as the next pause would not leave room for an attempt.
 #[tokio::test(start_paused = true)]
 async fn the_retry_loop_stops_before_the_deadline_even_with_attempts_left() {
