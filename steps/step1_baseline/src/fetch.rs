@@ -16,7 +16,8 @@ use crate::upstream::{Upstream, UpstreamUrls};
 ///
 /// It sends exactly one GET, to [`UpstreamUrls::url`] of `upstream` and
 /// `product_id`: a failure is returned as it is, not retried (retries come in
-/// step 2). Any 2xx status with a body that is a `T` is a success. It never
+/// step 2), and no deadline is set: a slow answer is waited for, not turned
+/// into an error (deadlines come in step 2 too). Any 2xx status with a body that is a `T` is a success. It never
 /// panics on what an upstream sends: every failure is an `Err`.
 ///
 /// The request goes through `client`, never through a client built for the
@@ -49,8 +50,8 @@ pub async fn fetch_json<T: DeserializeOwned>(
 /// Like [`fetch_json`], it sends exactly one request, through `client`, and it
 /// classifies every outcome the same way: the tests give both the same broken
 /// upstreams. It
-/// parks the calling thread until the answer is in; never call it from async
-/// code.
+/// parks the calling thread until the answer is in, however long that takes
+/// (no deadline of its own); never call it from async code.
 ///
 /// # Errors
 ///

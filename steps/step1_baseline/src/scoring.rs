@@ -44,7 +44,9 @@ pub fn score_reviews(stats: &ReviewStats, cost: Duration) -> ReviewScore {
 /// Scores reviews on tokio's blocking thread pool, so the runtime's own
 /// threads keep serving other tasks meanwhile.
 ///
-/// Returns exactly what [`score_reviews`]`(&stats, cost)` returns. The
+/// Returns exactly what [`score_reviews`]`(&stats, cost)` returns; it sets
+/// no deadline, so a scoring that has to wait for a free thread returns
+/// late, never another score. The
 /// scoring must never run on the thread that polls this future: while it
 /// runs, other tasks on that runtime keep their timing (a test runs a 10 ms
 /// heartbeat beside it on a single-threaded runtime), and two scorings

@@ -485,15 +485,17 @@ async fn any_status_outside_2xx_is_a_status_error() {
     .await;
 }
 
-/// Any 2xx with the expected body is a success, not only 200: a 203 decodes, async and blocking.
+/// Any 2xx with the expected body is a success, not only 200: a 203 and a 299 decode, async and blocking.
 #[tokio::test]
 async fn any_2xx_status_with_the_expected_body_is_a_success() {
     within_time_limit(async {
         // Arrange: inventory answers 203 (Non-Authoritative Information: a
-        // proxy changed the answer on its way), with the body it serves when
-        // healthy.
+        // proxy changed the answer on its way), and pricing 299, the top of
+        // the 2xx range (no standard meaning, still a success class), each
+        // with the body it serves when healthy.
         let upstreams = MockUpstreams::healthy().await;
         serve_healthy_body_with_status(&upstreams, Service::Inventory, 203).await;
+        serve_healthy_body_with_status(&upstreams, Service::Pricing, 299).await;
 
         // Act
         let concurrent =
@@ -509,8 +511,9 @@ async fn any_2xx_status_with_the_expected_body_is_a_success() {
                     "{version} fetch: the product must be merged from the three answers"
                 ),
                 Err(error) => panic!(
-                    "{version} fetch: inventory answered 203 with a valid body, which is a success \
-                     like every 2xx, yet the fetch failed: {error:?}"
+                    "{version} fetch: inventory answered 203 and pricing 299, each with a valid \
+                     body; every status from 200 to 299 is a success, yet the fetch failed: \
+                     {error:?}"
                 ),
             }
         }
@@ -990,18 +993,30 @@ async fn dropping_the_sequential_fetch_cancels_the_call_in_flight() {
     .await;
 }
 
-/// The blocking baseline, run on a plain OS thread, returns the same product as the async one.
+/// The blocking baseline, run on a plain OS thread, returns the same product as the async one, waiting as long as a slow upstream takes.
 #[tokio::test]
 async fn the_blocking_fetch_on_a_plain_thread_returns_the_same_product() {
     within_time_limit(async {
+        // Arrange: reviews is healthy but slow, 1.2 s. The contract has no
+        // deadline: the blocking call parks its thread until the answer is
+        // in, and a late answer is still an answer, not a transport error
+        // (deadlines come in step 2).
+        const SLOW_ANSWER: Duration = Duration::from_millis(1_200);
         let upstreams = MockUpstreams::healthy().await;
+        upstreams.serve_slow(Service::Reviews, SLOW_ANSWER).await;
 
+        // Act
         let result = fetch_blocking_on_a_plain_thread(urls_of(&upstreams)).await;
 
-        assert_eq!(
-            result.expect("all three upstreams are healthy"),
-            expected_product()
-        );
+        // Assert
+        match result {
+            Ok(product) => assert_eq!(product, expected_product()),
+            Err(error) => panic!(
+                "all three upstreams answer, reviews after {SLOW_ANSWER:?}, yet the blocking \
+                 fetch failed: it must wait for the answer, with no deadline of its own: \
+                 {error:?}"
+            ),
+        }
     })
     .await;
 }
@@ -1240,6 +1255,39 @@ async fn two_scorings_awaited_together_on(runtime_kind: &str) {
          the other branch of the `join!` waits). On the blocking pool each scoring gets a \
          thread of its own, and awaiting it gives the thread back"
     );
+}
+
+/// A scoring that must wait for a free blocking thread still returns its own score, however late it starts.
+#[test]
+fn a_scoring_that_waits_for_a_blocking_thread_still_returns_its_score() {
+    // Arrange: a runtime whose blocking pool has a single thread, kept busy
+    // for 300 ms by other blocking work, so a 50 ms scoring sent there waits
+    // its turn and is done only after about 350 ms.
+    const POOL_BUSY_FOR: Duration = Duration::from_millis(300);
+    const SCORING_COST: Duration = Duration::from_millis(50);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime builds");
+    let stats = expected_product().reviews;
+    let expected = score_reviews(&stats, Duration::ZERO);
+
+    runtime.block_on(within_time_limit(async {
+        let other_work = tokio::task::spawn_blocking(|| std::thread::sleep(POOL_BUSY_FOR));
+
+        // Act
+        let score = score_reviews_off_runtime(stats, SCORING_COST).await;
+
+        // Assert
+        other_work.await.expect("the other blocking work finishes");
+        assert_eq!(
+            score, expected,
+            "the scoring had to wait for a blocking thread, yet it must return the score \
+             score_reviews computes: the contract sets no deadline on it, and a late score \
+             is still the score"
+        );
+    }));
 }
 
 // Part "a future by hand" (src/polls.rs), after the tests above in teaching

@@ -15,7 +15,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use step1_baseline::{count_polls, yield_now};
 use tokio::sync::oneshot;
@@ -132,7 +132,7 @@ async fn poll_counter_counts_every_poll_and_lets_the_inner_future_wake_the_task(
     );
 }
 
-/// yield_now answers Pending on its first poll, having woken its waker, and Ready on the second.
+/// yield_now answers Pending on its first poll, having woken its waker, and Ready on the second, each poll at once.
 #[test]
 fn yield_now_answers_pending_once_after_arranging_its_wake_up() {
     // Arrange: poll by hand, with a waker that counts its wake-ups. No
@@ -158,6 +158,26 @@ fn yield_now_answers_pending_once_after_arranging_its_wake_up() {
         second,
         Poll::Ready(()),
         "the second poll must finish: the turn has been given"
+    );
+
+    // And each poll returns at once: giving the turn means answering, not
+    // holding the thread. 2,000 yields, each polled twice, take about a
+    // millisecond; the bound is hundreds of times that (a busy machine may
+    // pause this thread, but not for most of a second), yet a poll that
+    // slept even 1 ms would take 2 s.
+    const YIELDS: u32 = 2_000;
+    const BOUND: Duration = Duration::from_millis(800);
+    let started = Instant::now();
+    for _ in 0..YIELDS {
+        let mut future = pin!(yield_now());
+        let _pending = future.as_mut().poll(&mut cx);
+        let _ready = future.as_mut().poll(&mut cx);
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < BOUND,
+        "{YIELDS} yield_now() futures, each polled twice by hand, took {elapsed:?}: a poll \
+         must not block or sleep, it gives the turn by answering Pending at once"
     );
 }
 
@@ -254,12 +274,18 @@ async fn a_blocking_call_is_one_long_poll_and_an_await_is_not() {
 
     // Arrange and act: the same wait, blocking the thread, then awaited.
     // (`Box::pin` makes each future `Unpin`, as `count_polls` asks.)
+    // Each await is timed from outside too: time inside the polls can never
+    // exceed the time the whole await took.
     let (blocking, blocking_stats) = count_polls(Box::pin(async {
         std::thread::sleep(PAUSE);
     }));
+    let started = Instant::now();
     within_time_limit("a future that blocks in std::thread::sleep", blocking).await;
+    let blocking_await = started.elapsed();
     let (sleeping, sleeping_stats) = count_polls(Box::pin(tokio::time::sleep(PAUSE)));
+    let started = Instant::now();
     within_time_limit("a tokio sleep", sleeping).await;
+    let sleeping_await = started.elapsed();
 
     // Assert
     let blocking = blocking_stats.totals();
@@ -274,6 +300,18 @@ async fn a_blocking_call_is_one_long_poll_and_an_await_is_not() {
          counter recorded {:?}: time the wrapped poll takes must be measured around that poll",
         blocking.longest_poll
     );
+    for (what, totals, await_took) in [
+        ("blocking", blocking, blocking_await),
+        ("timer", sleeping, sleeping_await),
+    ] {
+        assert!(
+            totals.time_in_poll <= await_took,
+            "the {what} future's polls were recorded as {:?} in all, yet the whole await took \
+             {await_took:?}: the time recorded is the poll's own, as a Duration of the time \
+             that passed, in no other unit",
+            totals.time_in_poll
+        );
+    }
     assert!(
         sleeping.polls >= 2,
         "an awaited timer answers Pending first and is polled again when it fires: {sleeping:?}"
