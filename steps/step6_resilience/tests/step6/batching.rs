@@ -224,6 +224,31 @@ async fn a_burst_goes_out_in_full_batches_at_once_and_the_rest_by_the_next_tick(
     );
 }
 
+/// A trickle of 5 events (one every 3 ms, racing the 10 ms timer), then a burst of 20 sent just before the last sender is dropped: the burst is still in the channel when it closes, and every event is flushed exactly once, in order.
+#[tokio::test(start_paused = true)]
+async fn events_still_in_the_channel_when_the_sender_goes_are_flushed_too() {
+    let recorder = Recorder::new();
+    let (events, receiver) = mpsc::channel(64);
+    let loop_ = batch_events(receiver, batching(8, ms(10)), recorder.flush_fn());
+    let script = async {
+        for n in 0..5 {
+            tokio::time::sleep(ms(3)).await;
+            events.send(n).await.expect("the loop is receiving");
+        }
+        // No await between the burst and the drop: the loop next runs with
+        // the sender gone and 20 events still waiting in the channel.
+        for n in 5..25 {
+            events.try_send(n).expect("room for the whole burst");
+        }
+        drop(events);
+    };
+
+    within_time_limit(async { tokio::join!(loop_, script) }).await;
+
+    let flushes = recorder.flushes();
+    assert_each_event_once_in_order("the 25 events", &events_in_order(&flushes), 0..25);
+}
+
 /// On four worker threads in real time, four senders of 250 events each race a 2 ms timer: every event comes out exactly once, and each sender's events in the order it sent them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_four_threads_no_event_from_four_senders_is_lost_or_repeated() {

@@ -346,6 +346,39 @@ async fn a_cancelled_probe_frees_its_slot_for_the_next_probe() {
     .await;
 }
 
+/// A call refused while every probe slot is taken takes no slot: once the probe is cancelled, the next call probes.
+#[tokio::test(start_paused = true)]
+async fn a_call_refused_while_half_open_takes_no_probe_slot() {
+    within_time_limit(async {
+        // Arrange: the one probe slot is taken after the cool-down.
+        let breaker = breaker(1, Duration::from_secs(10), 1);
+        trip(&breaker, 1).await;
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = breaker.try_acquire().expect("the probe after the cool-down");
+
+        // Act: two calls are refused while it is in flight, then it is cancelled.
+        let refused = [
+            breaker.try_acquire().map(|_| ()),
+            breaker.try_acquire().map(|_| ()),
+        ];
+        drop(probe);
+        let next = breaker.try_acquire().map(|_| ());
+
+        // Assert
+        assert!(
+            refused
+                .iter()
+                .all(|call| matches!(call, Err(FetchError::CircuitOpen { .. }))),
+            "while the only probe is in flight, other calls fail fast, got {refused:?}"
+        );
+        assert!(
+            next.is_ok(),
+            "the refused calls never held a slot, and the cancelled probe gave its slot back: the next call must probe, got {next:?}"
+        );
+    })
+    .await;
+}
+
 /// A cancelled probe changes no state: the other probes of its half-open spell still decide.
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_probe_leaves_the_other_probes_of_its_spell_in_charge() {

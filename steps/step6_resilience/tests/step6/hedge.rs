@@ -126,6 +126,32 @@ async fn a_backup_is_sent_after_the_hedge_delay_and_the_faster_answer_wins() {
     .await;
 }
 
+/// A backup is counted when it is sent, not when the race ends: a call dropped mid-race still counts its backup.
+#[tokio::test(start_paused = true)]
+async fn a_backup_is_counted_as_soon_as_it_is_sent() {
+    within_time_limit(async {
+        let hedge = fixed_hedge(ms(50));
+        let upstream =
+            ScriptedUpstream::new(vec![(ms(1_000), Ok("first")), (ms(1_000), Ok("backup"))]);
+
+        // The caller gives up at 60 ms, while both attempts are in flight.
+        let gave_up = tokio::time::timeout(ms(60), hedged(&hedge, || upstream.attempt())).await;
+
+        assert!(gave_up.is_err(), "neither attempt answers before 60 ms");
+        assert_eq!(
+            upstream.starts(),
+            [Duration::ZERO, ms(50)],
+            "the backup went out at the 50 ms hedge delay"
+        );
+        assert_eq!(
+            hedge.hedges_sent(),
+            1,
+            "the backup was sent (the upstream got it), so it counts even though the race never ended"
+        );
+    })
+    .await;
+}
+
 /// A failed attempt does not win the race: the other attempt's success does.
 #[tokio::test(start_paused = true)]
 async fn a_failed_attempt_does_not_win_the_race() {
