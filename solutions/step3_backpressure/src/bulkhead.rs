@@ -72,7 +72,8 @@ impl Bulkhead {
     // ANCHOR: new
     /// A bulkhead allowing `max_in_flight` calls in flight to *each* upstream.
     /// A call that finds no free permit waits for one until `max_wait` has
-    /// passed, and is then shed; `Duration::ZERO` sheds at once.
+    /// passed, and is then shed; `Duration::ZERO` sheds at once, and a wait
+    /// too long to add to the clock (`Duration::MAX`) never ends: never panic.
     ///
     /// # Errors
     ///
@@ -134,8 +135,17 @@ impl Bulkhead {
     /// Dropping the future while it waits gives up its place in the queue;
     /// no permit is taken or lost.
     pub async fn acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
-        self.acquire_before(upstream, Instant::now() + self.max_wait)
-            .await
+        self.acquire_before(upstream, self.wait_ends()).await
+    }
+
+    /// When a wait that starts now ends. A `max_wait` too large to add to the
+    /// clock (`Duration::MAX`, "wait without limit") would make `now + max_wait`
+    /// panic; it ends in 30 years instead, as tokio's own far-future instant.
+    fn wait_ends(&self) -> Instant {
+        let now = Instant::now();
+        let thirty_years = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+        now.checked_add(self.max_wait)
+            .unwrap_or_else(|| now + thirty_years)
     }
 
     /// Takes a permit to call `upstream`, waiting for one until `deadline`
@@ -206,7 +216,7 @@ impl Bulkhead {
         // One deadline for the whole admission, not one wait per permit: a
         // page waits at most `max_wait` in total, and holds an early permit
         // for at most that long while it waits for a later one.
-        let deadline = Instant::now() + self.max_wait;
+        let deadline = self.wait_ends();
 
         // The permit order. Sequential on purpose: the next wait starts only
         // once the earlier permit is held, never the other way round. If a

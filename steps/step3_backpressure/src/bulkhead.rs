@@ -75,7 +75,8 @@ pub struct Bulkhead {
 impl Bulkhead {
     /// A bulkhead allowing `max_in_flight` calls in flight to *each* upstream.
     /// A call that finds no free permit waits for one until `max_wait` has
-    /// passed, and is then shed; `Duration::ZERO` sheds at once.
+    /// passed, and is then shed; `Duration::ZERO` sheds at once, and a wait
+    /// too long to add to the clock (`Duration::MAX`) never ends: never panic.
     ///
     /// # Errors
     ///

@@ -123,7 +123,8 @@ where
     Out: Send + 'static,
 {
     /// Starts a pool of `workers` workers, each running `handler` on one job
-    /// at a time, fed by a queue with room for `queue` waiting jobs.
+    /// at a time, fed by a queue with room for `queue` waiting jobs;
+    /// [`workers`](Self::workers) then reports `workers`.
     ///
     /// At most `workers` jobs run at once, and every one of them runs when
     /// that many jobs are available: a worker that is free takes the next

@@ -534,6 +534,38 @@ fn still_waiting_with_a_zero_wait(what: &str) -> String {
     )
 }
 
+/// A wait too long to add to the clock (`Duration::MAX`: "queue without limit") hands out free permits and waits for a taken one, and never panics.
+#[tokio::test(start_paused = true)]
+async fn a_wait_without_limit_waits_and_never_panics() {
+    // Paused time: only the bulkhead takes part, no upstream.
+    within_time_limit(async {
+        // Arrange: a cap of 1 and the longest wait a Duration can say.
+        let bulkhead = bulkhead(1, Duration::MAX);
+
+        // Act: a free permit, then a call that finds it taken, then a page.
+        let taken = bulkhead.acquire(Upstream::Pricing).await;
+        let waiting = tokio::time::timeout(SETTLE, bulkhead.acquire(Upstream::Pricing)).await;
+        let page = tokio::time::timeout(SETTLE, bulkhead.admit_page()).await;
+
+        // Assert
+        assert!(
+            taken.is_ok(),
+            "with Duration::MAX as the wait, a free permit must still be handed out (did \
+             `now + max_wait` overflow? Instant::checked_add says when it would)"
+        );
+        assert!(
+            waiting.is_err(),
+            "with pricing's only permit taken and no limit on the wait, the call must still be \
+             waiting after {SETTLE:?}, got {waiting:?}"
+        );
+        assert!(
+            page.is_err(),
+            "a page that needs pricing's taken permit must still be waiting, got {page:?}"
+        );
+    })
+    .await;
+}
+
 /// Callers waiting for a full compartment are served first come, first served: a permit given back goes to the caller that has waited longest, not to one that arrives as it comes back.
 #[tokio::test(start_paused = true)]
 async fn a_permit_given_back_goes_to_the_caller_that_has_waited_longest() {

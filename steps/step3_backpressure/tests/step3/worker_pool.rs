@@ -246,6 +246,11 @@ async fn a_pool_of_n_workers_runs_n_jobs_side_by_side_and_no_more() {
             );
         }
         assert_eq!(probe.peak.load(Ordering::SeqCst), WORKERS);
+        assert_eq!(
+            pool.workers(),
+            WORKERS,
+            "`workers()` must report the {WORKERS} workers the pool was built with"
+        );
     })
     .await;
 }
@@ -542,6 +547,79 @@ async fn try_submit_sheds_at_once_when_the_queue_is_full() {
             started,
             [1, 2, 3, 4, 5, 7],
             "job 6 was shed: it must never run"
+        );
+    })
+    .await;
+}
+
+/// Producers on many threads racing for a queue that fills and drains all the time: `try_submit` sheds with `Full`, never `Closed`, and every accepted job runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn try_submit_sheds_only_for_a_full_queue_when_many_threads_race() {
+    within_time_limit(async {
+        // Arrange: 2 workers and a queue of 1 place, jobs that finish at
+        // once: the queue is full one moment and has room the next. A lost
+        // race is rare per call, so the racers make many calls: up to
+        // JOBS_EACH jobs each, for at most HAMMER_FOR of real time (a bound
+        // on the work under load, not a claim about speed). The bound is
+        // kept well under the deadlock test's 3 s stall limit: both run in
+        // this binary at once, and this one keeps four threads busy.
+        const RACERS: u64 = 4;
+        const JOBS_EACH: u64 = 100_000;
+        const HAMMER_FOR: Duration = Duration::from_millis(1_500);
+        let probe = Probe::open(Duration::ZERO);
+        let pool = Arc::new(pool_of(2, 1, &probe));
+
+        // Act: each racer, on a thread of its own (`try_submit` never
+        // waits, so it may be called from anywhere), offers its jobs again
+        // and again until each one is accepted.
+        let mut racers = JoinSet::new();
+        for racer in 0..RACERS {
+            let pool = Arc::clone(&pool);
+            racers.spawn_blocking(move || {
+                let stop_at = std::time::Instant::now() + HAMMER_FOR;
+                let mut accepted = Vec::new();
+                for n in 0..JOBS_EACH {
+                    if std::time::Instant::now() >= stop_at {
+                        break;
+                    }
+                    let id = racer * JOBS_EACH + n;
+                    loop {
+                        match pool.try_submit(id) {
+                            Ok(ticket) => break accepted.push(ticket),
+                            Err(SubmitError::Full(job)) => {
+                                assert_eq!(job, id, "the shed job comes back unchanged");
+                                std::thread::yield_now();
+                            }
+                            Err(SubmitError::Closed(_)) => panic!(
+                                "try_submit({id}) said the pool is closed while its workers were \
+                                 alive; a queue that just filled up is Full (is the room checked \
+                                 first and then taken in a second step?)"
+                            ),
+                        }
+                    }
+                }
+                accepted
+            });
+        }
+        let mut tickets = Vec::new();
+        while let Some(raced) = racers.join_next().await {
+            tickets.extend(raced.unwrap_or_else(|error| {
+                std::panic::resume_unwind(error.into_panic());
+            }));
+        }
+
+        // Assert: every accepted job ran.
+        let accepted = tickets.len();
+        for ticket in tickets {
+            ticket
+                .outcome()
+                .await
+                .expect("an accepted job was lost although the pool is alive");
+        }
+        assert_eq!(
+            probe.started_count(),
+            accepted,
+            "every accepted job runs exactly once"
         );
     })
     .await;
