@@ -161,10 +161,10 @@ fn yield_now_answers_pending_once_after_arranging_its_wake_up() {
     );
 
     // And each poll returns at once: giving the turn means answering, not
-    // holding the thread. 2,000 yields, each polled twice, take about a
-    // millisecond; the bound is hundreds of times that (a busy machine may
-    // pause this thread, but not for most of a second), yet a poll that
-    // slept even 1 ms would take 2 s.
+    // holding the thread. A correct poll takes microseconds, so 2,000
+    // yields polled twice stay far below the bound (a busy machine may pause
+    // this thread, but not for most of a second), yet a poll that slept even
+    // 1 ms would take 2 s.
     const YIELDS: u32 = 2_000;
     const BOUND: Duration = Duration::from_millis(800);
     let started = Instant::now();
