@@ -6,7 +6,7 @@
 //! - No test is ever ignored or expected to panic (`#[ignore]` hides a red
 //!   test; `#[should_panic]` passes on any panic, a stub's `todo!()` included).
 //! - Every `{{#include}}` in the book resolves to non-empty code.
-//! - Given code copied into several places is identical to its original.
+//! - Given code (whole copies; `// GIVEN:` regions) is identical to its twin.
 //! - Stubs state contracts, not recipes: no `// TODO` in `steps/*/src`
 //!   spells out a code call, and every hint ladder has at least three rungs,
 //!   of which only the last shows code.
@@ -292,6 +292,19 @@ mod tests {
     #[test]
     fn given_copies_are_identical_to_their_originals() {
         assert_kept("given code");
+    }
+
+    /// The types and helpers given inside a learner's file, marked
+    /// `// GIVEN: name` … `// GIVEN_END: name` in the exercise and the
+    /// solution, are the same in both (`copies::regions`).
+    #[test]
+    fn given_regions_are_identical_in_exercise_and_solution() {
+        let problems = copies::regions::drift(workbook().root()).unwrap();
+        assert!(
+            problems.is_empty(),
+            "given code marked in a learner's file drifted from its twin:\n{}",
+            problems.join("\n")
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! * [`scoring`]: CPU-heavy work, kept off the runtime.
 //! * [`polls`]: a future by hand, counting the polls of another, and one that yields.
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod blocking;
 pub mod error;
 pub mod fanout;
@@ -39,3 +40,4 @@ pub use polls::{PollCounter, PollStats, PollTotals, YieldNow, count_polls, yield
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use scoring::{ReviewScore, score_reviews, score_reviews_off_runtime};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

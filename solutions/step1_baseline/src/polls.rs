@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+// GIVEN: poll_stats (given code, the same as in the reference solution)
 /// What a [`PollCounter`] has seen so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PollTotals {
@@ -89,6 +90,7 @@ pub fn count_polls<F: Future + Unpin>(future: F) -> (PollCounter<F>, PollStats) 
     };
     (counter, stats)
 }
+// GIVEN_END: poll_stats
 
 // ANCHOR: poll_counter
 impl<F: Future + Unpin> Future for PollCounter<F> {
@@ -108,6 +110,7 @@ impl<F: Future + Unpin> Future for PollCounter<F> {
 }
 // ANCHOR_END: poll_counter
 
+// GIVEN: yield_now_type (given code, the same as in the reference solution)
 /// A future that answers `Pending` on its first poll and `Ready(())` on the
 /// next, having arranged that there is a next.
 #[derive(Debug, Default)]
@@ -123,6 +126,7 @@ pub struct YieldNow {
 pub fn yield_now() -> YieldNow {
     YieldNow::default()
 }
+// GIVEN_END: yield_now_type
 
 // ANCHOR: yield_now
 impl Future for YieldNow {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::product::ReviewStats;
 
+// GIVEN: review_score (given code, the same as in the reference solution)
 /// What the (pretend) review model concluded.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReviewScore {
@@ -36,6 +37,7 @@ pub fn score_reviews(stats: &ReviewStats, cost: Duration) -> ReviewScore {
         confidence: (stars * weight).clamp(0.0, 1.0),
     }
 }
+// GIVEN_END: review_score
 
 // ANCHOR: off_runtime
 /// Scores reviews on tokio's blocking thread pool, so the runtime's own

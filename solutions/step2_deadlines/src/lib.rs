@@ -24,6 +24,7 @@
 //! * [`fetch`]: one GET ([`fetch_json`], given) and one GET with retries.
 //! * [`fanout`]: the product page, three upstreams under one deadline.
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod deadline;
 pub mod error;
 pub mod fanout;
@@ -41,3 +42,4 @@ pub use policy::{ConfigError, RetryConfig, RetryPolicy};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use retry::retry;
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+// GIVEN: retry_config (given code, the same as in the reference solution)
 /// The numbers behind a [`RetryPolicy`], with a name for each.
 ///
 /// Every field is public so a config reads like a table; [`RetryPolicy::new`]
@@ -111,6 +112,7 @@ pub enum ConfigError {
 pub struct RetryPolicy {
     config: RetryConfig,
 }
+// GIVEN_END: retry_config
 
 impl RetryPolicy {
     // ANCHOR: new
@@ -180,6 +182,7 @@ impl RetryPolicy {
     }
     // ANCHOR_END: new
 
+    // GIVEN: accessors (given code, the same as in the reference solution)
     /// The numbers this policy was built from.
     pub fn config(&self) -> &RetryConfig {
         &self.config
@@ -194,6 +197,7 @@ impl RetryPolicy {
     pub fn max_attempts(&self) -> u32 {
         self.config.max_attempts
     }
+    // GIVEN_END: accessors
 
     // ANCHOR: timeout_for_attempt
     /// How long the next attempt may take when `remaining` is left before the

@@ -35,6 +35,7 @@ use crate::error::{ConfigError, FetchError};
 use crate::per_upstream::PerUpstream;
 use crate::upstream::Upstream;
 
+// GIVEN: bulkhead_types (given code, the same as in the reference solution)
 /// One permit from each upstream's compartment: what a whole product page
 /// needs before it sends anything.
 ///
@@ -67,6 +68,7 @@ pub struct Bulkhead {
     /// How long a call may wait for a permit before it is shed.
     max_wait: Duration,
 }
+// GIVEN_END: bulkhead_types
 
 impl Bulkhead {
     // ANCHOR: new
@@ -101,6 +103,7 @@ impl Bulkhead {
     }
     // ANCHOR_END: new
 
+    // GIVEN: accessors (given code, the same as in the reference solution)
     /// The cap on calls in flight to each upstream.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
@@ -117,6 +120,7 @@ impl Bulkhead {
     pub fn available_permits(&self, upstream: Upstream) -> usize {
         self.compartments[upstream].available_permits()
     }
+    // GIVEN_END: accessors
 
     // ANCHOR: acquire
     /// Takes a permit to call `upstream`, waiting for one until

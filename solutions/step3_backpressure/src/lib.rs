@@ -43,6 +43,7 @@
 //! * [`batch`]: [`fetch_many`], bounded fan-out for a batch of products.
 //! * [`pool`]: [`WorkerPool`], workers fed by a bounded queue, with submit and shed.
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod batch;
 pub mod bulkhead;
 pub mod error;
@@ -62,3 +63,4 @@ pub use per_upstream::PerUpstream;
 pub use pool::{JobLost, SubmitError, Ticket, WorkerPool};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

@@ -30,6 +30,7 @@ use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinSet;
 
+// GIVEN: pool_types (given code, the same as in the reference solution)
 /// One job in the queue: its input, and where its result goes.
 #[derive(Debug)]
 struct Job<In, Out> {
@@ -114,6 +115,7 @@ pub struct WorkerPool<In, Out> {
     /// that many slots is a correct design too).
     size: usize,
 }
+// GIVEN_END: pool_types
 
 impl<In, Out> WorkerPool<In, Out>
 where
@@ -167,11 +169,13 @@ where
     }
     // ANCHOR_END: new
 
+    // GIVEN: workers (given code, the same as in the reference solution)
     /// How many jobs the pool runs at once at most: the `workers` it was
     /// built with.
     pub fn workers(&self) -> usize {
         self.size
     }
+    // GIVEN_END: workers
 
     // ANCHOR: submit
     /// Queues `input` as a job, waiting for room in the queue if it is full,

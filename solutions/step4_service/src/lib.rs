@@ -35,6 +35,7 @@
 //! * [`routes`]: the router, its layers, the backstop and the handlers.
 //! * [`shutdown`]: serving with a bounded graceful shutdown.
 
+// GIVEN: modules (given code, the same as in the reference solution)
 pub mod config;
 pub mod error;
 pub mod fanout;
@@ -49,11 +50,13 @@ pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;
+// GIVEN_END: modules
 
 // The Send snippets' two-way check (a maintainers' test, not the service).
 #[cfg(test)]
 mod send_snippets;
 
+// GIVEN: exports (given code, the same as in the reference solution)
 pub use config::{ConfigError, ServiceConfig};
 pub use error::FetchError;
 pub use fanout::fetch_product;
@@ -66,3 +69,4 @@ pub use shutdown::{ServeError, bind_listener, serve, shutdown_signal};
 pub use state::AppState;
 pub use telemetry::{Outcome, UpstreamMetrics, observe_upstream_call, prometheus_builder};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: exports

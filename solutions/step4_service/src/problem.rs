@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::error::FetchError;
 use crate::product_id::InvalidProductId;
 
+// GIVEN: problem_types (given code, the same as in the reference solution)
 /// The media type RFC 9457 registers for problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -88,6 +89,7 @@ pub struct ProblemContext {
 pub fn new_instance() -> String {
     format!("urn:uuid:{}", uuid::Uuid::new_v4())
 }
+// GIVEN_END: problem_types
 
 // ANCHOR: to_problem
 impl ApiError {

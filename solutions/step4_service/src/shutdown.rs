@@ -13,6 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::{TcpListener, TcpSocket};
 
+// GIVEN: serve_error_and_listener (given code, the same as in the reference solution)
 /// Why [`serve`] returned with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -46,6 +47,7 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(4096)
 }
+// GIVEN_END: serve_error_and_listener
 
 // ANCHOR: serve
 /// Serves `app` on `listener` until `signal` completes, then drains.
@@ -92,6 +94,7 @@ pub async fn serve(
 }
 // ANCHOR_END: serve
 
+// GIVEN: shutdown_signal (given code, the same as in the reference solution)
 /// Completes on Ctrl-C, or on SIGTERM where there is one (what `docker
 /// stop` and Kubernetes send).
 pub async fn shutdown_signal() {
@@ -118,3 +121,4 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+// GIVEN_END: shutdown_signal

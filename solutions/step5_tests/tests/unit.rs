@@ -16,6 +16,7 @@ use std::time::Duration;
 use step5_tests::{Config, ConfigError, FakeUpstreams, FetchError, Orchestrator, Upstream};
 use tokio::time::Instant;
 
+// GIVEN: test_helpers (given code, the same as in the reference solution)
 /// Every test gets at most this long (on tokio's clock, which paused time
 /// advances instantly), so a future that never completes fails with a message.
 const TEST_TIME_LIMIT: Duration = Duration::from_secs(30);
@@ -46,6 +47,7 @@ fn roomy_config() -> Config {
 fn orchestrator(fake: &FakeUpstreams, config: Config) -> Orchestrator<FakeUpstreams> {
     Orchestrator::new(fake.clone(), config).expect("a valid configuration")
 }
+// GIVEN_END: test_helpers
 
 // ANCHOR: concurrent
 /// The three upstreams are called at the same time: the request takes as long

@@ -31,6 +31,7 @@
 // help then.
 #![allow(unused_variables, unused_imports, dead_code)]
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod blocking;
 pub mod error;
 pub mod fanout;
@@ -47,3 +48,4 @@ pub use polls::{PollCounter, PollStats, PollTotals, YieldNow, count_polls, yield
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use scoring::{ReviewScore, score_reviews, score_reviews_off_runtime};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

@@ -18,6 +18,7 @@
 
 use crate::upstream::Upstream;
 
+// GIVEN: fetch_error (given code, the same as in the reference solution)
 /// Why fetching from an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -57,8 +58,10 @@ pub enum FetchError {
         source: serde_json::Error,
     },
 }
+// GIVEN_END: fetch_error
 
 impl FetchError {
+    // GIVEN: upstream_of (given code, the same as in the reference solution)
     /// The upstream this error is about.
     pub fn upstream(&self) -> Upstream {
         match self {
@@ -68,6 +71,7 @@ impl FetchError {
             | FetchError::Decode { upstream, .. } => *upstream,
         }
     }
+    // GIVEN_END: upstream_of
 
     /// Whether the same request, sent again, might succeed.
     ///

@@ -19,6 +19,7 @@ use crate::policy::RetryPolicy;
 use crate::retry::retry;
 use crate::upstream::{Upstream, UpstreamUrls};
 
+// GIVEN: fetch_json (given code, the same as in the reference solution)
 /// Fetches `upstream`'s answer for `product_id` once and decodes it as `T`.
 ///
 /// It sets no timeout of its own: [`retry`] wraps each call in one.
@@ -81,6 +82,7 @@ fn classify(upstream: Upstream, source: reqwest::Error) -> FetchError {
         FetchError::Transport { upstream, source }
     }
 }
+// GIVEN_END: fetch_json
 
 /// Fetches `upstream`'s answer for `product_id`, retrying as `policy` allows
 /// within `deadline` (the caller's: it makes none of its own).

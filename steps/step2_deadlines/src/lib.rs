@@ -32,6 +32,7 @@
 // Delete this line once you are done: the compiler's warnings will help then.
 #![allow(unused_variables, unused_imports, unused_mut)]
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod deadline;
 pub mod error;
 pub mod fanout;
@@ -49,3 +50,4 @@ pub use policy::{ConfigError, RetryConfig, RetryPolicy};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use retry::retry;
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

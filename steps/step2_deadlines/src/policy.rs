@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
+// GIVEN: retry_config (given code, the same as in the reference solution)
 /// The numbers behind a [`RetryPolicy`], with a name for each.
 ///
 /// Every field is public so a config reads like a table; [`RetryPolicy::new`]
@@ -116,6 +117,7 @@ pub enum ConfigError {
 pub struct RetryPolicy {
     config: RetryConfig,
 }
+// GIVEN_END: retry_config
 
 impl RetryPolicy {
     /// Checks `config` and makes a policy of it.
@@ -172,6 +174,7 @@ impl RetryPolicy {
         todo!("RetryPolicy::new: refuse a configuration that cannot work, accept any that can")
     }
 
+    // GIVEN: accessors (given code, the same as in the reference solution)
     /// The numbers this policy was built from.
     pub fn config(&self) -> &RetryConfig {
         &self.config
@@ -186,6 +189,7 @@ impl RetryPolicy {
     pub fn max_attempts(&self) -> u32 {
         self.config.max_attempts
     }
+    // GIVEN_END: accessors
 
     /// How long the next attempt may take when `remaining` is left before the
     /// deadline: the smaller of `attempt_timeout` and `remaining - margin`.

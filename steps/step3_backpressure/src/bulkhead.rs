@@ -39,6 +39,7 @@ use crate::error::{ConfigError, FetchError};
 use crate::per_upstream::PerUpstream;
 use crate::upstream::Upstream;
 
+// GIVEN: bulkhead_types (given code, the same as in the reference solution)
 /// One permit from each upstream's compartment: what a whole product page
 /// needs before it sends anything.
 ///
@@ -71,6 +72,7 @@ pub struct Bulkhead {
     /// How long a call may wait for a permit before it is shed.
     max_wait: Duration,
 }
+// GIVEN_END: bulkhead_types
 
 impl Bulkhead {
     /// A bulkhead allowing `max_in_flight` calls in flight to *each* upstream.
@@ -87,6 +89,7 @@ impl Bulkhead {
         todo!("Bulkhead::new: refuse a cap that cannot work, then a compartment per upstream")
     }
 
+    // GIVEN: accessors (given code, the same as in the reference solution)
     /// The cap on calls in flight to each upstream.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
@@ -103,6 +106,7 @@ impl Bulkhead {
     pub fn available_permits(&self, upstream: Upstream) -> usize {
         self.compartments[upstream].available_permits()
     }
+    // GIVEN_END: accessors
 
     /// Takes a permit to call `upstream`, waiting for one until
     /// [`max_wait`](Self::max_wait) has passed, and no longer. Keep the permit

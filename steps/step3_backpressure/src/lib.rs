@@ -54,6 +54,7 @@
 // Delete this line once you are done: the compiler's warnings will help then.
 #![allow(unused_variables, unused_imports, dead_code)]
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod batch;
 pub mod bulkhead;
 pub mod error;
@@ -73,3 +74,4 @@ pub use per_upstream::PerUpstream;
 pub use pool::{JobLost, SubmitError, Ticket, WorkerPool};
 pub use product::{Inventory, Price, Product, ReviewStats};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

@@ -32,6 +32,7 @@ use std::num::NonZeroUsize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
+// GIVEN: pool_types (given code, the same as in the reference solution)
 /// One job in the queue: its input, and where its result goes.
 #[derive(Debug)]
 struct Job<In, Out> {
@@ -116,6 +117,7 @@ pub struct WorkerPool<In, Out> {
     /// that many slots is a correct design too).
     size: usize,
 }
+// GIVEN_END: pool_types
 
 impl<In, Out> WorkerPool<In, Out>
 where
@@ -153,11 +155,13 @@ where
         todo!("WorkerPool::new: start the workers, all fed by one bounded queue")
     }
 
+    // GIVEN: workers (given code, the same as in the reference solution)
     /// How many jobs the pool runs at once at most: the `workers` it was
     /// built with.
     pub fn workers(&self) -> usize {
         self.size
     }
+    // GIVEN_END: workers
     /// Queues `input` as a job, waiting for room in the queue if it is full,
     /// and returns the [`Ticket`] its result will arrive on.
     ///

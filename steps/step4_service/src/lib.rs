@@ -49,6 +49,7 @@
 // Delete this line once you are done: the compiler's warnings will help then.
 #![allow(unused_variables, unused_imports, dead_code)]
 
+// GIVEN: modules (given code, the same as in the reference solution)
 pub mod config;
 pub mod error;
 pub mod fanout;
@@ -63,7 +64,9 @@ pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;
+// GIVEN_END: modules
 
+// GIVEN: exports (given code, the same as in the reference solution)
 pub use config::{ConfigError, ServiceConfig};
 pub use error::FetchError;
 pub use fanout::fetch_product;
@@ -76,3 +79,4 @@ pub use shutdown::{ServeError, bind_listener, serve, shutdown_signal};
 pub use state::AppState;
 pub use telemetry::{Outcome, UpstreamMetrics, observe_upstream_call, prometheus_builder};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: exports

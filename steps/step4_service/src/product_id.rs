@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+// GIVEN: invalid_product_id (given code, the same as in the reference solution)
 /// The longest id accepted, in characters. Every 19-digit number fits a
 /// `u64` (whose maximum has 20 digits), so a valid id can never overflow.
 pub const MAX_PRODUCT_ID_LEN: usize = 19;
@@ -48,6 +49,7 @@ impl fmt::Display for InvalidProductId {
 }
 
 impl std::error::Error for InvalidProductId {}
+// GIVEN_END: invalid_product_id
 
 /// Parses a product id: 1 to [`MAX_PRODUCT_ID_LEN`] ASCII digits.
 ///

@@ -34,6 +34,7 @@ use crate::problem::{ApiError, ProblemContext};
 use crate::product_id::{InvalidProductId, parse_product_id};
 use crate::state::AppState;
 
+// GIVEN: request_ids_and_timing (given code, the same as in the reference solution)
 /// The header that carries the request id, in and out.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -132,6 +133,7 @@ pub async fn time_request(
     );
     response
 }
+// GIVEN_END: request_ids_and_timing
 
 /// Builds the service: routes, fallbacks, state and the layers around them.
 ///
@@ -192,6 +194,7 @@ async fn get_product(
     todo!("get_product: deadline at the edge, parse, fan out, map errors to problems")
 }
 
+// GIVEN: fallbacks_and_health (given code, the same as in the reference solution)
 /// The fallback for a path no route has: a `404` problem document.
 async fn no_such_route(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     problem_response(ApiError::NoSuchRoute, &state, request_id_of(&headers))
@@ -219,6 +222,7 @@ pub fn problem_response(error: ApiError, state: &AppState, request_id: String) -
 async fn healthz() -> &'static str {
     "ok"
 }
+// GIVEN_END: fallbacks_and_health
 
 /// `GET /metrics`: every metric, in Prometheus' text format, sent as
 /// `text/plain; version=0.0.4`, with the sampled gauges (bulkheads,

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use step5_tests::{Config, FakeUpstreams, Orchestrator, Upstream};
 
+// GIVEN: test_helpers (given code, the same as in the reference solution)
 /// Every test gets at most this long, so a hang fails with a message.
 const TEST_TIME_LIMIT: Duration = Duration::from_secs(30);
 
@@ -29,6 +30,7 @@ async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
             )
         })
 }
+// GIVEN_END: test_helpers
 
 /// The complete response body matches the reviewed snapshot.
 #[tokio::test(start_paused = true)]

@@ -19,6 +19,7 @@ use fake_upstreams::Service;
 use fake_upstreams::mock::MockUpstreams;
 use step5_tests::{Config, FetchError, HttpClient, Orchestrator, Upstream, UpstreamUrls};
 
+// GIVEN: test_helpers (given code, the same as in the reference solution)
 /// Every test gets at most this long, so a hang fails with a message.
 const TEST_TIME_LIMIT: Duration = Duration::from_secs(15);
 
@@ -58,6 +59,7 @@ fn roomy_config() -> Config {
         ..Config::default()
     }
 }
+// GIVEN_END: test_helpers
 
 /// Healthy HTTP upstreams give the complete product, decoded from their JSON.
 #[tokio::test]

@@ -15,8 +15,10 @@ use crate::error::FetchError;
 use crate::fetch::Fetched;
 use crate::upstream::Upstream;
 
+// GIVEN: upstream_span (given code, the same as in the reference solution)
 /// The name of every upstream call's span.
 pub const UPSTREAM_SPAN: &str = "upstream_call";
+// GIVEN_END: upstream_span
 
 // ANCHOR: observe
 /// Runs one upstream call inside its own span and records its metrics.

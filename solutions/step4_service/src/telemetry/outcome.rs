@@ -5,6 +5,7 @@
 
 use crate::error::FetchError;
 
+// GIVEN: outcome (given code, the same as in the reference solution)
 /// How an upstream call ended: the `outcome` label and span field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -47,6 +48,7 @@ impl Outcome {
         }
     }
 }
+// GIVEN_END: outcome
 
 // ANCHOR: outcome_of
 impl Outcome {
