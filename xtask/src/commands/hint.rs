@@ -35,11 +35,11 @@ pub fn run(layout: &Layout, args: &HintArgs) -> Result<ExitCode> {
     let mut progress = Progress::load(layout)?;
     let step = progress.step_or_current(&catalogue, args.step.as_deref())?;
     let entry = progress.get(&step.name);
-    let green = entry.state == StepState::Done && !args.all;
+    let green = entry.state == StepState::Done && entry.first_failing.is_none() && !args.all;
     let clue = entry.first_failing.as_deref();
     let topic = step.hints.topic_for(clue, |name| entry.opened(name));
     let Some(topic) = topic.filter(|_| !green) else {
-        // A green step needs no hint, and the next rung might be an answer's code.
+        // Green is the last run passing (done, then red again, gets hints); the next rung may be code.
         let why = match green {
             true => "is green (`--all` shows a ladder)",
             false => "has no hints",

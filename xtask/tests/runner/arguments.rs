@@ -95,6 +95,22 @@ fn hints_climb_the_ladder_of_one_topic_and_status_counts_those_opened_before_gre
 }
 
 #[test]
+fn a_step_that_was_green_and_is_red_again_gets_its_next_rung() {
+    let fixture = Fixture::new(Steps::DemoOnly);
+    // Done once, then a refactoring broke a test: the state `verify` leaves.
+    fixture.write(
+        ".workbook/progress.toml",
+        "[step1_demo]\nstate = \"done\"\nfirst_failing = \"parity_of_two\"\n",
+    );
+
+    let run = fixture.xtask(&["hint", "step1"]);
+
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!run.stdout.contains("is green"), "{run:?}");
+    assert!(run.stdout.contains("hint 1 of 3: the idea"), "{run:?}");
+}
+
+#[test]
 fn the_bare_command_says_where_the_learner_is() {
     let fixture = Fixture::new(Steps::DemoAndHang);
     fixture.write(
