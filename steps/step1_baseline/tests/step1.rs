@@ -19,6 +19,9 @@ use std::time::Duration;
 use fake_upstreams::Service;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use fake_upstreams::mock::MockUpstreams;
+use fake_upstreams::testing::{
+    closed_port_url, loopback_client_builder, wait_until, within_time_limit,
+};
 use step1_baseline::{
     FetchError, Inventory, Price, Product, ReviewStats, Upstream, UpstreamUrls,
     fetch_product_blocking, fetch_product_concurrent, fetch_product_sequential, score_reviews,
@@ -29,10 +32,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
-
-/// Every test gets at most this long, so a future that never completes fails
-/// with a message instead of freezing the run.
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(15);
 
 /// The product every test asks for.
 const PRODUCT_ID: u64 = 42;
@@ -70,24 +69,12 @@ fn urls_of(upstreams: &MockUpstreams) -> UpstreamUrls {
 /// client the code under test built for itself.
 const TEST_USER_AGENT: &str = "step1-tests";
 
-/// A client for loopback tests: system proxies apply even to 127.0.0.1.
+/// A client for loopback tests that says it is the tests' own.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
+    loopback_client_builder()
         .user_agent(TEST_USER_AGENT)
         .build()
         .expect("a reqwest client builds")
-}
-
-/// Runs `test`, failing it with a clear message if it outlives the limit.
-async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIME_LIMIT, test)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
-            )
-        })
 }
 
 /// Runs `fetch` as a task of its own, the way a server runs a request, and
@@ -124,15 +111,6 @@ async fn fetch_blocking_on_a_plain_thread(urls: UpstreamUrls) -> Result<Product,
         .await
         .expect("the waiting task finishes")
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// A loopback URL where nothing listens: the port was free a moment ago.
-fn refusing_url() -> String {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("binding loopback port 0 works")
-        .port();
-    format!("http://127.0.0.1:{closed_port}")
 }
 
 /// Makes `service` answer `status` with the body it serves when healthy, so
@@ -301,19 +279,6 @@ fn upstream_of(service: Service) -> Upstream {
         Service::Pricing => Upstream::Pricing,
         Service::Reviews => Upstream::Reviews,
     }
-}
-
-/// Polls `condition` every 10 ms until it holds or `limit` has passed;
-/// returns whether it held.
-async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let give_up_at = Instant::now() + limit;
-    while !condition() {
-        if Instant::now() >= give_up_at {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
 }
 
 /// Concurrent fan-out takes about as long as the slowest upstream, not the sum of all three.
@@ -664,7 +629,7 @@ async fn a_refused_connection_is_a_transport_error_naming_the_upstream() {
     within_time_limit(async {
         let upstreams = MockUpstreams::healthy().await;
         let urls = UpstreamUrls {
-            inventory: refusing_url(),
+            inventory: closed_port_url(),
             ..urls_of(&upstreams)
         };
 
@@ -833,7 +798,9 @@ async fn the_first_error_returns_at_once_and_cancels_the_other_calls() {
                 "{name} was never called: its call must be in flight together with pricing's, \
                  not wait for an earlier call to finish (counters: {counters:?})"
             );
-            let cancelled = wait_until(CANCELLED_WITHIN, || upstream.counters().in_flight == 0).await;
+            let cancelled = wait_until(CANCELLED_WITHIN, || upstream.counters().in_flight == 0)
+                .await
+                .is_ok();
             assert!(
                 cancelled,
                 "{name}'s call was still running {CANCELLED_WITHIN:?} after pricing failed \
@@ -880,7 +847,7 @@ async fn dropping_the_concurrent_fetch_cancels_all_three_calls() {
             arrived = wait_until(SENT_WITHIN, all_three_arrived) => {
                 let counters: Vec<_> = fakes.iter().map(|(name, fake)| (*name, fake.counters())).collect();
                 assert!(
-                    arrived,
+                    arrived.is_ok(),
                     "the three calls should all be in flight at once; {SENT_WITHIN:?} later the \
                      upstreams' counters were {counters:?}"
                 );
@@ -890,7 +857,9 @@ async fn dropping_the_concurrent_fetch_cancels_all_three_calls() {
 
         // Assert: every upstream sees its request abandoned.
         for (name, fake) in &fakes {
-            let cancelled = wait_until(CANCELLED_WITHIN, || fake.counters().in_flight == 0).await;
+            let cancelled = wait_until(CANCELLED_WITHIN, || fake.counters().in_flight == 0)
+                .await
+                .is_ok();
             assert!(
                 cancelled,
                 "{name}'s call was still running {CANCELLED_WITHIN:?} after the fan-out future was \
@@ -967,14 +936,16 @@ async fn dropping_the_sequential_fetch_cancels_the_call_in_flight() {
                 panic!("upstreams that never answer cannot give a result, yet the fan-out returned {result:?}")
             }
             arrived = wait_until(SENT_WITHIN, || requests_to_all_three() >= 1) => {
-                assert!(arrived, "no upstream was called within {SENT_WITHIN:?}");
+                assert!(arrived.is_ok(), "no upstream was called within {SENT_WITHIN:?}");
             }
         }
         drop(fetch);
 
         // Assert: the call in flight is abandoned, and none follows it.
         for (name, fake) in &fakes {
-            let cancelled = wait_until(CANCELLED_WITHIN, || fake.counters().in_flight == 0).await;
+            let cancelled = wait_until(CANCELLED_WITHIN, || fake.counters().in_flight == 0)
+                .await
+                .is_ok();
             assert!(
                 cancelled,
                 "{name}'s call was still running {CANCELLED_WITHIN:?} after the fan-out future was \
@@ -1063,7 +1034,7 @@ async fn the_blocking_fetch_classifies_failures_and_stops_at_the_first() {
         // Nothing listening: a Transport error.
         let healthy = MockUpstreams::healthy().await;
         let urls = UpstreamUrls {
-            pricing: refusing_url(),
+            pricing: closed_port_url(),
             ..urls_of(&healthy)
         };
         let result = fetch_blocking_on_a_plain_thread(urls).await;

@@ -23,7 +23,6 @@
 //! time and asserts no durations: where a test needs something to happen
 //! "at once", it gives it seconds, against an upstream that never answers.
 
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::pin::pin;
 use std::sync::Arc;
@@ -33,6 +32,7 @@ use std::time::Duration;
 use fake_upstreams::Service;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use fake_upstreams::mock::MockUpstreams;
+use fake_upstreams::testing::{PATIENCE, loopback_client, wait_until, within_time_limit};
 use futures::FutureExt as _;
 use step3_backpressure::{
     Bulkhead, ConfigError, FetchError, Inventory, PagePermits, Price, Product, ReviewStats,
@@ -43,13 +43,6 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
-
-/// Every test gets at most this long, so a future that never completes fails
-/// with a message instead of freezing the run.
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(15);
-
-/// How long [`eventually`] waits for its condition before failing the test.
-const PATIENCE: Duration = Duration::from_secs(5);
 
 /// A wait for a permit long enough that nothing is shed in tests that are
 /// not about shedding.
@@ -64,38 +57,6 @@ const STALL_LIMIT: Duration = Duration::from_secs(3);
 /// at what the future holds. On a paused clock this costs no real time: the
 /// clock jumps ahead as soon as every task is waiting.
 const SETTLE: Duration = Duration::from_secs(1);
-
-/// A client for loopback tests: system proxies apply even to 127.0.0.1.
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a reqwest client builds")
-}
-
-/// Runs `test`, failing it with a clear message if it outlives the limit.
-async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIME_LIMIT, test)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
-            )
-        })
-}
-
-/// Polls `condition` until it holds, failing the test (naming `what` it
-/// waited for) if it still does not after a few seconds.
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "waited {PATIENCE:?} for {what}, in vain"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 /// Starts a fast fake upstream on this test's runtime.
 async fn start(behaviour: Behaviour) -> FastUpstream {
@@ -152,7 +113,14 @@ async fn the_bulkhead_caps_each_upstreams_calls_in_flight_and_uses_the_whole_cap
 
         // Act: 24 products at once; only the bulkhead stands between them
         // and 24 calls to each upstream.
-        let results = fetch_many(&client(), &urls, &bulkhead, &ids, non_zero(ids.len())).await;
+        let results = fetch_many(
+            &loopback_client(),
+            &urls,
+            &bulkhead,
+            &ids,
+            non_zero(ids.len()),
+        )
+        .await;
 
         // Assert
         assert!(
@@ -201,7 +169,14 @@ async fn fetch_many_keeps_at_most_its_concurrency_in_flight() {
         let ids: Vec<u64> = (1..=8).collect();
 
         // Act
-        let results = fetch_many(&client(), &urls, &bulkhead, &ids, non_zero(CONCURRENCY)).await;
+        let results = fetch_many(
+            &loopback_client(),
+            &urls,
+            &bulkhead,
+            &ids,
+            non_zero(CONCURRENCY),
+        )
+        .await;
 
         // Assert: each upstream saw exactly two calls at a time, never more.
         assert!(
@@ -258,7 +233,7 @@ async fn fetch_many_returns_one_result_per_id_in_input_order() {
         let ids = [1, 7, 2, 3];
 
         // Act
-        let results = fetch_many(&client(), &urls, &bulkhead, &ids, non_zero(4)).await;
+        let results = fetch_many(&loopback_client(), &urls, &bulkhead, &ids, non_zero(4)).await;
 
         // Assert
         assert_eq!(
@@ -303,7 +278,13 @@ async fn fetch_many_of_no_ids_returns_no_results_and_sends_nothing() {
         // Act: an empty batch (a listing page with nothing on it).
         let results = tokio::time::timeout(
             PATIENCE,
-            fetch_many(&client(), &all_at(&upstream), &bulkhead, &[], non_zero(8)),
+            fetch_many(
+                &loopback_client(),
+                &all_at(&upstream),
+                &bulkhead,
+                &[],
+                non_zero(8),
+            ),
         )
         .await
         .unwrap_or_else(|_| {
@@ -342,7 +323,7 @@ async fn fetch_many_starts_the_next_product_as_soon_as_the_oldest_is_done() {
             pricing: upstreams.base_url(Service::Pricing),
             reviews: upstreams.base_url(Service::Reviews),
         };
-        let client = client();
+        let client = loopback_client();
         let bulkhead = bulkhead(10, NO_SHEDDING);
         let ids = [1, 2, 3];
 
@@ -393,7 +374,7 @@ async fn a_saturated_upstream_sheds_the_next_call_within_the_wait_bound() {
         const SHED_AFTER: Duration = Duration::from_millis(10);
         let upstream = start(Behaviour::default().hanging()).await;
         let urls = all_at(&upstream);
-        let client = client();
+        let client = loopback_client();
         let bulkhead = Arc::new(bulkhead(1, SHED_AFTER));
         let holder = tokio::spawn({
             let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
@@ -401,10 +382,9 @@ async fn a_saturated_upstream_sheds_the_next_call_within_the_wait_bound() {
                 fetch_json_guarded::<Price>(&client, &urls, &bulkhead, Upstream::Pricing, 1).await
             }
         });
-        eventually("the first call to reach the upstream", || {
-            upstream.counters().in_flight == 1
-        })
-        .await;
+        wait_until(PATIENCE, || upstream.counters().in_flight == 1)
+            .await
+            .expect("the first call reaches the upstream");
 
         // Act
         let started = Instant::now();
@@ -614,7 +594,7 @@ async fn a_permit_is_held_until_the_response_body_is_read() {
         let upstream =
             start(Behaviour::default().sending_body_after(Duration::from_millis(100))).await;
         let urls = all_at(&upstream);
-        let client = client();
+        let client = loopback_client();
         let bulkhead = bulkhead(1, NO_SHEDDING);
 
         // Act: four calls to pricing at once.
@@ -652,7 +632,7 @@ async fn a_saturated_upstream_does_not_hold_up_calls_to_the_others() {
             pricing: stuck.base_url(),
             reviews: healthy.base_url(),
         };
-        let client = client();
+        let client = loopback_client();
         let bulkhead = Arc::new(bulkhead(1, Duration::from_millis(50)));
         let holder = tokio::spawn({
             let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
@@ -660,10 +640,11 @@ async fn a_saturated_upstream_does_not_hold_up_calls_to_the_others() {
                 fetch_json_guarded::<Price>(&client, &urls, &bulkhead, Upstream::Pricing, 1).await
             }
         });
-        eventually("the pricing call to take pricing's only permit", || {
+        wait_until(PATIENCE, || {
             bulkhead.available_permits(Upstream::Pricing) == 0
         })
-        .await;
+        .await
+        .expect("the pricing call takes pricing's only permit");
 
         // Act
         let outcome =
@@ -733,7 +714,7 @@ async fn a_page_that_cannot_get_every_permit_sends_no_call_at_all() {
             pricing: stuck.base_url(),
             reviews: healthy.base_url(),
         };
-        let client = client();
+        let client = loopback_client();
         let bulkhead = Arc::new(bulkhead(1, Duration::from_millis(50)));
         let holder = tokio::spawn({
             let (client, urls, bulkhead) = (client.clone(), urls.clone(), Arc::clone(&bulkhead));
@@ -741,10 +722,11 @@ async fn a_page_that_cannot_get_every_permit_sends_no_call_at_all() {
                 fetch_json_guarded::<Price>(&client, &urls, &bulkhead, Upstream::Pricing, 1).await
             }
         });
-        eventually("the pricing call to take pricing's only permit", || {
+        wait_until(PATIENCE, || {
             bulkhead.available_permits(Upstream::Pricing) == 0
         })
-        .await;
+        .await
+        .expect("the pricing call takes pricing's only permit");
 
         // Act: a whole page while pricing is full.
         let page = fetch_product(&client, &urls, &bulkhead, 2).await;
@@ -810,7 +792,7 @@ async fn page_is_shed_within_one_wait(comes_back: Upstream, never: Upstream) {
         reviews: reviews.base_url(),
     };
     let fakes = [&inventory, &pricing, &reviews];
-    let client = client();
+    let client = loopback_client();
     let bulkhead = Arc::new(bulkhead(1, WAIT));
     let mut holders = JoinSet::new();
     for upstream in [comes_back, never] {
@@ -822,14 +804,15 @@ async fn page_is_shed_within_one_wait(comes_back: Upstream, never: Upstream) {
                     .await;
         });
     }
-    eventually("both calls to take their upstream's only permit", || {
+    wait_until(PATIENCE, || {
         fakes
             .iter()
             .map(|fake| fake.counters().in_flight)
             .sum::<u64>()
             == 2
     })
-    .await;
+    .await
+    .expect("both calls take their upstream's only permit");
 
     // Act
     let started = Instant::now();
@@ -937,7 +920,7 @@ async fn pages_waiting_for_a_full_upstream_hold_no_permit_later_in_the_order() {
             pricing: stuck.base_url(),
             reviews: healthy.base_url(),
         };
-        let client = client();
+        let client = loopback_client();
         let bulkhead = Arc::new(bulkhead(CAP, NO_SHEDDING));
         let mut pricing_calls = JoinSet::new();
         for product_id in 1..=CAP as u64 {
@@ -953,10 +936,9 @@ async fn pages_waiting_for_a_full_upstream_hold_no_permit_later_in_the_order() {
                 .await
             });
         }
-        eventually("the calls to pricing to take both of its permits", || {
-            stuck.counters().in_flight == CAP as u64
-        })
-        .await;
+        wait_until(PATIENCE, || stuck.counters().in_flight == CAP as u64)
+            .await
+            .expect("the calls to pricing take both of its permits");
 
         // Act: pages arrive on four threads. Each is polled once (so it has
         // taken whatever it takes before it waits), then left waiting.
@@ -975,10 +957,9 @@ async fn pages_waiting_for_a_full_upstream_hold_no_permit_later_in_the_order() {
                 }
             });
         }
-        eventually("every page to start waiting for its permits", || {
-            started_waiting.load(Ordering::SeqCst) == PAGES
-        })
-        .await;
+        wait_until(PATIENCE, || started_waiting.load(Ordering::SeqCst) == PAGES)
+            .await
+            .expect("every page starts waiting for its permits");
 
         // Assert: reviews comes after pricing in the permit order, so no page
         // waiting for pricing may hold one of its permits...
@@ -1010,10 +991,9 @@ async fn pages_waiting_for_a_full_upstream_hold_no_permit_later_in_the_order() {
         // Giving up on the waiting pages and the stuck calls returns everything.
         drop(pages);
         drop(pricing_calls);
-        eventually("every permit to come back", || {
-            free_permits(&bulkhead) == [CAP; 3]
-        })
-        .await;
+        wait_until(PATIENCE, || free_permits(&bulkhead) == [CAP; 3])
+            .await
+            .expect("every permit comes back");
     })
     .await;
 }
@@ -1089,7 +1069,7 @@ async fn a_finished_call_returns_its_permit_while_its_page_waits_for_a_hung_one(
             pricing: stuck.base_url(),
             reviews: healthy.base_url(),
         };
-        let client = client();
+        let client = loopback_client();
         let bulkhead = Arc::new(bulkhead(1, NO_SHEDDING));
 
         // Act: a page whose pricing call will hang.
@@ -1100,16 +1080,14 @@ async fn a_finished_call_returns_its_permit_while_its_page_waits_for_a_hung_one(
 
         // Assert: inventory's and reviews' permits come back when their own
         // calls end, not when the page does...
-        eventually(
-            "inventory's and reviews' permits to come back while pricing's call hangs",
-            || {
-                healthy.counters().completed == 2
-                    && stuck.counters().in_flight == 1
-                    && bulkhead.available_permits(Upstream::Inventory) == 1
-                    && bulkhead.available_permits(Upstream::Reviews) == 1
-            },
-        )
-        .await;
+        wait_until(PATIENCE, || {
+            healthy.counters().completed == 2
+                && stuck.counters().in_flight == 1
+                && bulkhead.available_permits(Upstream::Inventory) == 1
+                && bulkhead.available_permits(Upstream::Reviews) == 1
+        })
+        .await
+        .expect("inventory's and reviews' permits come back while pricing's call hangs");
         // ...so a call to healthy inventory goes through while the page waits.
         let inventory_call = tokio::time::timeout(
             PATIENCE,
@@ -1144,15 +1122,18 @@ async fn the_first_error_ends_the_page_at_once_and_cancels_the_other_calls() {
         let bulkhead = bulkhead(CAP, NO_SHEDDING);
 
         // Act
-        let page = tokio::time::timeout(PATIENCE, fetch_product(&client(), &urls, &bulkhead, 1))
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "fetch_product was still waiting {PATIENCE:?} after pricing had failed: the \
+        let page = tokio::time::timeout(
+            PATIENCE,
+            fetch_product(&loopback_client(), &urls, &bulkhead, 1),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "fetch_product was still waiting {PATIENCE:?} after pricing had failed: the \
                      first error must end the page at once (`try_join!` returns it; `join!` \
                      waits for every call, and inventory and reviews never answer)"
-                )
-            });
+            )
+        });
 
         // Assert
         assert!(
@@ -1167,11 +1148,12 @@ async fn the_first_error_ends_the_page_at_once_and_cancels_the_other_calls() {
         );
         // Whatever of inventory's and reviews' calls had reached their
         // upstream is cancelled there, not left running.
-        eventually("inventory's and reviews' calls to be cancelled", || {
+        wait_until(PATIENCE, || {
             let calls = stuck.counters();
             calls.in_flight == 0 && calls.cancelled == calls.requests
         })
-        .await;
+        .await
+        .expect("inventory's and reviews' calls are cancelled");
         assert_eq!(
             free_permits(&bulkhead),
             [CAP; 3],
@@ -1192,8 +1174,14 @@ async fn every_permit_comes_back_after_failed_calls() {
         let ids: Vec<u64> = (1..=10).collect();
 
         // Act
-        let results =
-            fetch_many(&client(), &all_at(&upstream), &bulkhead, &ids, non_zero(10)).await;
+        let results = fetch_many(
+            &loopback_client(),
+            &all_at(&upstream),
+            &bulkhead,
+            &ids,
+            non_zero(10),
+        )
+        .await;
 
         // Assert
         assert!(
@@ -1222,7 +1210,7 @@ async fn every_permit_comes_back_when_the_callers_future_is_dropped_mid_flight()
         const CAP: usize = 2;
         let upstream = start(Behaviour::default().hanging()).await;
         let urls = all_at(&upstream);
-        let client = client();
+        let client = loopback_client();
         let bulkhead = bulkhead(CAP, NO_SHEDDING);
         let ids = [1, 2, 3, 4];
         // Boxed, so that `drop(batch)` below drops the future itself (a
@@ -1232,9 +1220,9 @@ async fn every_permit_comes_back_when_the_callers_future_is_dropped_mid_flight()
         // Drive the batch until every permit is taken and the calls are in flight.
         tokio::select! {
             results = &mut batch => panic!("the upstream never answers, yet the batch finished: {results:?}"),
-            () = eventually("the batch to take every permit", || {
+            waited = wait_until(PATIENCE, || {
                 free_permits(&bulkhead) == [0; 3] && upstream.counters().in_flight == 6
-            }) => {}
+            }) => waited.expect("the batch takes every permit"),
         }
 
         // Act: the caller gives up, as a client that disconnects or a
@@ -1249,10 +1237,9 @@ async fn every_permit_comes_back_when_the_callers_future_is_dropped_mid_flight()
              RAII guards come back when the future holding them is dropped"
         );
         // ...and the upstream sees its requests cancelled, not left running.
-        eventually("the upstream to see all 6 calls cancelled", || {
-            upstream.counters().cancelled == 6
-        })
-        .await;
+        wait_until(PATIENCE, || upstream.counters().cancelled == 6)
+            .await
+            .expect("the upstream sees all 6 calls cancelled");
     })
     .await;
 }

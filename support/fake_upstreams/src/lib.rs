@@ -24,6 +24,8 @@
 //! - [`fast`]: the fast in-process axum fake for labs and behaviour tests:
 //!   latency distributions, injected failures, hangs, late bodies, and
 //!   request counters.
+//! - [`testing`]: what the steps' tests share besides the fakes: a time limit,
+//!   a loopback client, waiting for a condition, a URL nothing listens on.
 //!
 //! The `fake-upstream` binary (`src/main.rs`) runs [`fast::FastUpstream`] on its
 //! own, so a lab or a curious learner can point any client at it.
@@ -31,5 +33,6 @@
 pub mod catalog;
 pub mod fast;
 pub mod mock;
+pub mod testing;
 
 pub use catalog::Service;

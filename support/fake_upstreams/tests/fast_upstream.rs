@@ -11,7 +11,8 @@ use std::time::Duration;
 use fake_upstreams::Service;
 use fake_upstreams::catalog::GARBAGE_BODY;
 use fake_upstreams::fast::{Behaviour, CounterSnapshot, FastUpstream};
-use loopback::{client, eventually, within_time_limit};
+use fake_upstreams::testing::{PATIENCE, loopback_client, wait_until, within_time_limit};
+use loopback::wait_until_refused;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -38,7 +39,7 @@ async fn start(behaviour: Behaviour) -> FastUpstream {
 async fn serves_each_services_catalog_body() {
     within_time_limit(async {
         let upstream = start(Behaviour::default()).await;
-        let client = client();
+        let client = loopback_client();
 
         for service in Service::ALL {
             let response = client
@@ -61,7 +62,7 @@ async fn answers_404_for_an_id_that_is_not_a_number() {
         let upstream = start(Behaviour::default()).await;
 
         let status = status_of(
-            &client(),
+            &loopback_client(),
             format!("{}/pricing/forty-two", upstream.base_url()),
         )
         .await;
@@ -75,7 +76,7 @@ async fn answers_404_for_an_id_that_is_not_a_number() {
 async fn counts_completed_and_failed_answers() {
     within_time_limit(async {
         let upstream = start(Behaviour::default()).await;
-        let client = client();
+        let client = loopback_client();
 
         status_of(
             &client,
@@ -106,7 +107,11 @@ async fn fixed_latency_delays_each_answer_in_real_time() {
         let upstream = start(Behaviour::fixed(latency)).await;
 
         let started = Instant::now();
-        let status = status_of(&client(), product_url(&upstream, Service::Inventory, 1)).await;
+        let status = status_of(
+            &loopback_client(),
+            product_url(&upstream, Service::Inventory, 1),
+        )
+        .await;
         let elapsed = started.elapsed();
 
         assert_eq!(status, 200);
@@ -135,7 +140,11 @@ async fn fixed_latency_passes_in_virtual_time_when_the_clock_is_paused() {
 
         let real_start = std::time::Instant::now();
         let virtual_start = Instant::now();
-        let status = status_of(&client(), product_url(&upstream, Service::Pricing, 1)).await;
+        let status = status_of(
+            &loopback_client(),
+            product_url(&upstream, Service::Pricing, 1),
+        )
+        .await;
         let virtual_elapsed = virtual_start.elapsed();
 
         assert_eq!(status, 200);
@@ -157,7 +166,7 @@ async fn fixed_latency_passes_in_virtual_time_when_the_clock_is_paused() {
 async fn a_failure_rate_of_one_answers_every_request_with_the_failure_status() {
     within_time_limit(async {
         let upstream = start(Behaviour::default().failing(1.0, 500)).await;
-        let client = client();
+        let client = loopback_client();
 
         let mut statuses = Vec::new();
         for id in 1..=3 {
@@ -174,7 +183,7 @@ async fn a_hanging_upstream_never_answers() {
     within_time_limit(async {
         let upstream = start(Behaviour::default().hanging()).await;
 
-        let outcome = client()
+        let outcome = loopback_client()
             .get(product_url(&upstream, Service::Inventory, PRODUCT_ID))
             .timeout(Duration::from_millis(500))
             .send()
@@ -191,7 +200,7 @@ async fn garbage_is_a_json_200_whose_body_does_not_parse() {
     within_time_limit(async {
         let upstream = start(Behaviour::default().garbage()).await;
 
-        let response = client()
+        let response = loopback_client()
             .get(product_url(&upstream, Service::Pricing, PRODUCT_ID))
             .send()
             .await
@@ -217,7 +226,7 @@ async fn peak_in_flight_reaches_the_number_of_concurrent_requests() {
         // one is answered, so they are all in flight together.
         const CONCURRENT: u64 = 10;
         let upstream = start(Behaviour::fixed(Duration::from_secs(1))).await;
-        let client = client();
+        let client = loopback_client();
         let mut requests = JoinSet::new();
         for id in 0..CONCURRENT {
             requests.spawn(status_of_owned(
@@ -246,22 +255,22 @@ async fn a_request_whose_client_went_away_is_counted_as_cancelled() {
     within_time_limit(async {
         let upstream = start(Behaviour::default().hanging()).await;
         let request = tokio::spawn(status_of_owned(
-            client(),
+            loopback_client(),
             product_url(&upstream, Service::Reviews, PRODUCT_ID),
         ));
-        eventually("the request to reach the handler", async || {
-            upstream.counters().in_flight == 1
-        })
-        .await;
+        wait_until(PATIENCE, || upstream.counters().in_flight == 1)
+            .await
+            .expect("the request reaches the handler");
 
         // Dropping the client's future closes its connection.
         request.abort();
 
-        eventually("the fake to count the cancellation", async || {
+        wait_until(PATIENCE, || {
             let counters = upstream.counters();
             counters.cancelled == 1 && counters.in_flight == 0
         })
-        .await;
+        .await
+        .expect("the fake counts the cancellation");
     })
     .await;
 }
@@ -270,7 +279,7 @@ async fn a_request_whose_client_went_away_is_counted_as_cancelled() {
 async fn a_new_behaviour_applies_to_the_next_request() {
     within_time_limit(async {
         let upstream = start(Behaviour::default()).await;
-        let client = client();
+        let client = loopback_client();
         let url = product_url(&upstream, Service::Pricing, PRODUCT_ID);
         let before = status_of(&client, url.clone()).await;
 
@@ -286,7 +295,11 @@ async fn a_new_behaviour_applies_to_the_next_request() {
 async fn resetting_the_counters_zeroes_them() {
     within_time_limit(async {
         let upstream = start(Behaviour::default()).await;
-        status_of(&client(), product_url(&upstream, Service::Inventory, 1)).await;
+        status_of(
+            &loopback_client(),
+            product_url(&upstream, Service::Inventory, 1),
+        )
+        .await;
 
         upstream.reset_counters();
 
@@ -303,12 +316,7 @@ async fn a_dropped_upstream_stops_accepting_connections() {
 
         drop(upstream);
 
-        // A fresh client each time: no pooled connection to reuse.
-        eventually(
-            "the dropped server to refuse connections",
-            async || matches!(client().get(&url).send().await, Err(error) if error.is_connect()),
-        )
-        .await;
+        wait_until_refused(&url).await;
     })
     .await;
 }
@@ -323,7 +331,7 @@ async fn a_degrading_upstream_slows_down_past_its_knee() {
         let base = Duration::from_millis(300);
         let per_request = Duration::from_millis(200);
         let upstream = start(Behaviour::fixed(base).degrading_past(2, per_request)).await;
-        let client = client();
+        let client = loopback_client();
 
         let alone = Instant::now();
         status_of(&client, product_url(&upstream, Service::Pricing, 1)).await;
@@ -368,7 +376,7 @@ async fn a_late_body_follows_its_headers_and_keeps_the_request_in_flight() {
         let upstream = start(Behaviour::default().sending_body_after(body_delay)).await;
         let started = Instant::now();
 
-        let response = client()
+        let response = loopback_client()
             .get(product_url(&upstream, Service::Pricing, PRODUCT_ID))
             .send()
             .await
@@ -410,7 +418,7 @@ async fn a_client_that_leaves_before_a_late_body_is_counted_as_cancelled() {
     within_time_limit(async {
         let upstream =
             start(Behaviour::default().sending_body_after(Duration::from_secs(3_600))).await;
-        let response = client()
+        let response = loopback_client()
             .get(product_url(&upstream, Service::Reviews, PRODUCT_ID))
             .send()
             .await
@@ -420,11 +428,12 @@ async fn a_client_that_leaves_before_a_late_body_is_counted_as_cancelled() {
         // Dropping the response closes its connection, mid-body.
         drop(response);
 
-        eventually("the fake to count the cancellation", async || {
+        wait_until(PATIENCE, || {
             let counters = upstream.counters();
             counters.cancelled == 1 && counters.in_flight == 0 && counters.completed == 0
         })
-        .await;
+        .await
+        .expect("the fake counts the cancellation");
     })
     .await;
 }

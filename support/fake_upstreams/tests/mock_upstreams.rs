@@ -10,14 +10,19 @@ use std::time::Duration;
 use fake_upstreams::Service;
 use fake_upstreams::catalog::GARBAGE_BODY;
 use fake_upstreams::mock::MockUpstreams;
-use loopback::{client, eventually, within_time_limit};
+use fake_upstreams::testing::{loopback_client, within_time_limit};
+use loopback::wait_until_refused;
 use tokio::time::Instant;
 
 const PRODUCT_ID: u64 = 42;
 
 /// `GET {base}{path}`, answering the status and the body text.
 async fn get(url: String) -> (u16, String) {
-    let response = client().get(url).send().await.expect("the fake answers");
+    let response = loopback_client()
+        .get(url)
+        .send()
+        .await
+        .expect("the fake answers");
     let status = response.status().as_u16();
     (status, response.text().await.expect("a body arrives"))
 }
@@ -38,7 +43,7 @@ async fn healthy_upstreams_serve_each_services_body_for_any_id() {
 
         for service in Service::ALL {
             for product_id in [PRODUCT_ID, 7] {
-                let response = client()
+                let response = loopback_client()
                     .get(product_url(&upstreams, service, product_id))
                     .send()
                     .await
@@ -120,7 +125,7 @@ async fn a_garbage_upstream_claims_json_but_sends_a_body_that_is_not() {
         let upstreams = MockUpstreams::start().await;
         upstreams.serve_garbage(Service::Reviews).await;
 
-        let response = client()
+        let response = loopback_client()
             .get(product_url(&upstreams, Service::Reviews, PRODUCT_ID))
             .send()
             .await
@@ -234,12 +239,7 @@ async fn a_dropped_upstream_stops_answering() {
 
         drop(upstreams);
 
-        // A fresh client each time: no pooled connection to reuse.
-        eventually(
-            "the dropped server to refuse connections",
-            async || matches!(client().get(&url).send().await, Err(error) if error.is_connect()),
-        )
-        .await;
+        wait_until_refused(&url).await;
     })
     .await;
 }

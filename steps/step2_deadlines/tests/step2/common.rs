@@ -1,12 +1,12 @@
-//! What the parts of step 2's tests share: the time limit, the policy they
-//! start from, and the fixture's answers.
+//! What the parts of step 2's tests share: the policy they start from, and
+//! the fixture's answers.
 //!
-//! Every async test runs under [`within_time_limit`], so a future that never
-//! completes fails with a message instead of freezing the run. The policy
-//! tests and the retry-loop tests build their policies from [`http_config`]
-//! too, changing only the fields each test is about.
+//! Every async test runs under `within_time_limit` (from
+//! `fake_upstreams::testing`, with the loopback client), so a future that
+//! never completes fails with a message instead of freezing the run. The
+//! policy tests and the retry-loop tests build their policies from
+//! [`http_config`] too, changing only the fields each test is about.
 
-use std::future::Future;
 use std::time::Duration;
 
 use fake_upstreams::Service;
@@ -15,10 +15,6 @@ use step2_deadlines::{
     FetchError, Inventory, Price, Product, RetryConfig, RetryPolicy, ReviewStats, Upstream,
     UpstreamUrls,
 };
-
-/// Every test gets at most this long, so a future that never completes fails
-/// with a message instead of freezing the run.
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(15);
 
 /// The product every test asks for.
 pub const PRODUCT_ID: u64 = 42;
@@ -76,29 +72,10 @@ pub fn urls_of(upstreams: &MockUpstreams) -> UpstreamUrls {
     }
 }
 
-/// A client for loopback tests: system proxies apply even to 127.0.0.1.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a reqwest client builds")
-}
-
 /// A 503 from pricing: what the in-process fakes fail with.
 pub fn pricing_503() -> FetchError {
     FetchError::Status {
         upstream: Upstream::Pricing,
         status: 503,
     }
-}
-
-/// Runs `test`, failing it with a clear message if it outlives the limit.
-pub async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIME_LIMIT, test)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
-            )
-        })
 }

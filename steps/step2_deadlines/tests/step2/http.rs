@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use fake_upstreams::Service;
 use fake_upstreams::mock::MockUpstreams;
+use fake_upstreams::testing::{closed_port_url, loopback_client, within_time_limit};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use step2_deadlines::{
@@ -29,10 +30,7 @@ use step2_deadlines::{
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::common::{
-    PRODUCT_ID, SLACK, client, expected_product, http_config, ms, policy, urls_of,
-    within_time_limit,
-};
+use crate::common::{PRODUCT_ID, SLACK, expected_product, http_config, ms, policy, urls_of};
 
 /// With healthy upstreams the product comes back, and each upstream is asked exactly once.
 #[tokio::test]
@@ -42,7 +40,7 @@ async fn a_healthy_fan_out_asks_each_upstream_once() {
         let policy = policy(http_config());
 
         let product = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -84,7 +82,7 @@ async fn the_three_upstreams_are_asked_at_the_same_time() {
         // Act
         let started = Instant::now();
         let product = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -124,7 +122,7 @@ async fn the_first_error_comes_back_without_waiting_for_the_others() {
         // Act
         let started = Instant::now();
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -173,7 +171,7 @@ async fn after_the_first_error_the_other_calls_send_no_more_retries() {
 
         // Act
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -223,7 +221,7 @@ async fn a_503_is_retried_until_it_succeeds() {
         let policy = policy(http_config());
 
         let product = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -253,7 +251,7 @@ async fn a_404_is_not_retried_and_names_the_upstream() {
         let policy = policy(http_config());
 
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -285,7 +283,7 @@ async fn a_404_is_not_retried_and_names_the_upstream() {
 async fn a_4xx_is_a_status_error_sent_once_and_only_429_is_retried() {
     within_time_limit(async {
         let upstreams = MockUpstreams::start().await;
-        let client = client();
+        let client = loopback_client();
         let urls = urls_of(&upstreams);
         let policy = policy(http_config());
 
@@ -341,7 +339,7 @@ async fn a_body_that_is_not_json_is_a_decode_error_and_is_not_retried() {
         let policy = policy(http_config());
 
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -390,7 +388,7 @@ async fn a_hung_upstream_times_out_within_the_budget() {
         // Act
         let started = Instant::now();
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(policy.budget()),
@@ -443,7 +441,7 @@ async fn the_page_honours_the_deadline_passed_in() {
         // Act
         let started = Instant::now();
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             deadline,
@@ -496,7 +494,7 @@ async fn the_page_passes_its_deadline_on_unshortened() {
 
         // Act
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(ms(1_600)),
@@ -526,7 +524,7 @@ async fn a_page_whose_deadline_has_passed_sends_nothing() {
         let policy = policy(http_config());
 
         let result = fetch_product(
-            &client(),
+            &loopback_client(),
             &urls_of(&upstreams),
             &policy,
             Deadline::after(Duration::ZERO),
@@ -554,17 +552,13 @@ async fn a_page_whose_deadline_has_passed_sends_nothing() {
 async fn a_refused_connection_is_retried_and_classified_as_transport() {
     within_time_limit(async {
         // A port that was just free: nothing listens there any more.
-        let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("binding loopback port 0 works")
-            .port();
-        let down = format!("http://127.0.0.1:{closed_port}");
+        let down = closed_port_url();
         let urls = UpstreamUrls {
             inventory: down.clone(),
             pricing: down.clone(),
             reviews: down,
         };
-        let client = client();
+        let client = loopback_client();
         let policy = policy(http_config());
         let calls = Cell::new(0_u32);
 
@@ -627,7 +621,7 @@ async fn a_body_cut_off_half_way_is_retried_and_classified_as_transport() {
 
         // Act
         let result: Result<Inventory, FetchError> = fetch_with_retry(
-            &client(),
+            &loopback_client(),
             &urls,
             Upstream::Inventory,
             PRODUCT_ID,
@@ -715,7 +709,7 @@ async fn the_retrying_futures_can_be_spawned_on_a_multi_thread_runtime() {
         let upstreams = MockUpstreams::healthy().await;
         upstreams.serve_flaky(Service::Pricing, 1, 503).await;
         let shared = Arc::new(Shared {
-            client: client(),
+            client: loopback_client(),
             urls: urls_of(&upstreams),
             policy: policy(http_config()),
         });
@@ -816,7 +810,7 @@ async fn callers_that_fail_together_retry_at_different_moments() {
         let upstreams = MockUpstreams::start().await;
         upstreams.serve_status(Service::Pricing, 503).await;
         let shared = Arc::new(Shared {
-            client: client(),
+            client: loopback_client(),
             urls: urls_of(&upstreams),
             policy: policy(RetryConfig {
                 budget: ms(5_000),

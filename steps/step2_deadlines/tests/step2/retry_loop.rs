@@ -10,12 +10,13 @@
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
+use fake_upstreams::testing::within_time_limit;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use step2_deadlines::{Deadline, FetchError, RetryConfig, Upstream, retry};
 use tokio::time::Instant;
 
-use crate::common::{ms, policy, pricing_503, within_time_limit};
+use crate::common::{ms, policy, pricing_503};
 
 /// Under paused time, each retry starts exactly one backoff_delay after the previous attempt ended (failed or timed out), drawn from the RNG the loop was given.
 #[tokio::test(start_paused = true)]

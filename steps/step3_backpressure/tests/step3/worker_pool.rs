@@ -14,52 +14,21 @@
 //! time. The claims about concurrency (no job lost or run twice, at most N at
 //! once, no task left behind) also run on four worker threads, under load.
 
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use fake_upstreams::testing::{PATIENCE, wait_until, within_time_limit};
 use step3_backpressure::{JobLost, SubmitError, Ticket, WorkerPool};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
-
-/// Every test of this part gets at most this long.
-const PART_TIME_LIMIT: Duration = Duration::from_secs(15);
-
-/// How long [`eventually`] waits for its condition before failing the test.
-const PATIENCE: Duration = Duration::from_secs(5);
 
 /// How long a paused-clock test lets the pool run before it looks at what
 /// happened (or did not). Free on a paused clock: time jumps ahead as soon
 /// as every task waits.
 const SETTLE: Duration = Duration::from_secs(1);
-
-/// Runs `test`, failing it with a clear message if it outlives the limit.
-async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(PART_TIME_LIMIT, test)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {PART_TIME_LIMIT:?}: is a future waiting forever?"
-            )
-        })
-}
-
-/// Polls `condition` until it holds, failing the test (naming `what` it
-/// waited for) if it still does not after a few seconds.
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "waited {PATIENCE:?} for {what}, in vain"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
 
 fn non_zero(value: usize) -> NonZeroUsize {
     NonZeroUsize::new(value).expect("the test passes a non-zero size")
@@ -226,7 +195,9 @@ async fn a_pool_of_n_workers_runs_n_jobs_side_by_side_and_no_more() {
         }
 
         // Act: let the pool run while no job can finish.
-        eventually("3 jobs to start", || probe.started_count() >= WORKERS).await;
+        wait_until(PATIENCE, || probe.started_count() >= WORKERS)
+            .await
+            .expect("3 jobs start");
         tokio::time::sleep(SETTLE).await;
 
         // Assert
@@ -358,7 +329,9 @@ async fn a_full_queue_makes_submit_wait_until_a_worker_frees_room() {
         for id in 1..=2 {
             tickets.push((id, submit_with_room(&pool, id).await));
         }
-        eventually("both workers to start a job", || probe.started_count() == 2).await;
+        wait_until(PATIENCE, || probe.started_count() == 2)
+            .await
+            .expect("both workers start a job");
         for id in 3..=5 {
             tickets.push((id, submit_with_room(&pool, id).await));
         }
@@ -407,7 +380,9 @@ async fn producers_waiting_for_room_get_it_in_the_order_they_came() {
         let probe = Probe::gated();
         let pool = pool_of(1, 1, &probe);
         let first = submit_with_room(&pool, 1).await;
-        eventually("the worker to start job 1", || probe.started_count() == 1).await;
+        wait_until(PATIENCE, || probe.started_count() == 1)
+            .await
+            .expect("the worker starts job 1");
         let second = submit_with_room(&pool, 2).await;
         let mut third = pin!(pool.submit(3));
         assert!(
@@ -423,7 +398,9 @@ async fn producers_waiting_for_room_get_it_in_the_order_they_came() {
         // Act: job 1 ends and the worker takes job 2 from the queue, which
         // frees its one place. Job 4's submit is asked first.
         probe.let_through(1);
-        eventually("the worker to start job 2", || probe.started_count() == 2).await;
+        wait_until(PATIENCE, || probe.started_count() == 2)
+            .await
+            .expect("the worker starts job 2");
         let fourth_early = tokio::time::timeout(SETTLE, fourth.as_mut()).await;
 
         // Assert: the place is job 3's, which waited longer.
@@ -464,7 +441,9 @@ async fn a_submit_dropped_while_it_waits_for_room_queues_nothing() {
         let probe = Probe::gated();
         let pool = pool_of(1, 1, &probe);
         let first = submit_with_room(&pool, 1).await;
-        eventually("the worker to start job 1", || probe.started_count() == 1).await;
+        wait_until(PATIENCE, || probe.started_count() == 1)
+            .await
+            .expect("the worker starts job 1");
         let second = submit_with_room(&pool, 2).await;
 
         // Act: job 3 waits for room, and its caller gives up.
@@ -481,7 +460,9 @@ async fn a_submit_dropped_while_it_waits_for_room_queues_nothing() {
         // The pool is idle again: job 4 takes the worker, and job 5 must
         // find the queue's one place free.
         let fourth = submit_with_room(&pool, 4).await;
-        eventually("the worker to start job 4", || probe.started().contains(&4)).await;
+        wait_until(PATIENCE, || probe.started().contains(&4))
+            .await
+            .expect("the worker starts job 4");
         let fifth = pool.try_submit(5).unwrap_or_else(|error| {
             panic!(
                 "the queue's one place should be free, but try_submit(5) was refused ({error}): \
@@ -511,7 +492,9 @@ async fn try_submit_sheds_at_once_when_the_queue_is_full() {
         for id in 1..=2 {
             tickets.push((id, submit_with_room(&pool, id).await));
         }
-        eventually("both workers to start a job", || probe.started_count() == 2).await;
+        wait_until(PATIENCE, || probe.started_count() == 2)
+            .await
+            .expect("both workers start a job");
 
         // Act and assert: the queue takes 3, the fourth is shed.
         for id in 3..=5 {
@@ -532,7 +515,9 @@ async fn try_submit_sheds_at_once_when_the_queue_is_full() {
         }
         // One job finishes, a worker takes job 3 from the queue: room again.
         probe.let_through(1);
-        eventually("a worker to start job 3", || probe.started_count() == 3).await;
+        wait_until(PATIENCE, || probe.started_count() == 3)
+            .await
+            .expect("a worker starts job 3");
         let seventh = pool.try_submit(7).unwrap_or_else(|error| {
             panic!("a place came free, yet try_submit(7) was refused ({error})")
         });
@@ -667,10 +652,9 @@ async fn dropping_the_pool_cancels_its_jobs_and_leaves_no_task_behind() {
         for id in 1..=WORKERS as u64 {
             tickets.push(submit_with_room(&pool, id).await);
         }
-        eventually("every worker to start a job", || {
-            probe.started_count() == WORKERS
-        })
-        .await;
+        wait_until(PATIENCE, || probe.started_count() == WORKERS)
+            .await
+            .expect("every worker starts a job");
         for id in WORKERS as u64 + 1..=2 * WORKERS as u64 {
             tickets.push(submit_with_room(&pool, id).await);
         }
@@ -691,14 +675,14 @@ async fn dropping_the_pool_cancels_its_jobs_and_leaves_no_task_behind() {
                 }
             );
         }
-        eventually("every running job to be cancelled", || {
+        wait_until(PATIENCE, || {
             probe.cancelled.load(Ordering::SeqCst) == WORKERS
         })
-        .await;
-        eventually("the pool's tasks to end", || {
-            metrics.num_alive_tasks() == baseline
-        })
-        .await;
+        .await
+        .expect("every running job is cancelled");
+        wait_until(PATIENCE, || metrics.num_alive_tasks() == baseline)
+            .await
+            .expect("the pool's tasks end");
         assert_eq!(
             probe.started_count(),
             WORKERS,

@@ -1,15 +1,16 @@
-//! What the parts of step 4's tests share: the time limit, the harness (three
-//! fake upstreams and the service in front of them, with its own span capture
-//! and metrics recorder), and helpers to read responses, problem documents and
+//! What the parts of step 4's tests share: the harness (three fake upstreams
+//! and the service in front of them, with its own span capture and metrics
+//! recorder), and helpers to read responses, problem documents and
 //! Prometheus text.
 //!
-//! Every async test runs under [`within_time_limit`], so a future that never
-//! completes fails with a message instead of freezing the run. Problem
+//! Every async test runs under `within_time_limit` (from
+//! `fake_upstreams::testing`, with `wait_until` and the loopback client), so
+//! a future that never completes fails with a message instead of freezing
+//! the run. Problem
 //! documents are compared with insta snapshots through
 //! [`assert_problem_snapshot`], which pins the snapshot directory so the
 //! exercise and the solution read the same files.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use fake_upstreams::fast::{Behaviour, FastUpstream};
+use fake_upstreams::testing::{closed_port_url, loopback_client};
 use metrics::LocalRecorderGuard;
 use serde_json::Value;
 use step4_service::telemetry::UPSTREAM_LATENCY;
@@ -24,27 +26,11 @@ use step4_service::{
     AppState, Inventory, PROBLEM_JSON, Price, Product, ReviewStats, ServiceConfig, UpstreamUrls,
     prometheus_builder, router,
 };
-use tokio::time::Instant;
 use tower::ServiceExt as _;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::capture::{Captured, CapturedSpan};
-
-/// Every test gets at most this long, so a future that never completes fails
-/// with a message instead of freezing the run.
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(15);
-
-/// Runs `test`, failing it with a clear message if it outlives the limit.
-pub async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIME_LIMIT, test)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
-            )
-        })
-}
 
 pub fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -370,40 +356,9 @@ pub fn latency_count(text: &str, upstream: &str) -> f64 {
     )
 }
 
-/// Polls `condition` every few milliseconds until it holds (the test's time
-/// limit catches "never").
-pub async fn wait_until(mut condition: impl FnMut() -> bool) {
-    while !condition() {
-        tokio::time::sleep(ms(5)).await;
-    }
-}
-
-/// Polls `condition` for up to `limit`; whether it came to hold.
-pub async fn holds_within(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let give_up = Instant::now() + limit;
-    while !condition() {
-        if Instant::now() >= give_up {
-            return false;
-        }
-        tokio::time::sleep(ms(5)).await;
-    }
-    true
-}
-
-/// A loopback URL nothing listens on: the port was just bound, so it was
-/// free, and then let go, so a connection to it is refused at once.
-pub fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    let address = listener
-        .local_addr()
-        .expect("a bound listener has an address");
-    drop(listener);
-    format!("http://{address}")
-}
-
 /// A real `reqwest::Error`, of the kind a refused connection gives.
 pub async fn a_refused_connection() -> reqwest::Error {
-    reqwest::Client::new()
+    loopback_client()
         .get(closed_port_url())
         .send()
         .await

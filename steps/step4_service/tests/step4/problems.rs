@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Method, StatusCode};
 use fake_upstreams::fast::Behaviour;
+use fake_upstreams::testing::{PATIENCE, wait_until, within_time_limit};
 use step4_service::telemetry::{BULKHEAD_PERMITS_IN_USE, BULKHEAD_PERMITS_MAX, UPSTREAM_CALLS};
 use step4_service::{
     ApiError, FetchError, InvalidProductId, ProblemContext, Upstream, parse_product_id,
@@ -23,7 +24,7 @@ use tracing_subscriber::filter::LevelFilter;
 
 use crate::common::{
     Harness, a_refused_connection, assert_problem_snapshot, assert_urn_uuid, latency_count, ms,
-    patient, sample, send, value_of, wait_until, within_time_limit,
+    patient, sample, send, value_of,
 };
 
 // ---------------------------------------------------------------------------
@@ -278,10 +279,12 @@ async fn a_full_bulkhead_sheds_the_whole_page_with_a_503_problem_and_retry_after
         )
         .await;
         let first = tokio::spawn(send(service.router(), Method::GET, "/products/42", None));
-        wait_until(|| service.reviews.counters().in_flight == 1).await;
+        wait_until(PATIENCE, || service.reviews.counters().in_flight == 1)
+            .await
+            .expect("the first page's reviews call is in flight");
         // Inventory's and pricing's calls of the first page are over, so
         // their permits are back (each is returned as its call ends).
-        wait_until(|| {
+        wait_until(PATIENCE, || {
             let metrics = service.metrics_now();
             ["inventory", "pricing"].iter().all(|upstream| {
                 value_of(
@@ -291,7 +294,8 @@ async fn a_full_bulkhead_sheds_the_whole_page_with_a_503_problem_and_retry_after
                 ) == 1.0
             })
         })
-        .await;
+        .await
+        .expect("the first page's inventory and pricing calls have ended");
         let metrics_before = service.metrics_now();
 
         // Act: a second request while reviews' permit is taken.

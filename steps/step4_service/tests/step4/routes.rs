@@ -11,13 +11,12 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use fake_upstreams::fast::Behaviour;
+use fake_upstreams::testing::{wait_until, within_time_limit};
 use step4_service::{MAX_REQUEST_ID_LEN, PROBLEM_JSON, Product};
 use tokio::time::Instant;
 
 use crate::capture::CapturedSpan;
-use crate::common::{
-    Harness, assert_problem_snapshot, expected_product, holds_within, ms, send, within_time_limit,
-};
+use crate::common::{Harness, assert_problem_snapshot, expected_product, ms, send};
 
 // ---------------------------------------------------------------------------
 // Routes
@@ -342,7 +341,7 @@ async fn each_request_gets_one_span_named_request_with_its_id_method_and_path() 
                 .filter(|span| span.name == "request")
                 .collect()
         };
-        holds_within(Duration::from_secs(1), || !request_spans().is_empty()).await;
+        let _span_closed = wait_until(Duration::from_secs(1), || !request_spans().is_empty()).await;
         let spans = request_spans();
         assert_eq!(
             spans.len(),

@@ -9,14 +9,12 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use fake_upstreams::fast::Behaviour;
+use fake_upstreams::testing::{PATIENCE, loopback_client, wait_until, within_time_limit};
 use step4_service::telemetry::{UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT};
 use step4_service::{Product, ServeError, bind_listener, serve};
 use tokio::time::Instant;
 
-use crate::common::{
-    Harness, expected_product, holds_within, latency_count, ms, patient, value_of, wait_until,
-    within_time_limit,
-};
+use crate::common::{Harness, expected_product, latency_count, ms, patient, value_of};
 
 // ---------------------------------------------------------------------------
 // Real sockets: disconnects and graceful shutdown
@@ -46,13 +44,6 @@ fn start_server(
     (addr, trigger, server)
 }
 
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a reqwest client builds")
-}
-
 /// A client that hangs up mid-request cancels the service's calls: counted as `cancelled`, no latency, gauge back to 0.
 #[tokio::test]
 async fn a_client_that_hangs_up_leaves_the_in_flight_gauge_at_zero() {
@@ -66,11 +57,13 @@ async fn a_client_that_hangs_up_leaves_the_in_flight_gauge_at_zero() {
         .await;
         let (addr, _trigger, _server) = start_server(&service, Duration::from_secs(1));
         let client = tokio::spawn(
-            http_client()
+            loopback_client()
                 .get(format!("http://{addr}/products/42"))
                 .send(),
         );
-        wait_until(|| service.inventory.counters().in_flight == 1).await;
+        wait_until(PATIENCE, || service.inventory.counters().in_flight == 1)
+            .await
+            .expect("the service's inventory call is in flight");
         assert_eq!(
             value_of(
                 &service.metrics_now(),
@@ -84,7 +77,7 @@ async fn a_client_that_hangs_up_leaves_the_in_flight_gauge_at_zero() {
         // Act: the client gives up, closing its connection.
         client.abort();
 
-        let settled = holds_within(Duration::from_secs(5), || {
+        let settled = wait_until(Duration::from_secs(5), || {
             let metrics = service.metrics_now();
             value_of(&metrics, UPSTREAM_IN_FLIGHT, &[("upstream", "inventory")]) == 0.0
                 && value_of(
@@ -93,7 +86,8 @@ async fn a_client_that_hangs_up_leaves_the_in_flight_gauge_at_zero() {
                     &[("upstream", "inventory"), ("outcome", "cancelled")],
                 ) == 1.0
         })
-        .await;
+        .await
+        .is_ok();
         let metrics = service.metrics_now();
         assert!(
             settled,
@@ -123,11 +117,13 @@ async fn shutdown_lets_an_in_flight_request_finish() {
         .await;
         let (addr, trigger, server) = start_server(&service, Duration::from_secs(5));
         let request = tokio::spawn(
-            http_client()
+            loopback_client()
                 .get(format!("http://{addr}/products/42"))
                 .send(),
         );
-        wait_until(|| service.inventory.counters().in_flight == 1).await;
+        wait_until(PATIENCE, || service.inventory.counters().in_flight == 1)
+            .await
+            .expect("the service's inventory call is in flight");
 
         // Act
         trigger
@@ -175,11 +171,13 @@ async fn after_the_shutdown_signal_no_new_connection_is_accepted() {
         .await;
         let (addr, trigger, _server) = start_server(&service, Duration::from_secs(10));
         let _request = tokio::spawn(
-            http_client()
+            loopback_client()
                 .get(format!("http://{addr}/products/42"))
                 .send(),
         );
-        wait_until(|| service.reviews.counters().in_flight == 1).await;
+        wait_until(PATIENCE, || service.reviews.counters().in_flight == 1)
+            .await
+            .expect("the service's reviews call is in flight");
 
         // Act
         trigger
@@ -225,7 +223,7 @@ async fn the_drain_bound_starts_at_the_signal_not_before() {
         .await;
         let (addr, trigger, server) = start_server(&service, ms(200));
 
-        let response = http_client()
+        let response = loopback_client()
             .get(format!("http://{addr}/products/42"))
             .send()
             .await
@@ -264,11 +262,13 @@ async fn shutdown_gives_up_on_requests_that_outlive_the_drain_bound() {
         let drain_bound = ms(300);
         let (addr, trigger, server) = start_server(&service, drain_bound);
         let _request = tokio::spawn(
-            http_client()
+            loopback_client()
                 .get(format!("http://{addr}/products/42"))
                 .send(),
         );
-        wait_until(|| service.reviews.counters().in_flight == 1).await;
+        wait_until(PATIENCE, || service.reviews.counters().in_flight == 1)
+            .await
+            .expect("the service's reviews call is in flight");
 
         // Act
         let signalled = Instant::now();

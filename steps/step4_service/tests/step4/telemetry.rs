@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
 use fake_upstreams::fast::Behaviour;
+use fake_upstreams::testing::{PATIENCE, closed_port_url, wait_until, within_time_limit};
 use step4_service::fetch::Fetched;
 use step4_service::telemetry::{
     EVENT_LOOP_LAG, HEARTBEAT_PERIOD, REQUEST_LATENCY, RUNTIME_ALIVE_TASKS,
@@ -27,8 +28,7 @@ use tracing_subscriber::filter::LevelFilter;
 
 use crate::capture::Captured;
 use crate::common::{
-    Harness, closed_port_url, holds_within, latency_count, ms, patient, sample, send, total_of,
-    unlabelled, value_of, wait_until, within_time_limit,
+    Harness, latency_count, ms, patient, sample, send, total_of, unlabelled, value_of,
 };
 
 // ---------------------------------------------------------------------------
@@ -302,7 +302,9 @@ async fn a_calls_span_is_not_entered_while_the_call_waits() {
         )
         .await;
         let request = tokio::spawn(send(service.router(), Method::GET, "/products/42", None));
-        wait_until(|| service.inventory.counters().in_flight == 1).await;
+        wait_until(PATIENCE, || service.inventory.counters().in_flight == 1)
+            .await
+            .expect("the service's inventory call is in flight");
 
         // Other work on this thread (a `#[tokio::test]` has only one)
         // while the inventory call is suspended.
@@ -680,7 +682,9 @@ async fn the_runtime_gauges_and_the_event_loop_lag_are_in_metrics() {
             .collect();
         let lag_count = format!("{EVENT_LOOP_LAG}_count");
         let beats_so_far = || unlabelled(&service.metrics_now(), &lag_count).unwrap_or(0.0);
-        wait_until(|| beats_so_far() >= 1.0).await;
+        wait_until(PATIENCE, || beats_so_far() >= 1.0)
+            .await
+            .expect("the heartbeat has beaten once");
         let before = beats_so_far();
 
         // Act: block this runtime's only thread for 300 ms on purpose, as a
@@ -688,7 +692,9 @@ async fn the_runtime_gauges_and_the_event_loop_lag_are_in_metrics() {
         // time, and must say so once it can.
         let blocked = ms(300);
         std::thread::sleep(blocked);
-        wait_until(|| beats_so_far() > before).await;
+        wait_until(PATIENCE, || beats_so_far() > before)
+            .await
+            .expect("the heartbeat beats again once the thread is free");
         let metrics = service.scrape().await;
         beats.abort();
         parked.iter().for_each(tokio::task::JoinHandle::abort);
@@ -873,7 +879,9 @@ async fn the_in_flight_gauge_counts_every_call_running_at_once() {
         };
         let in_flight = || value_of(&handle.render(), UPSTREAM_IN_FLIGHT, &[("upstream", "pricing")]);
         let watch_then_open = async {
-            let all_three = holds_within(Duration::from_secs(5), || in_flight() == 3.0).await;
+            let all_three = wait_until(Duration::from_secs(5), || in_flight() == 3.0)
+                .await
+                .is_ok();
             let seen = in_flight();
             gate.add_permits(3);
             (all_three, seen)

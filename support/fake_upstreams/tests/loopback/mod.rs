@@ -1,50 +1,27 @@
-//! What every test that talks to a fake over loopback needs: a client that
-//! ignores system proxies, a time limit, and a way to wait for a condition.
+//! What the fakes' own tests need beyond `fake_upstreams::testing`: waiting
+//! until a dropped fake refuses connections.
+//!
+//! `testing::wait_until` checks a plain condition; whether a server still
+//! accepts connections is known only by trying one, which is async, so this
+//! wait is written out here.
 
-use std::future::Future;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use fake_upstreams::testing::{PATIENCE, loopback_client};
 
-/// Every test gets at most this long, so a future that never completes fails
-/// with a message instead of freezing the run.
-pub const TEST_TIME_LIMIT: Duration = Duration::from_secs(15);
-
-/// How long [`eventually`] waits for its condition before failing the test.
-const PATIENCE: Duration = Duration::from_secs(5);
-
-/// A client for loopback tests. System proxies apply even to 127.0.0.1
-/// unless told otherwise.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a reqwest client builds")
-}
-
-/// Runs `test`, failing it with a clear message if it outlives the limit.
-pub async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIME_LIMIT, test)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
-            )
-        })
-}
-
-/// Polls `condition` until it holds, failing the test (naming `what` it
-/// waited for) if it still does not after a few seconds.
+/// Waits until a request to `url` is refused, failing the test if it is not
+/// within [`PATIENCE`].
 ///
-/// For effects that happen *soon after* an action, on another task or thread:
-/// a server noticing a closed connection, a listener going away.
-pub async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition().await {
-        assert!(
-            Instant::now() < deadline,
-            "waited {PATIENCE:?} for {what}, in vain"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// A dropped fake stops listening *soon*, not at once: its server task ends
+/// on its runtime's next turn. Each try uses a fresh client, so no pooled
+/// connection to the old server can answer in its place.
+pub async fn wait_until_refused(url: &str) {
+    let refused = async {
+        while !matches!(loopback_client().get(url).send().await, Err(error) if error.is_connect()) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, refused)
+        .await
+        .unwrap_or_else(|_| panic!("{url} still accepted connections after {PATIENCE:?}"));
 }
