@@ -14,7 +14,8 @@
 //!
 //! * [`upstream`], [`product`], [`deadline`], [`error`], [`fetch`]: the
 //!   earlier steps' foundations, condensed (given).
-//! * [`breaker`]: the circuit breaker's state machine.
+//! * [`breaker`]: the circuit breaker's state machine, and [`verdict`]: what
+//!   an outcome says about the upstream.
 //! * [`latency`], [`budget`]: recent latencies and a hedge budget (given).
 //! * [`per_upstream`]: [`PerUpstream`], one value per upstream (given, as
 //!   in step 3).
@@ -55,7 +56,9 @@ pub mod supervise;
 pub mod upstream;
 
 pub use batch::{Batching, batch_events};
-pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
+pub use breaker::{
+    BreakerConfig, BreakerState, CallTimes, CircuitBreaker, FairTimeout, Permit, Verdict, verdict,
+};
 pub use budget::HedgeBudget;
 pub use deadline::Deadline;
 pub use error::{ConfigError, FetchError};

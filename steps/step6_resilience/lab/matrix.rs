@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use fake_upstreams::fast::{Behaviour, Latency};
-use step6_resilience::{BreakerConfig, HedgeConfig, HedgeDelay, Resilience};
+use step6_resilience::{BreakerConfig, FairTimeout, HedgeConfig, HedgeDelay, Resilience};
 
 /// One way the upstreams can behave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +106,19 @@ impl Mode {
 /// Ten failures in a row: at a 20 % failure rate that happens by chance
 /// once in 0.2^10 ≈ 10 million calls, so a merely flaky upstream does not
 /// trip it; a dead one trips it within ten calls.
+///
+/// A timeout counts only with a fair chance: at least 200 ms of the call's
+/// own before the page's deadline (ten times the fakes' 20 ms median, several
+/// times their p99), and seen within 50 ms of that deadline (far above the
+/// timers' 1 ms granularity, far below the 2 s deadline).
 pub const BREAKER: BreakerConfig = BreakerConfig {
     failure_threshold: 10,
     cool_down: Duration::from_secs(1),
     half_open_probes: 1,
+    fair_timeout: FairTimeout {
+        min_own_time: Duration::from_millis(200),
+        timer_tolerance: Duration::from_millis(50),
+    },
 };
 
 /// Hedge at the recent p95, at most 10 % extra requests.

@@ -22,14 +22,27 @@
 //! `std::sync::Mutex`: it is held for a few instructions and never across an
 //! `.await`, which is what makes a plain mutex the right tool here.
 //!
-//! A call's outcome is reported through a [`Permit`]. A permit dropped without
-//! an outcome means the call was cancelled (a hedge won, the client went
-//! away, an outer timeout dropped the call): that says nothing about the
-//! upstream, so it is not counted as a failure, and a cancelled probe frees
-//! its slot for the next one. (A deadline enforced *inside* the call is
-//! different: the call ends with [`FetchError::Timeout`], an outcome, and a
-//! timeout counts as a failure. That is how [`ProductService`] applies the
-//! page's deadline.)
+//! The breaker counts what the *upstream* did, not what we did to ourselves.
+//! [`verdict`] judges each outcome: it counts as a failure, counts as a
+//! success, or says nothing ([`Verdict`]). A 5xx, a refused connection or a
+//! body that is not what the upstream promised is the upstream failing; any
+//! other answer, a 404 included, is a working upstream; a call we never sent
+//! or gave up on says nothing. A timeout is the hard case, because the
+//! deadline is the caller's: a call can time out because of *us*. A page that
+//! queued on a saturated machine reaches its upstream with little of its
+//! deadline left; a runtime too busy to run our tasks sees the timer (and any
+//! answer waiting on the socket) late. Counting those would open the breaker
+//! on a healthy upstream exactly when we are overloaded, and turn our
+//! overload into an outage. So a timeout counts only if the upstream had a
+//! fair chance ([`FairTimeout`]): the call had at least `min_own_time` before
+//! its deadline, and we saw it time out within `timer_tolerance` of that
+//! deadline.
+//!
+//! A call's outcome is reported through a [`Permit`]. An outcome that says
+//! nothing is treated like a permit dropped without an outcome, which means
+//! the call was cancelled (a hedge won, the client went away, an outer
+//! timeout dropped the call): it is not counted at all, and a probe that
+//! says nothing frees its slot for the next one.
 //!
 //! Calls are slow and the breaker moves on without them, so an outcome can
 //! arrive after the state it was admitted in has ended: a call let through
@@ -39,11 +52,10 @@
 //! an earlier generation is stale: it is ignored, so it can neither close a
 //! half-open breaker, nor reopen it, nor free a probe slot it never held.
 //!
-//! [`ProductService`]: crate::service::ProductService
-//!
-//! Yours to write: [`CircuitBreaker::try_acquire`], the private `on_success`,
-//! `on_failure` and `on_cancelled` it works with, and what [`Permit`]'s `Drop`
-//! does. Given: the configuration, [`BreakerState`], the types,
+//! Yours to write: [`verdict`] (what an outcome says about the upstream),
+//! [`CircuitBreaker::try_acquire`], the private `on_success`, `on_failure`
+//! and `on_cancelled` it works with, and what [`Permit`]'s `Drop` does.
+//! Given: the configuration, [`BreakerState`], the types,
 //! [`CircuitBreaker::call`] and the accessors.
 
 use std::future::Future;
@@ -52,6 +64,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::deadline::Deadline;
 use crate::error::{ConfigError, FetchError};
 use crate::upstream::Upstream;
 
@@ -64,6 +77,28 @@ pub struct BreakerConfig {
     pub cool_down: Duration,
     /// How many calls a half-open breaker lets through at once. At least 1.
     pub half_open_probes: u32,
+    /// When a timed-out call is the upstream's failure rather than ours.
+    pub fair_timeout: FairTimeout,
+}
+
+/// When a timeout counts against the upstream: only if the upstream had a
+/// fair chance to answer, and we were there to see that it did not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FairTimeout {
+    /// The least time a call must have had between the breaker letting it
+    /// through and its deadline for its timeout to count. A call with less was
+    /// cut short by its caller (the page spent its time queueing, or on
+    /// something else), not failed by the upstream. Set it to what a healthy
+    /// upstream needs with room to spare: a few times its p99. Longer than
+    /// zero.
+    pub min_own_time: Duration,
+    /// How late after its deadline a timeout may be seen and still count.
+    /// Seen later, our own runtime was too busy to run the timer when it was
+    /// due, and so also too busy to read an answer that may have been
+    /// waiting: the timeout measured us, not the upstream. tokio's timers
+    /// have millisecond granularity (coarser on some platforms), so at least
+    /// 1 ms; tens of milliseconds leave room for ordinary scheduling.
+    pub timer_tolerance: Duration,
 }
 
 impl BreakerConfig {
@@ -82,8 +117,42 @@ impl BreakerConfig {
         if self.cool_down.is_zero() {
             return Err(ConfigError::ZeroCoolDown(self.cool_down));
         }
+        let FairTimeout {
+            min_own_time,
+            timer_tolerance,
+        } = self.fair_timeout;
+        if min_own_time.is_zero() {
+            return Err(ConfigError::ZeroMinOwnTime(min_own_time));
+        }
+        if timer_tolerance < Duration::from_millis(1) {
+            return Err(ConfigError::TimerToleranceBelowGranularity(timer_tolerance));
+        }
         Ok(self)
     }
+}
+
+/// What one call's outcome says about the upstream's health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The upstream failed: one more failure in a row; a probe reopens.
+    Failure,
+    /// The upstream worked: the failures in a row are forgotten; a probe
+    /// closes the breaker.
+    Success,
+    /// Nothing about the upstream: counted as neither, like a cancelled call
+    /// (a probe gives its slot back).
+    SaysNothing,
+}
+
+/// When a call ran, as its breaker saw it: what a timeout is judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTimes {
+    /// When the breaker let the call through.
+    pub admitted: Instant,
+    /// The deadline the call was bound by.
+    pub deadline: Instant,
+    /// When the breaker saw the call's outcome.
+    pub ended: Instant,
 }
 
 /// What the breaker would do with a call made now.
@@ -122,6 +191,30 @@ impl Tracked {
         self.state = state;
         self.generation = self.generation.wrapping_add(1);
     }
+}
+
+/// What a call's outcome says about its upstream, so the breaker counts what
+/// the upstream did and not what we did to ourselves.
+///
+/// * An answer we can use is [`Verdict::Success`].
+/// * A 5xx status is [`Verdict::Failure`]: the upstream says it failed. Any
+///   other status (a 404, a 400) is the upstream answering correctly about
+///   our request: [`Verdict::Success`].
+/// * No answer at all ([`FetchError::Transport`]: refused, reset) or a 2xx
+///   body we cannot decode is [`Verdict::Failure`].
+/// * A call never sent ([`FetchError::CircuitOpen`]) or cancelled
+///   ([`FetchError::Cancelled`]) is [`Verdict::SaysNothing`].
+/// * A [`FetchError::Timeout`] is [`Verdict::Failure`] only if the upstream
+///   had a fair chance, as `fair` defines it: the call had at least
+///   `min_own_time` from `times.admitted` to `times.deadline`, *and* the
+///   timeout was seen (`times.ended`) no more than `timer_tolerance` after
+///   the deadline. Otherwise it is [`Verdict::SaysNothing`].
+///
+/// A pure function of its arguments: it reads no clock. Every variant of
+/// [`FetchError`] is decided here, so a variant added later must not compile
+/// until someone decides what it says about the upstream.
+pub fn verdict<T>(result: &Result<T, FetchError>, times: CallTimes, fair: FairTimeout) -> Verdict {
+    todo!("verdict: judge what this outcome says about the upstream, timeouts by their fair chance")
 }
 
 /// A circuit breaker for one upstream.
@@ -181,9 +274,11 @@ impl CircuitBreaker {
         }
     }
 
-    /// Runs `call` through the breaker: fails fast with
-    /// [`FetchError::CircuitOpen`] if the breaker is open, otherwise awaits
-    /// `call` and records its outcome.
+    /// Runs `call`, which is bound by `deadline`, through the breaker: fails
+    /// fast with [`FetchError::CircuitOpen`] if the breaker is open, otherwise
+    /// awaits `call` and records the [`verdict`] on its outcome. The breaker
+    /// times the call itself (when it let it through, when the outcome came
+    /// back), so a timeout is judged by what the breaker saw.
     ///
     /// `call` is a future that has not started yet (futures are lazy), so an
     /// open breaker costs no request at all.
@@ -198,18 +293,23 @@ impl CircuitBreaker {
     /// recorded as cancelled, not failed.
     pub async fn call<T>(
         &self,
+        deadline: Deadline,
         call: impl Future<Output = Result<T, FetchError>>,
     ) -> Result<T, FetchError> {
         let permit = self.try_acquire()?;
+        let admitted = Instant::now();
         let result = call.await;
-        match &result {
-            Ok(_) => permit.record_success(),
-            Err(error) if error.is_upstream_failure() => permit.record_failure(),
-            // Cancelled says nothing about the upstream: let the permit's
-            // `Drop` record it as such.
-            Err(FetchError::Cancelled { .. }) => drop(permit),
-            // Anything else (a 404) is the upstream answering correctly.
-            Err(_) => permit.record_success(),
+        let times = CallTimes {
+            admitted,
+            deadline: deadline.instant(),
+            ended: Instant::now(),
+        };
+        match verdict(&result, times, self.config.fair_timeout) {
+            Verdict::Failure => permit.record_failure(),
+            Verdict::Success => permit.record_success(),
+            // Nothing to count: let the permit's `Drop` record it as it
+            // records a cancellation.
+            Verdict::SaysNothing => drop(permit),
         }
         result
     }

@@ -3,8 +3,10 @@
 //! Each [`FetchError`] variant names the upstream, so "pricing timed out" and
 //! "reviews' breaker is open" are told apart without parsing strings. Two
 //! decisions about an error are made once, each in one exhaustive `match`:
-//! whether it says the upstream is unhealthy (the circuit breaker's input) and
-//! which HTTP status it becomes when a required section fails.
+//! which HTTP status it becomes when a required section fails
+//! ([`FetchError::http_status`], here), and what it says about the upstream's
+//! health ([`verdict`](crate::breaker::verdict), in the breaker: a timeout
+//! cannot be judged from the error alone, only with the times of its call).
 //!
 //! Yours to write: [`FetchError::http_status`]. Given: the rest of this file.
 
@@ -74,22 +76,6 @@ impl FetchError {
         }
     }
 
-    /// Whether this error says the upstream is unhealthy, and so counts
-    /// towards opening its circuit breaker.
-    ///
-    /// A 4xx is the upstream answering correctly about a bad request; an open
-    /// breaker never called the upstream; a cancellation says nothing about
-    /// the upstream at all (the caller went away). None of those count.
-    pub fn is_upstream_failure(&self) -> bool {
-        match self {
-            FetchError::Timeout { .. }
-            | FetchError::Transport { .. }
-            | FetchError::Decode { .. } => true,
-            FetchError::Status { status, .. } => *status >= 500,
-            FetchError::CircuitOpen { .. } | FetchError::Cancelled { .. } => false,
-        }
-    }
-
     /// The HTTP status our own endpoint answers with when a *required*
     /// section fails with this error.
     ///
@@ -121,6 +107,16 @@ pub enum ConfigError {
     /// A zero cool-down reopens the breaker to full traffic at once.
     #[error("a circuit breaker's cool-down must be longer than zero, got {0:?}")]
     ZeroCoolDown(Duration),
+    /// With no minimum, a call admitted with no time left before its
+    /// deadline would count its timeout against the upstream.
+    #[error("a breaker's fair timeout needs a minimum own time longer than zero, got {0:?}")]
+    ZeroMinOwnTime(Duration),
+    /// tokio's timers have millisecond granularity: a tolerance below that
+    /// would call nearly every timer late, and no timeout would ever count.
+    #[error(
+        "a breaker's timer tolerance must be at least 1 ms (the timers' granularity), got {0:?}"
+    )]
+    TimerToleranceBelowGranularity(Duration),
     /// The hedge budget's ratio is the share of requests that may be hedged.
     #[error("a hedge budget's ratio must be between 0.0 and 1.0, got {0}")]
     BudgetRatioOutOfRange(f64),

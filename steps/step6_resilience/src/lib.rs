@@ -13,7 +13,7 @@
 //! Read the chapter (`cargo xtask book`), then fill in every `todo!()` and
 //! `// TODO`. `cargo xtask verify step6` tells you how far you are, and
 //! `cargo xtask hint step6` helps when you are stuck. A good order: the
-//! breaker, then the hedge, then `spawn_call`, then the page, and last the
+//! breaker (its `verdict` first), then the hedge, then `spawn_call`, then the page, and last the
 //! `select!` loop of `batch_events`, which you fix rather than write.
 //!
 //! # Layout
@@ -21,7 +21,8 @@
 //! * [`upstream`], [`product`], [`deadline`], [`error`], [`fetch`]: the
 //!   earlier steps' foundations, condensed (given, except
 //!   [`ProductPage::assemble`] and [`FetchError::http_status`]: **TODO**).
-//! * [`breaker`]: the circuit breaker's state machine (**TODO**).
+//! * [`breaker`]: the circuit breaker's state machine, and [`verdict`]: what
+//!   an outcome says about the upstream (**TODO**).
 //! * [`latency`], [`budget`]: recent latencies and a hedge budget (given).
 //! * [`per_upstream`]: [`PerUpstream`], one value per upstream (given, as
 //!   in step 3).
@@ -71,7 +72,9 @@ pub mod supervise;
 pub mod upstream;
 
 pub use batch::{Batching, batch_events};
-pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
+pub use breaker::{
+    BreakerConfig, BreakerState, CallTimes, CircuitBreaker, FairTimeout, Permit, Verdict, verdict,
+};
 pub use budget::HedgeBudget;
 pub use deadline::Deadline;
 pub use error::{ConfigError, FetchError};

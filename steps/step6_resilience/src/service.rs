@@ -125,7 +125,7 @@ impl ProductService {
             }
         };
         match &guard.breaker {
-            Some(breaker) => breaker.call(hedged_call).await,
+            Some(breaker) => breaker.call(deadline, hedged_call).await,
             None => hedged_call.await,
         }
     }

@@ -6,7 +6,9 @@
 //! The step comes in five parts, one module each, in the order to work
 //! through them; `verify` shows how many tests of each part pass:
 //!
-//! 1. `breaker`: the circuit breaker (`src/breaker.rs`);
+//! 1. `breaker`: the circuit breaker (`src/breaker.rs`), and what counts as
+//!    an upstream's failure (`verdict`; its tests are `breaker.rs`'s module
+//!    `classification`, in `step6/classification.rs`);
 //! 2. `hedge`: hedged requests (`src/hedge.rs`);
 //! 3. `cancellation`: supervised calls that end when nobody wants them
 //!    (`src/supervise.rs`, and the fan-out in `src/page.rs`);
@@ -17,9 +19,9 @@
 //!
 //! Two kinds of clock, on purpose. The breaker, hedge and batching tests
 //! drive in-process fakes under *paused* time, so every instant is exact.
-//! The tests that need a real request (cancellation, the page, and the
-//! hedge's losing attempt) use fakes on loopback in *real* time with wide
-//! margins: a paused clock would jump ahead while a request waits on a
+//! The tests that need a real request (cancellation, the page, the hedge's
+//! losing attempt, and most of the breaker's classification) use fakes on
+//! loopback in *real* time with wide margins: a paused clock would jump ahead while a request waits on a
 //! socket. Each part's file says more.
 //!
 //! A crate root's `mod name;` looks for `tests/name.rs`, which cargo would

@@ -10,10 +10,17 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use step6_resilience::{BreakerConfig, BreakerState, CircuitBreaker, FetchError, Upstream};
+use step6_resilience::{
+    BreakerConfig, BreakerState, CircuitBreaker, Deadline, FetchError, Upstream,
+};
 use tokio::time::Instant;
 
-use crate::common::{ms, within_time_limit};
+use crate::common::{fair_timeout, ms, within_time_limit};
+
+// The classification tests (what counts as the upstream's failure) are a
+// module of this part: `verify` lists them under the breaker.
+#[path = "classification.rs"]
+mod classification;
 
 fn breaker(failure_threshold: u32, cool_down: Duration, half_open_probes: u32) -> CircuitBreaker {
     CircuitBreaker::new(
@@ -22,9 +29,16 @@ fn breaker(failure_threshold: u32, cool_down: Duration, half_open_probes: u32) -
             failure_threshold,
             cool_down,
             half_open_probes,
+            fair_timeout: fair_timeout(),
         },
     )
     .expect("a valid breaker configuration")
+}
+
+/// A deadline an hour away: these calls answer (or are dropped) long before,
+/// so none of them times out.
+fn far_off() -> Deadline {
+    Deadline::after(Duration::from_secs(3600))
 }
 
 /// An upstream call that fails the way a sick upstream does (503), counting
@@ -47,7 +61,7 @@ async fn healthy_call(calls: &AtomicUsize) -> Result<(), FetchError> {
 async fn trip(breaker: &CircuitBreaker, failures: u32) {
     let calls = AtomicUsize::new(0);
     for _ in 0..failures {
-        let _ = breaker.call(failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
     }
 }
 
@@ -58,10 +72,10 @@ async fn the_breaker_opens_after_the_configured_failures_in_a_row() {
         let breaker = breaker(3, Duration::from_secs(10), 1);
         let calls = AtomicUsize::new(0);
 
-        let _ = breaker.call(failing_call(&calls)).await;
-        let _ = breaker.call(failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
         let after_two = breaker.state();
-        let _ = breaker.call(failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
 
         assert_eq!(
             after_two,
@@ -87,7 +101,7 @@ async fn an_open_breaker_fails_fast_without_calling_the_upstream() {
         let calls = AtomicUsize::new(0);
 
         let started = Instant::now();
-        let result = breaker.call(healthy_call(&calls)).await;
+        let result = breaker.call(far_off(), healthy_call(&calls)).await;
 
         assert!(
             matches!(
@@ -120,14 +134,14 @@ async fn a_success_resets_the_count_of_failures_in_a_row() {
         let calls = AtomicUsize::new(0);
 
         for _ in 0..2 {
-            let _ = breaker.call(failing_call(&calls)).await;
+            let _ = breaker.call(far_off(), failing_call(&calls)).await;
         }
         breaker
-            .call(healthy_call(&calls))
+            .call(far_off(), healthy_call(&calls))
             .await
             .expect("the breaker is closed, so the healthy call runs and succeeds");
         for _ in 0..2 {
-            let _ = breaker.call(failing_call(&calls)).await;
+            let _ = breaker.call(far_off(), failing_call(&calls)).await;
         }
 
         assert_eq!(
@@ -178,7 +192,7 @@ async fn a_successful_probe_closes_the_breaker() {
         tokio::time::advance(Duration::from_secs(10)).await;
         let calls = AtomicUsize::new(0);
 
-        let probe = breaker.call(healthy_call(&calls)).await;
+        let probe = breaker.call(far_off(), healthy_call(&calls)).await;
 
         assert!(probe.is_ok(), "the probe ran and succeeded, got {probe:?}");
         assert_eq!(
@@ -187,7 +201,7 @@ async fn a_successful_probe_closes_the_breaker() {
             "a successful probe must close the breaker"
         );
         breaker
-            .call(healthy_call(&calls))
+            .call(far_off(), healthy_call(&calls))
             .await
             .expect("a closed breaker lets the next call through");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
@@ -205,16 +219,16 @@ async fn a_breaker_closed_by_a_probe_needs_the_whole_threshold_to_open_again() {
         tokio::time::advance(Duration::from_secs(10)).await;
         let calls = AtomicUsize::new(0);
         breaker
-            .call(healthy_call(&calls))
+            .call(far_off(), healthy_call(&calls))
             .await
             .expect("the probe runs and succeeds");
 
         // Act
         for _ in 0..2 {
-            let _ = breaker.call(failing_call(&calls)).await;
+            let _ = breaker.call(far_off(), failing_call(&calls)).await;
         }
         let after_two = breaker.state();
-        let _ = breaker.call(failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
 
         // Assert
         assert_eq!(
@@ -240,7 +254,7 @@ async fn a_failed_probe_reopens_the_breaker_for_another_cool_down() {
         tokio::time::advance(Duration::from_secs(10)).await;
         let calls = AtomicUsize::new(0);
 
-        let _ = breaker.call(failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
         let after_failed_probe = breaker.state();
         tokio::time::advance(ms(9_999)).await;
         let almost_cooled = breaker.state();
@@ -275,14 +289,15 @@ async fn a_cancelled_call_is_not_counted_as_a_failure() {
 
         // Five calls that never answer, each dropped by a timeout.
         for _ in 0..5 {
-            let never_answers = breaker.call(std::future::pending::<Result<(), FetchError>>());
+            let never_answers =
+                breaker.call(far_off(), std::future::pending::<Result<(), FetchError>>());
             let dropped = tokio::time::timeout(ms(100), never_answers).await;
             assert!(
                 dropped.is_err(),
                 "the pending call is dropped by the timeout"
             );
         }
-        let _ = breaker.call(failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
 
         assert_eq!(
             breaker.state(),
@@ -301,10 +316,10 @@ async fn a_cancelled_call_does_not_reset_the_count_of_failures_in_a_row() {
         let calls = AtomicUsize::new(0);
 
         // Act: a failure, a call that never answers and is dropped, a failure.
-        let _ = breaker.call(failing_call(&calls)).await;
-        let never_answers = breaker.call(std::future::pending::<Result<(), FetchError>>());
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
+        let never_answers = breaker.call(far_off(), std::future::pending::<Result<(), FetchError>>());
         let dropped = tokio::time::timeout(ms(100), never_answers).await;
-        let _ = breaker.call(failing_call(&calls)).await;
+        let _ = breaker.call(far_off(), failing_call(&calls)).await;
 
         // Assert
         assert!(dropped.is_err(), "the pending call is dropped by the timeout");
@@ -326,10 +341,10 @@ async fn a_cancelled_probe_frees_its_slot_for_the_next_probe() {
         tokio::time::advance(Duration::from_secs(10)).await;
         let calls = AtomicUsize::new(0);
 
-        let abandoned_probe = breaker.call(std::future::pending::<Result<(), FetchError>>());
+        let abandoned_probe = breaker.call(far_off(), std::future::pending::<Result<(), FetchError>>());
         let dropped = tokio::time::timeout(ms(100), abandoned_probe).await;
         let after_the_cancelled_probe = breaker.state();
-        let next = breaker.call(healthy_call(&calls)).await;
+        let next = breaker.call(far_off(), healthy_call(&calls)).await;
 
         assert!(dropped.is_err(), "the first probe never answers and is dropped");
         assert_eq!(
@@ -418,7 +433,7 @@ async fn outcomes_of_calls_in_flight_together_all_count() {
         let calls = AtomicUsize::new(0);
         let answering_after = |delay: Duration, healthy: bool| {
             let calls = &calls;
-            breaker.call(async move {
+            breaker.call(far_off(), async move {
                 tokio::time::sleep(delay).await;
                 if healthy {
                     healthy_call(calls).await
@@ -454,13 +469,13 @@ async fn a_late_success_from_before_the_breaker_opened_does_not_close_it() {
         let breaker = breaker(1, Duration::from_secs(10), 1);
         let calls = AtomicUsize::new(0);
         // Admitted at 0 s, while closed; succeeds at 15 s.
-        let slow_success = breaker.call(async {
+        let slow_success = breaker.call(far_off(), async {
             tokio::time::sleep(Duration::from_secs(15)).await;
             healthy_call(&calls).await
         });
         let meanwhile = async {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = breaker.call(failing_call(&calls)).await; // opens until 11 s
+            let _ = breaker.call(far_off(), failing_call(&calls)).await; // opens until 11 s
             tokio::time::sleep(Duration::from_secs(10)).await;
             let probe = breaker.try_acquire(); // 11 s: the cool-down is over
             tokio::time::sleep(Duration::from_secs(5)).await; // 16 s
@@ -500,7 +515,7 @@ async fn late_failures_from_before_the_breaker_opened_change_nothing() {
         let breaker = breaker(1, Duration::from_secs(10), 1);
         let calls = AtomicUsize::new(0);
         let failing_at = |at: Duration| {
-            breaker.call(async move {
+            breaker.call(far_off(), async move {
                 tokio::time::sleep(at).await;
                 Err::<(), _>(FetchError::Status {
                     upstream: Upstream::Reviews,
@@ -514,7 +529,7 @@ async fn late_failures_from_before_the_breaker_opened_change_nothing() {
         let while_half_open = failing_at(Duration::from_secs(12));
         let meanwhile = async {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = breaker.call(failing_call(&calls)).await; // opens until 11 s
+            let _ = breaker.call(far_off(), failing_call(&calls)).await; // opens until 11 s
             tokio::time::sleep(Duration::from_secs(10)).await; // 11 s
             let state_at_end_of_cool_down = breaker.state();
             let probe = breaker.try_acquire();
@@ -560,14 +575,14 @@ async fn late_outcomes_from_before_the_breaker_opened_do_not_count_once_it_close
 
         // Act and assert: the late outcomes land between fresh failures.
         fails_late.record_failure();
-        let _ = breaker.call(failing_call(&AtomicUsize::new(0))).await;
+        let _ = breaker.call(far_off(), failing_call(&AtomicUsize::new(0))).await;
         assert_eq!(
             breaker.state(),
             BreakerState::Closed,
             "one failure since the breaker closed is below the threshold of 2: a late failure from a call admitted before it opened must not count"
         );
         succeeds_late.record_success();
-        let _ = breaker.call(failing_call(&AtomicUsize::new(0))).await;
+        let _ = breaker.call(far_off(), failing_call(&AtomicUsize::new(0))).await;
         assert_eq!(
             breaker.state(),
             BreakerState::Open,

@@ -24,58 +24,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{
-    Fakes, NOTICE_LIMIT, PRODUCT_ID, failing_503, hanging, ms, time_until, within_time_limit,
+    Fakes, FakesOnTheirOwnRuntime, NOTICE_LIMIT, PRODUCT_ID, failing_503, hanging, ms, time_until,
+    within_time_limit,
 };
 
 /// How long the fakes get to receive a page's requests. Loopback connects
 /// take a millisecond or two; the margin is for a loaded machine, and a page
 /// that fetches its sections one after another never gets there at all.
 const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(5);
-
-/// Fakes served by a runtime of their own, on threads of their own, so that
-/// the test's runtime counts only the tasks the page and its client start:
-/// an axum server spawns tasks of its own once it first runs, which would
-/// blur a count of the page's tasks.
-struct FakesOnTheirOwnRuntime {
-    fakes: Fakes,
-    /// `Some` until dropped: a runtime cannot be dropped from async code, so
-    /// `Drop` shuts it down in the background instead.
-    runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl FakesOnTheirOwnRuntime {
-    async fn start(inventory: Behaviour, pricing: Behaviour, reviews: Behaviour) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("a runtime for the fakes");
-        let fakes = runtime
-            .spawn(Fakes::start(inventory, pricing, reviews))
-            .await
-            .expect("the fakes start");
-        FakesOnTheirOwnRuntime {
-            fakes,
-            runtime: Some(runtime),
-        }
-    }
-}
-
-impl std::ops::Deref for FakesOnTheirOwnRuntime {
-    type Target = Fakes;
-
-    fn deref(&self) -> &Fakes {
-        &self.fakes
-    }
-}
-
-impl Drop for FakesOnTheirOwnRuntime {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
 
 /// Every section runs in a task of its own: polled once and then left alone, the page still gets all three requests out.
 #[tokio::test]

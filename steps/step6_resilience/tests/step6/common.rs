@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use fake_upstreams::fast::{Behaviour, FastUpstream};
-use step6_resilience::{ProductService, Resilience, UpstreamUrls};
+use step6_resilience::{FairTimeout, ProductService, Resilience, UpstreamUrls};
 use tokio::time::Instant;
 
 /// Every test gets at most this long, so a future that never completes fails
@@ -94,6 +94,52 @@ impl Fakes {
     }
 }
 
+/// Fakes served by a runtime of their own, on threads of their own, so that
+/// the test's runtime counts only the tasks the page and its client start
+/// (an axum server spawns tasks of its own once it first runs, which would
+/// blur a count of the page's tasks), and so that blocking the test's runtime
+/// does not stop the fakes.
+pub struct FakesOnTheirOwnRuntime {
+    fakes: Fakes,
+    /// `Some` until dropped: a runtime cannot be dropped from async code, so
+    /// `Drop` shuts it down in the background instead.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl FakesOnTheirOwnRuntime {
+    pub async fn start(inventory: Behaviour, pricing: Behaviour, reviews: Behaviour) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the fakes");
+        let fakes = runtime
+            .spawn(Fakes::start(inventory, pricing, reviews))
+            .await
+            .expect("the fakes start");
+        FakesOnTheirOwnRuntime {
+            fakes,
+            runtime: Some(runtime),
+        }
+    }
+}
+
+impl std::ops::Deref for FakesOnTheirOwnRuntime {
+    type Target = Fakes;
+
+    fn deref(&self) -> &Fakes {
+        &self.fakes
+    }
+}
+
+impl Drop for FakesOnTheirOwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// An upstream that answers every request in 10 ms.
 pub fn healthy() -> Behaviour {
     Behaviour::fixed(ms(10))
@@ -125,6 +171,18 @@ pub async fn time_until(limit: Duration, condition: impl Fn() -> bool) -> Option
         tokio::time::sleep(ms(5)).await;
     }
     condition().then(|| started.elapsed())
+}
+
+/// The fair-timeout rule of the tests' breakers: a timeout counts against the
+/// upstream only if its call had at least 100 ms of its own before the
+/// deadline and was seen within 200 ms of it. Wide on purpose: a loaded
+/// 2-core machine runs a timer a few milliseconds late, not 200, unless a test
+/// blocks the runtime on purpose.
+pub fn fair_timeout() -> FairTimeout {
+    FairTimeout {
+        min_own_time: ms(100),
+        timer_tolerance: ms(200),
+    }
 }
 
 /// How long the fakes get to notice a dropped request. The issue asks for

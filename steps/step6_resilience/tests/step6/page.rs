@@ -19,8 +19,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{
-    Fakes, NOTICE_LIMIT, PRODUCT_ID, client, failing_503, hanging, healthy, ms, time_until,
-    within_time_limit,
+    Fakes, NOTICE_LIMIT, PRODUCT_ID, client, failing_503, fair_timeout, hanging, healthy, ms,
+    time_until, within_time_limit,
 };
 
 /// The three sections are fetched at the same time: all three requests are in flight together.
@@ -392,6 +392,7 @@ async fn an_open_breaker_on_a_required_section_fails_fast_with_503() {
                 failure_threshold: 1,
                 cool_down: Duration::from_secs(60),
                 half_open_probes: 1,
+                fair_timeout: fair_timeout(),
             }),
             hedge: None,
         });
