@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
+// GIVEN: batching (given code, the same as in the reference solution)
 /// How events are grouped into batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Batching {
@@ -29,6 +30,7 @@ pub struct Batching {
     /// The longest an event waits for its batch to fill up; more than zero.
     pub flush_every: Duration,
 }
+// GIVEN_END: batching
 
 // ANCHOR: batch_events
 /// Receives every event from `events` and hands them to `flush` in batches,

@@ -62,6 +62,7 @@ use crate::deadline::Deadline;
 use crate::error::{ConfigError, FetchError};
 use crate::upstream::Upstream;
 
+// GIVEN: breaker_config (given code, the same as in the reference solution)
 /// How a breaker decides. See the [module documentation](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
@@ -126,7 +127,9 @@ impl BreakerConfig {
         Ok(self)
     }
 }
+// GIVEN_END: breaker_config
 
+// GIVEN: breaker_types (given code, the same as in the reference solution)
 /// What one call's outcome says about the upstream's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -188,6 +191,7 @@ impl Tracked {
         self.generation = self.generation.wrapping_add(1);
     }
 }
+// GIVEN_END: breaker_types
 
 // ANCHOR: verdict
 /// What a call's outcome says about its upstream, so the breaker counts what
@@ -241,6 +245,7 @@ fn judge_timeout(times: CallTimes, fair: FairTimeout) -> Verdict {
 }
 // ANCHOR_END: verdict
 
+// GIVEN: breaker_and_permit (given code, the same as in the reference solution)
 /// A circuit breaker for one upstream.
 #[derive(Debug)]
 pub struct CircuitBreaker {
@@ -263,8 +268,10 @@ pub struct Permit<'a> {
     /// Set once an outcome is recorded, so `Drop` knows it was not cancelled.
     settled: bool,
 }
+// GIVEN_END: breaker_and_permit
 
 impl CircuitBreaker {
+    // GIVEN: breaker_new_and_call (given code, the same as in the reference solution)
     /// A closed breaker for `upstream`.
     ///
     /// # Errors
@@ -337,6 +344,7 @@ impl CircuitBreaker {
         }
         result
     }
+    // GIVEN_END: breaker_new_and_call
 
     // ANCHOR: try_acquire
     /// Asks to make one call. A closed breaker lets it through. An open
@@ -453,6 +461,7 @@ impl CircuitBreaker {
     }
     // ANCHOR_END: outcomes
 
+    // GIVEN: open_error_and_lock (given code, the same as in the reference solution)
     fn open_error(&self) -> FetchError {
         FetchError::CircuitOpen {
             upstream: self.upstream,
@@ -466,8 +475,10 @@ impl CircuitBreaker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+    // GIVEN_END: open_error_and_lock
 }
 
+// GIVEN: permit_records (given code, the same as in the reference solution)
 impl Permit<'_> {
     /// Records that the call succeeded.
     pub fn record_success(mut self) {
@@ -481,6 +492,7 @@ impl Permit<'_> {
         self.breaker.on_failure(self.generation);
     }
 }
+// GIVEN_END: permit_records
 
 // ANCHOR: permit_drop
 impl Drop for Permit<'_> {

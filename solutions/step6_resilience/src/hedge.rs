@@ -34,6 +34,7 @@ use crate::budget::HedgeBudget;
 use crate::error::ConfigError;
 use crate::latency::LatencyTracker;
 
+// GIVEN: hedge_config (given code, the same as in the reference solution)
 /// When to send the backup request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HedgeDelay {
@@ -126,6 +127,7 @@ impl Hedge {
         self.hedges_sent.load(Ordering::Relaxed)
     }
 }
+// GIVEN_END: hedge_config
 
 // ANCHOR: hedged
 /// Runs `attempt()` once and, if it has not answered by the hedge delay

@@ -40,6 +40,7 @@
 //! * **no spans or metrics** (step 4), and no HTTP server: the lab calls
 //!   [`fetch_product_page`] directly.
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod batch;
 pub mod breaker;
 pub mod budget;
@@ -71,3 +72,4 @@ pub use product::{Inventory, Price, ProductPage, ReviewStats};
 pub use service::{ProductService, Resilience};
 pub use supervise::{OwnedCall, spawn_call};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

@@ -62,6 +62,7 @@ pub async fn fetch_product_page(
 }
 // ANCHOR_END: fetch_product_page
 
+// GIVEN: spawn_section (given code, the same as in the reference solution)
 /// Spawns the fetch of one section as an [`OwnedCall`] (given): the task
 /// owns a clone of the service, so it can outlive this stack frame, but not
 /// its owner.
@@ -77,3 +78,4 @@ fn spawn_section<T: DeserializeOwned + Send + 'static>(
         service.fetch(upstream, product_id, deadline).await
     })
 }
+// GIVEN_END: spawn_section

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::FetchError;
 use crate::upstream::Upstream;
 
+// GIVEN: payloads (given code, the same as in the reference solution)
 /// The inventory service's answer: `GET /inventory/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
@@ -53,6 +54,7 @@ pub struct ProductPage {
     /// (with any error), e.g. `["reviews"]`. Empty on a complete page.
     pub degraded: Vec<Upstream>,
 }
+// GIVEN_END: payloads
 
 impl ProductPage {
     /// Builds the page from the two required sections and the outcome of the
@@ -86,8 +88,10 @@ impl ProductPage {
     }
     // ANCHOR_END: assemble
 
+    // GIVEN: is_degraded (given code, the same as in the reference solution)
     /// Whether any optional section is missing.
     pub fn is_degraded(&self) -> bool {
         !self.degraded.is_empty()
     }
+    // GIVEN_END: is_degraded
 }

@@ -24,6 +24,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::error::FetchError;
 use crate::upstream::Upstream;
 
+// GIVEN: owned_call (given code, the same as in the reference solution)
 /// A spawned upstream call, owned by whoever holds this value: awaiting it
 /// gives the call's result, dropping it aborts the task.
 ///
@@ -36,6 +37,7 @@ pub struct OwnedCall<T> {
     /// `None` from the task means its token was cancelled first.
     handle: AbortOnDropHandle<Option<Result<T, FetchError>>>,
 }
+// GIVEN_END: owned_call
 
 // ANCHOR: spawn_call
 /// Spawns `call` as its own task, which stops early if `cancel` is cancelled
@@ -58,6 +60,7 @@ pub fn spawn_call<T: Send + 'static>(
 }
 // ANCHOR_END: spawn_call
 
+// GIVEN: owned_call_future (given code, the same as in the reference solution)
 impl<T> Future for OwnedCall<T> {
     type Output = Result<T, FetchError>;
 
@@ -77,3 +80,4 @@ impl<T> Future for OwnedCall<T> {
             })
     }
 }
+// GIVEN_END: owned_call_future

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
+// GIVEN: batching (given code, the same as in the reference solution)
 /// How events are grouped into batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Batching {
@@ -26,6 +27,7 @@ pub struct Batching {
     /// The longest an event waits for its batch to fill up; more than zero.
     pub flush_every: Duration,
 }
+// GIVEN_END: batching
 
 /// Receives every event from `events` and hands them to `flush` in batches,
 /// in the order they were received, each event exactly once, until every

@@ -68,6 +68,7 @@ use crate::deadline::Deadline;
 use crate::error::{ConfigError, FetchError};
 use crate::upstream::Upstream;
 
+// GIVEN: breaker_config (given code, the same as in the reference solution)
 /// How a breaker decides. See the [module documentation](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
@@ -130,7 +131,9 @@ impl BreakerConfig {
         Ok(self)
     }
 }
+// GIVEN_END: breaker_config
 
+// GIVEN: breaker_types (given code, the same as in the reference solution)
 /// What one call's outcome says about the upstream's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -192,6 +195,7 @@ impl Tracked {
         self.generation = self.generation.wrapping_add(1);
     }
 }
+// GIVEN_END: breaker_types
 
 /// What a call's outcome says about its upstream, so the breaker counts what
 /// the upstream did and not what we did to ourselves.
@@ -217,6 +221,7 @@ pub fn verdict<T>(result: &Result<T, FetchError>, times: CallTimes, fair: FairTi
     todo!("verdict: judge what this outcome says about the upstream, timeouts by their fair chance")
 }
 
+// GIVEN: breaker_and_permit (given code, the same as in the reference solution)
 /// A circuit breaker for one upstream.
 #[derive(Debug)]
 pub struct CircuitBreaker {
@@ -239,8 +244,10 @@ pub struct Permit<'a> {
     /// Set once an outcome is recorded, so `Drop` knows it was not cancelled.
     settled: bool,
 }
+// GIVEN_END: breaker_and_permit
 
 impl CircuitBreaker {
+    // GIVEN: breaker_new_and_call (given code, the same as in the reference solution)
     /// A closed breaker for `upstream`.
     ///
     /// # Errors
@@ -313,6 +320,7 @@ impl CircuitBreaker {
         }
         result
     }
+    // GIVEN_END: breaker_new_and_call
 
     /// Asks to make one call. A closed breaker lets it through. An open
     /// breaker whose cool-down is over turns half-open on this call (a change
@@ -366,6 +374,7 @@ impl CircuitBreaker {
         // destructor while a test is already failing aborts the test run.)
     }
 
+    // GIVEN: open_error_and_lock (given code, the same as in the reference solution)
     fn open_error(&self) -> FetchError {
         FetchError::CircuitOpen {
             upstream: self.upstream,
@@ -379,8 +388,10 @@ impl CircuitBreaker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+    // GIVEN_END: open_error_and_lock
 }
 
+// GIVEN: permit_records (given code, the same as in the reference solution)
 impl Permit<'_> {
     /// Records that the call succeeded.
     pub fn record_success(mut self) {
@@ -394,6 +405,7 @@ impl Permit<'_> {
         self.breaker.on_failure(self.generation);
     }
 }
+// GIVEN_END: permit_records
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::upstream::Upstream;
 
+// GIVEN: fetch_error (given code, the same as in the reference solution)
 /// Why fetching from an upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -62,8 +63,10 @@ pub enum FetchError {
         upstream: Upstream,
     },
 }
+// GIVEN_END: fetch_error
 
 impl FetchError {
+    // GIVEN: upstream_of (given code, the same as in the reference solution)
     /// The upstream this error is about.
     pub fn upstream(&self) -> Upstream {
         match self {
@@ -75,6 +78,7 @@ impl FetchError {
             | FetchError::Cancelled { upstream } => *upstream,
         }
     }
+    // GIVEN_END: upstream_of
 
     /// The HTTP status our own endpoint answers with when a *required*
     /// section fails with this error.
@@ -94,6 +98,7 @@ impl FetchError {
     }
 }
 
+// GIVEN: config_error (given code, the same as in the reference solution)
 /// A resilience setting that cannot work, caught when the service is built
 /// rather than discovered under load.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -127,3 +132,4 @@ pub enum ConfigError {
     #[error("a hedge quantile must be between 0.0 and 1.0 (0.95, not 95), got {0}")]
     QuantileOutOfRange(f64),
 }
+// GIVEN_END: config_error

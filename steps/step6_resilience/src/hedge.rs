@@ -35,6 +35,7 @@ use crate::budget::HedgeBudget;
 use crate::error::ConfigError;
 use crate::latency::LatencyTracker;
 
+// GIVEN: hedge_config (given code, the same as in the reference solution)
 /// When to send the backup request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum HedgeDelay {
@@ -127,6 +128,7 @@ impl Hedge {
         self.hedges_sent.load(Ordering::Relaxed)
     }
 }
+// GIVEN_END: hedge_config
 
 /// Runs `attempt()` once and, if it has not answered by the hedge delay
 /// ([`Hedge::delay`]), runs it a second time as a backup, budget allowing;

@@ -56,6 +56,7 @@
 // help then.
 #![allow(unused_variables, unused_imports, dead_code)]
 
+// GIVEN: modules_and_exports (given code, the same as in the reference solution)
 pub mod batch;
 pub mod breaker;
 pub mod budget;
@@ -87,3 +88,4 @@ pub use product::{Inventory, Price, ProductPage, ReviewStats};
 pub use service::{ProductService, Resilience};
 pub use supervise::{OwnedCall, spawn_call};
 pub use upstream::{Upstream, UpstreamUrls};
+// GIVEN_END: modules_and_exports

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::FetchError;
 use crate::upstream::Upstream;
 
+// GIVEN: payloads (given code, the same as in the reference solution)
 /// The inventory service's answer: `GET /inventory/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inventory {
@@ -55,6 +56,7 @@ pub struct ProductPage {
     /// (with any error), e.g. `["reviews"]`. Empty on a complete page.
     pub degraded: Vec<Upstream>,
 }
+// GIVEN_END: payloads
 
 impl ProductPage {
     /// Builds the page from the two required sections and the outcome of the
@@ -76,8 +78,10 @@ impl ProductPage {
         todo!("ProductPage::assemble: a failed optional section degrades the page")
     }
 
+    // GIVEN: is_degraded (given code, the same as in the reference solution)
     /// Whether any optional section is missing.
     pub fn is_degraded(&self) -> bool {
         !self.degraded.is_empty()
     }
+    // GIVEN_END: is_degraded
 }

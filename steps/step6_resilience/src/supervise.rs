@@ -26,6 +26,7 @@ use tokio_util::task::AbortOnDropHandle;
 use crate::error::FetchError;
 use crate::upstream::Upstream;
 
+// GIVEN: owned_call (given code, the same as in the reference solution)
 /// A spawned upstream call, owned by whoever holds this value: awaiting it
 /// gives the call's result, dropping it aborts the task.
 ///
@@ -38,6 +39,7 @@ pub struct OwnedCall<T> {
     /// `None` from the task means its token was cancelled first.
     handle: AbortOnDropHandle<Option<Result<T, FetchError>>>,
 }
+// GIVEN_END: owned_call
 
 /// Spawns `call` as its own task, which stops early if `cancel` is cancelled
 /// and is aborted if the returned [`OwnedCall`] is dropped.
@@ -53,6 +55,7 @@ pub fn spawn_call<T: Send + 'static>(
     todo!("spawn_call: a spawned task that observes the token and is aborted on drop")
 }
 
+// GIVEN: owned_call_future (given code, the same as in the reference solution)
 impl<T> Future for OwnedCall<T> {
     type Output = Result<T, FetchError>;
 
@@ -72,3 +75,4 @@ impl<T> Future for OwnedCall<T> {
             })
     }
 }
+// GIVEN_END: owned_call_future

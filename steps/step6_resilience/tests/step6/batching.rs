@@ -9,31 +9,21 @@
 //! senders at once, and checks only that nothing is lost or repeated: speed
 //! is never asserted.
 
-use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fake_upstreams::testing::TEST_TIME_LIMIT;
 use step6_resilience::{Batching, batch_events};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Each test of this part gets at most this long; all of them take well
-/// under a second, so reaching it means `batch_events` never returned.
-const PART_TIME_LIMIT: Duration = Duration::from_secs(20);
-
-/// Awaits `future`, failing the test with a clear message if it has not
-/// finished within [`PART_TIME_LIMIT`].
-async fn within_time_limit<T>(future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(PART_TIME_LIMIT, future)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {PART_TIME_LIMIT:?}: does batch_events return \
-                 once every sender is dropped?"
-            )
-        })
-}
+/// What a test of this part says when its loop outlives [`TEST_TIME_LIMIT`]
+/// (the limit every async test of the workbook runs under): every test here
+/// takes well under a second, so reaching it means `batch_events` never
+/// returned.
+const LOOP_NEVER_RETURNED: &str =
+    "batch_events never returned: does it return once every sender is dropped?";
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -145,7 +135,10 @@ async fn every_event_is_flushed_once_in_order_and_in_time_while_the_timer_races_
         (sent_at, closed_at)
     };
 
-    let ((), (sent_at, closed_at)) = within_time_limit(async { tokio::join!(loop_, sender) }).await;
+    let ((), (sent_at, closed_at)) =
+        tokio::time::timeout(TEST_TIME_LIMIT, async { tokio::join!(loop_, sender) })
+            .await
+            .expect(LOOP_NEVER_RETURNED);
 
     let flushes = recorder.flushes();
     assert_each_event_once_in_order("the events", &events_in_order(&flushes), 0..EVENTS);
@@ -203,7 +196,10 @@ async fn a_burst_goes_out_in_full_batches_at_once_and_the_rest_by_the_next_tick(
         flushed_while_open
     };
 
-    let ((), flushed_while_open) = within_time_limit(async { tokio::join!(loop_, script) }).await;
+    let ((), flushed_while_open) =
+        tokio::time::timeout(TEST_TIME_LIMIT, async { tokio::join!(loop_, script) })
+            .await
+            .expect(LOOP_NEVER_RETURNED);
 
     let flushes = recorder.flushes();
     assert_each_event_once_in_order("the 25 events", &events_in_order(&flushes), 0..25);
@@ -243,7 +239,9 @@ async fn events_still_in_the_channel_when_the_sender_goes_are_flushed_too() {
         drop(events);
     };
 
-    within_time_limit(async { tokio::join!(loop_, script) }).await;
+    tokio::time::timeout(TEST_TIME_LIMIT, async { tokio::join!(loop_, script) })
+        .await
+        .expect(LOOP_NEVER_RETURNED);
 
     let flushes = recorder.flushes();
     assert_each_event_once_in_order("the 25 events", &events_in_order(&flushes), 0..25);
@@ -278,13 +276,14 @@ async fn on_four_threads_no_event_from_four_senders_is_lost_or_repeated() {
         .collect();
     drop(events);
 
-    within_time_limit(async {
+    tokio::time::timeout(TEST_TIME_LIMIT, async {
         for sender in senders {
             sender.await.expect("a sender task panicked");
         }
         loop_.await.expect("batch_events panicked");
     })
-    .await;
+    .await
+    .expect(LOOP_NEVER_RETURNED);
 
     let flushes = recorder.flushes();
     assert!(

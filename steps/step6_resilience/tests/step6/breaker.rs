@@ -10,12 +10,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use fake_upstreams::testing::within_time_limit;
 use step6_resilience::{
     BreakerConfig, BreakerState, CircuitBreaker, Deadline, FetchError, Upstream,
 };
 use tokio::time::Instant;
 
-use crate::common::{fair_timeout, ms, within_time_limit};
+use crate::common::{fair_timeout, ms};
 
 // The classification tests (what counts as the upstream's failure) are a
 // module of this part: `verify` lists them under the breaker.
@@ -249,14 +250,16 @@ async fn a_breaker_closed_by_a_probe_needs_the_whole_threshold_to_open_again() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_probe_reopens_the_breaker_for_another_cool_down() {
     within_time_limit(async {
-        let breaker = breaker(1, Duration::from_secs(10), 1);
+        // A 5 s cool-down: two of them fit within the test's time limit,
+        // which the paused clock's jumps count too.
+        let breaker = breaker(1, Duration::from_secs(5), 1);
         trip(&breaker, 1).await;
-        tokio::time::advance(Duration::from_secs(10)).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
         let calls = AtomicUsize::new(0);
 
         let _ = breaker.call(far_off(), failing_call(&calls)).await;
         let after_failed_probe = breaker.state();
-        tokio::time::advance(ms(9_999)).await;
+        tokio::time::advance(ms(4_999)).await;
         let almost_cooled = breaker.state();
         tokio::time::advance(ms(1)).await;
 
@@ -269,7 +272,7 @@ async fn a_failed_probe_reopens_the_breaker_for_another_cool_down() {
         assert_eq!(
             almost_cooled,
             BreakerState::Open,
-            "the new cool-down runs a full 10 s from the failed probe"
+            "the new cool-down runs a full 5 s from the failed probe"
         );
         assert_eq!(
             breaker.state(),
@@ -468,9 +471,9 @@ async fn a_late_success_from_before_the_breaker_opened_does_not_close_it() {
     within_time_limit(async {
         let breaker = breaker(1, Duration::from_secs(10), 1);
         let calls = AtomicUsize::new(0);
-        // Admitted at 0 s, while closed; succeeds at 15 s.
+        // Admitted at 0 s, while closed; succeeds at 12 s.
         let slow_success = breaker.call(far_off(), async {
-            tokio::time::sleep(Duration::from_secs(15)).await;
+            tokio::time::sleep(Duration::from_secs(12)).await;
             healthy_call(&calls).await
         });
         let meanwhile = async {
@@ -478,7 +481,7 @@ async fn a_late_success_from_before_the_breaker_opened_does_not_close_it() {
             let _ = breaker.call(far_off(), failing_call(&calls)).await; // opens until 11 s
             tokio::time::sleep(Duration::from_secs(10)).await;
             let probe = breaker.try_acquire(); // 11 s: the cool-down is over
-            tokio::time::sleep(Duration::from_secs(5)).await; // 16 s
+            tokio::time::sleep(Duration::from_secs(2)).await; // 13 s
             let state_after_late_success = breaker.state();
             let another_call = breaker.try_acquire().map(|_| ());
             (probe, state_after_late_success, another_call)
@@ -596,16 +599,18 @@ async fn late_outcomes_from_before_the_breaker_opened_do_not_count_once_it_close
 #[tokio::test(start_paused = true)]
 async fn a_probe_from_an_earlier_half_open_spell_has_no_say() {
     within_time_limit(async {
-        let breaker = breaker(1, Duration::from_secs(10), 3);
+        // A 5 s cool-down: two of them fit within the test's time limit,
+        // which the paused clock's jumps count too.
+        let breaker = breaker(1, Duration::from_secs(5), 3);
         trip(&breaker, 1).await;
-        tokio::time::advance(Duration::from_secs(10)).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
 
         // First half-open spell: three probes; one fails and reopens the breaker.
         let failed_probe = breaker.try_acquire().expect("probe 1 of the first spell");
         let cancelled_later = breaker.try_acquire().expect("probe 2 of the first spell");
         let succeeds_later = breaker.try_acquire().expect("probe 3 of the first spell");
         failed_probe.record_failure();
-        tokio::time::advance(Duration::from_secs(10)).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
 
         // Second half-open spell: its own three probes fill every slot.
         let current_probes: Vec<_> = (0..3)

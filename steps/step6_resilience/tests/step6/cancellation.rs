@@ -23,9 +23,10 @@ use step6_resilience::{
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use fake_upstreams::testing::{wait_until, within_time_limit};
+
 use crate::common::{
-    Fakes, FakesOnTheirOwnRuntime, NOTICE_LIMIT, PRODUCT_ID, failing_503, hanging, ms, time_until,
-    within_time_limit,
+    Fakes, FakesOnTheirOwnRuntime, NOTICE_LIMIT, PRODUCT_ID, failing_503, hanging, ms,
 };
 
 /// How long the fakes get to receive a page's requests. Loopback connects
@@ -51,12 +52,12 @@ async fn every_section_runs_in_its_own_task_without_the_page_being_polled() {
 
         // Act: poll the page once, so it can start its sections, then stop.
         let first_poll = futures::poll!(page.as_mut());
-        let in_flight = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
+        let in_flight = wait_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
 
         // Assert
         assert!(first_poll.is_pending(), "the fakes never answer");
         assert!(
-            in_flight.is_some(),
+            in_flight.is_ok(),
             "all three requests must arrive while nobody polls the page: each section runs in a spawned task of its own, not inside the page future"
         );
     })
@@ -93,7 +94,7 @@ async fn a_failing_required_section_ends_the_page_at_once_and_cancels_the_others
             )
             .await;
             let elapsed = started.elapsed();
-            let others_cancelled = time_until(NOTICE_LIMIT, || {
+            let others_cancelled = wait_until(NOTICE_LIMIT, || {
                 fakes
                     .all()
                     .iter()
@@ -118,7 +119,7 @@ async fn a_failing_required_section_ends_the_page_at_once_and_cancels_the_others
                 "the page must fail as soon as {failing_section} fails (500 ms), not wait for the hanging sections until the {budget:?} deadline; took {elapsed:?}"
             );
             assert!(
-                others_cancelled.is_some(),
+                others_cancelled.is_ok(),
                 "once {failing_section} has failed the page, the other two requests must be cancelled; counters: {:?}",
                 fakes.all().map(FastUpstream::counters)
             );
@@ -201,19 +202,19 @@ async fn dropping_the_page_future_cancels_every_in_flight_upstream_call() {
             tokio::pin!(page);
             tokio::select! {
                 result = &mut page => panic!("the upstreams hang, yet the page answered {result:?}"),
-                seen = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => seen,
+                seen = wait_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => seen,
             }
         }
         .await;
-        let noticed = time_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
+        let noticed = wait_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
 
         assert!(
-            in_flight.is_some(),
+            in_flight.is_ok(),
             "all three upstream requests should be in flight at once before the caller gives up; counters: {:?}",
             fakes.all().map(FastUpstream::counters)
         );
         assert!(
-            noticed.is_some(),
+            noticed.is_ok(),
             "after the page future is dropped every upstream must see its request cancelled within {NOTICE_LIMIT:?}; counters: {:?}",
             fakes.all().map(FastUpstream::counters)
         );
@@ -231,7 +232,7 @@ async fn cancelling_the_token_ends_the_page_and_drops_every_call() {
         let deadline = Deadline::after(Duration::from_secs(10));
         // Cancels once all three requests are in flight (or gives up waiting).
         let canceller = async {
-            let in_flight = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
+            let in_flight = wait_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)).await;
             cancel.cancel();
             (in_flight, Instant::now())
         };
@@ -241,10 +242,10 @@ async fn cancelling_the_token_ends_the_page_and_drops_every_call() {
             canceller
         );
         let page_ended_after = cancelled_at.elapsed();
-        let noticed = time_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
+        let noticed = wait_until(NOTICE_LIMIT, || fakes.all_cancelled(1)).await;
 
         assert!(
-            in_flight.is_some(),
+            in_flight.is_ok(),
             "all three upstream requests should be in flight at once before the token is cancelled"
         );
         let error = page.expect_err("a cancelled page fails");
@@ -262,7 +263,7 @@ async fn cancelling_the_token_ends_the_page_and_drops_every_call() {
             "the page must end soon after the token is cancelled, not at its deadline; it ended {page_ended_after:?} later"
         );
         assert!(
-            noticed.is_some(),
+            noticed.is_ok(),
             "every spawned call must observe the token and drop its request; counters: {:?}",
             fakes.all().map(FastUpstream::counters)
         );
@@ -286,17 +287,17 @@ async fn no_task_is_left_alive_after_the_caller_gives_up() {
             tokio::pin!(page);
             tokio::select! {
                 result = &mut page => panic!("the upstreams hang, yet the page answered {result:?}"),
-                seen = time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => {
+                seen = wait_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1)) => {
                     (seen, metrics.num_alive_tasks())
                 }
             }
         }
         .await;
         let back_to_baseline =
-            time_until(Duration::from_secs(2), || metrics.num_alive_tasks() == baseline).await;
+            wait_until(Duration::from_secs(2), || metrics.num_alive_tasks() == baseline).await;
 
         assert!(
-            in_flight.is_some(),
+            in_flight.is_ok(),
             "all three upstream requests should be in flight at once before the caller gives up"
         );
         assert!(
@@ -304,7 +305,7 @@ async fn no_task_is_left_alive_after_the_caller_gives_up() {
             "while the page waits, its calls (and their connections) are alive: {during} tasks vs {baseline} before"
         );
         assert!(
-            back_to_baseline.is_some(),
+            back_to_baseline.is_ok(),
             "after the caller gave up, {} tasks are alive against {baseline} before: a spawned call was detached instead of aborted",
             metrics.num_alive_tasks()
         );
@@ -338,7 +339,7 @@ async fn under_load_on_four_threads_no_task_or_request_outlives_its_page() {
             tokio::pin!(dropped_pages);
             let cancel_once_all_in_flight = async {
                 let seen =
-                    time_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(2 * PAGES_PER_HALF))
+                    wait_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(2 * PAGES_PER_HALF))
                         .await;
                 shutdown.cancel();
                 seen
@@ -350,15 +351,15 @@ async fn under_load_on_four_threads_no_task_or_request_outlives_its_page() {
             // Leaving the block drops the other half's pages, in flight.
         }
         .await;
-        let all_cancelled = time_until(Duration::from_secs(5), || {
+        let all_cancelled = wait_until(Duration::from_secs(5), || {
             fakes.all_cancelled(2 * PAGES_PER_HALF)
         })
         .await;
         let back_to_baseline =
-            time_until(Duration::from_secs(5), || metrics.num_alive_tasks() == baseline).await;
+            wait_until(Duration::from_secs(5), || metrics.num_alive_tasks() == baseline).await;
 
         assert!(
-            in_flight.is_some(),
+            in_flight.is_ok(),
             "all {} requests should be in flight at once before the pages are given up; counters: {:?}",
             6 * PAGES_PER_HALF,
             fakes.all().map(FastUpstream::counters)
@@ -370,12 +371,12 @@ async fn under_load_on_four_threads_no_task_or_request_outlives_its_page() {
             "every page whose token was cancelled must fail with Cancelled"
         );
         assert!(
-            all_cancelled.is_some(),
+            all_cancelled.is_ok(),
             "every upstream request must be cancelled, whichever way its page was given up; counters: {:?}",
             fakes.all().map(FastUpstream::counters)
         );
         assert!(
-            back_to_baseline.is_some(),
+            back_to_baseline.is_ok(),
             "after every page was given up, {} tasks are alive against {baseline} before: some spawned call outlived its page",
             metrics.num_alive_tasks()
         );

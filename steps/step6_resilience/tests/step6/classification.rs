@@ -19,14 +19,14 @@ use std::pin::pin;
 use std::time::Duration;
 
 use fake_upstreams::fast::Behaviour;
+use fake_upstreams::testing::{closed_port_url, loopback_client, wait_until, within_time_limit};
 use step6_resilience::{
     BreakerConfig, BreakerState, CircuitBreaker, Deadline, FetchError, Price, ProductService,
     Resilience, Upstream, UpstreamUrls,
 };
 
 use crate::common::{
-    Fakes, FakesOnTheirOwnRuntime, PRODUCT_ID, client, failing_503, fair_timeout, hanging, healthy,
-    ms, time_until, within_time_limit,
+    Fakes, FakesOnTheirOwnRuntime, PRODUCT_ID, failing_503, fair_timeout, hanging, healthy, ms,
 };
 
 /// How long a request gets to reach the fake. Loopback takes a millisecond
@@ -129,13 +129,9 @@ async fn a_refused_connection_counts_as_a_failure_and_opens_the_breaker() {
     within_time_limit(async {
         let fakes = Fakes::start(healthy(), healthy(), healthy()).await;
         // Pricing's address is a port nobody listens on any more.
-        let refusing = {
-            let listener =
-                std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-            format!("http://{}", listener.local_addr().expect("its address"))
-        };
+        let refusing = closed_port_url();
         let service = ProductService::new(
-            client(),
+            loopback_client(),
             UpstreamUrls {
                 pricing: refusing,
                 ..fakes.urls()
@@ -209,8 +205,8 @@ async fn a_timeout_seen_late_because_our_runtime_was_blocked_does_not_count() {
             let mut fetch = pin!(fetch_price(&service, Deadline::after(ms(600))));
             tokio::select! {
                 result = &mut fetch => panic!("pricing hangs, yet the call ended at once: {result:?}"),
-                reached = time_until(REACH_LIMIT, || fakes.pricing.counters().requests == call) => {
-                    assert!(reached.is_some(), "request {call} never reached pricing");
+                reached = wait_until(REACH_LIMIT, || fakes.pricing.counters().requests == call) => {
+                    assert!(reached.is_ok(), "request {call} never reached pricing");
                 }
             }
 
@@ -275,8 +271,8 @@ async fn a_call_dropped_in_flight_does_not_count() {
             ));
             tokio::select! {
                 result = &mut fetch => panic!("pricing hangs, yet the call ended: {result:?}"),
-                reached = time_until(REACH_LIMIT, || fakes.pricing.counters().requests == call) => {
-                    assert!(reached.is_some(), "request {call} never reached pricing");
+                reached = wait_until(REACH_LIMIT, || fakes.pricing.counters().requests == call) => {
+                    assert!(reached.is_ok(), "request {call} never reached pricing");
                 }
             }
             // The caller goes away: the call's future is dropped mid-flight.

@@ -1,48 +1,26 @@
-//! What the parts of step 6's tests share: the time limit, and the fakes on
-//! loopback.
+//! What the parts of step 6's tests share: the fakes on loopback and the
+//! tests' settings.
 //!
-//! Every async test runs under [`within_time_limit`], so a future that never
-//! completes fails with a message instead of freezing the run. The tests on
-//! real sockets start [`Fakes`], one `fake_upstreams::fast::FastUpstream` per
-//! upstream, and wait *for a condition* with [`time_until`] instead of
-//! sleeping a fixed time and then looking.
+//! Every async test runs under `within_time_limit` (from
+//! `fake_upstreams::testing`, with `wait_until` and the loopback client), so
+//! a future that never completes fails with a message instead of freezing
+//! the run. The tests on real sockets start [`Fakes`], one
+//! `fake_upstreams::fast::FastUpstream` per upstream, and wait *for a
+//! condition* with `wait_until` instead of sleeping a fixed time and then
+//! looking.
 
-use std::future::Future;
 use std::time::Duration;
 
 use fake_upstreams::fast::{Behaviour, FastUpstream};
+use fake_upstreams::testing::loopback_client;
 use step6_resilience::{FairTimeout, ProductService, Resilience, UpstreamUrls};
-use tokio::time::Instant;
-
-/// Every test gets at most this long, so a future that never completes fails
-/// with a message instead of freezing the run.
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(20);
 
 /// The product every test asks for.
 pub const PRODUCT_ID: u64 = 42;
 
-/// Runs `test`, failing it with a clear message if it outlives the limit.
-pub async fn within_time_limit<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIME_LIMIT, test)
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "the test did not finish within {TEST_TIME_LIMIT:?}: is a future waiting forever?"
-            )
-        })
-}
-
 /// `millis` milliseconds: the tests' durations are short and many.
 pub fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
-}
-
-/// A client for loopback tests: system proxies apply even to 127.0.0.1.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a reqwest client builds")
 }
 
 /// Three fast fakes, one per upstream, on this test's runtime.
@@ -70,7 +48,8 @@ impl Fakes {
     }
 
     pub fn service(&self, resilience: Resilience) -> ProductService {
-        ProductService::new(client(), self.urls(), resilience).expect("a valid configuration")
+        ProductService::new(loopback_client(), self.urls(), resilience)
+            .expect("a valid configuration")
     }
 
     pub fn all(&self) -> [&FastUpstream; 3] {
@@ -156,23 +135,6 @@ pub fn failing_503() -> Behaviour {
     Behaviour::fixed(ms(10)).failing(1.0, 503)
 }
 
-/// Polls `condition` every 5 ms until it holds or `limit` passes; returns
-/// how long it took, or `None` if it never held.
-///
-/// The fake notices a dropped request *asynchronously* (the client closes the
-/// connection, the server reads the close, hyper drops the handler), so a
-/// test must wait for it rather than check once.
-pub async fn time_until(limit: Duration, condition: impl Fn() -> bool) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if condition() {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(ms(5)).await;
-    }
-    condition().then(|| started.elapsed())
-}
-
 /// The fair-timeout rule of the tests' breakers: a timeout counts against the
 /// upstream only if its call had at least 100 ms of its own before the
 /// deadline and was seen within 200 ms of it. Wide on purpose: a loaded
@@ -188,4 +150,8 @@ pub fn fair_timeout() -> FairTimeout {
 /// How long the fakes get to notice a dropped request. The issue asks for
 /// 100 ms; loopback usually takes a millisecond or two, but these tests must
 /// pass on a loaded 2-core machine, so they assert a tenfold margin.
+///
+/// A fake notices a dropped request *asynchronously* (the client closes the
+/// connection, the server reads the close, hyper drops the handler), so a
+/// test waits for it with `wait_until` rather than checking once.
 pub const NOTICE_LIMIT: Duration = Duration::from_secs(1);

@@ -12,15 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fake_upstreams::fast::FastUpstream;
+use fake_upstreams::testing::{loopback_client, wait_until, within_time_limit};
 use step6_resilience::{
     Deadline, Hedge, HedgeConfig, HedgeDelay, ReviewStats, Upstream, UpstreamUrls, fetch_json,
     hedged,
 };
 use tokio::time::Instant;
 
-use crate::common::{
-    NOTICE_LIMIT, PRODUCT_ID, client, hanging, healthy, ms, time_until, within_time_limit,
-};
+use crate::common::{NOTICE_LIMIT, PRODUCT_ID, hanging, healthy, ms};
 
 /// One scripted attempt: how long it takes, and what it answers.
 type Script = (Duration, Result<&'static str, &'static str>);
@@ -591,7 +590,7 @@ async fn the_losing_attempt_is_cancelled_at_the_upstream() {
             reviews: fake.base_url(),
         };
         let (slow_urls, fast_urls) = (urls_of(&slow), urls_of(&fast));
-        let client = client();
+        let client = loopback_client();
         let deadline = Deadline::after(Duration::from_secs(10));
         let hedge = fixed_hedge(ms(50));
         // The first attempt goes to the hanging fake, the backup to the healthy one.
@@ -606,11 +605,11 @@ async fn the_losing_attempt_is_cancelled_at_the_upstream() {
         };
 
         let answer = hedged(&hedge, attempt).await;
-        let noticed = time_until(NOTICE_LIMIT, || slow.counters().cancelled == 1).await;
+        let noticed = wait_until(NOTICE_LIMIT, || slow.counters().cancelled == 1).await;
 
         assert!(answer.is_ok(), "the backup answers, got {answer:?}");
         assert!(
-            noticed.is_some(),
+            noticed.is_ok(),
             "the losing attempt must be dropped, so the hanging upstream sees it cancelled within {NOTICE_LIMIT:?}; its counters: {:?}",
             slow.counters()
         );

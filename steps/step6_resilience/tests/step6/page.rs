@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use fake_upstreams::fast::{Behaviour, CounterSnapshot};
+use fake_upstreams::testing::{closed_port_url, loopback_client, wait_until, within_time_limit};
 use step6_resilience::{
     BreakerConfig, Deadline, FetchError, Inventory, Price, ProductPage, ProductService, Resilience,
     ReviewStats, Upstream, UpstreamUrls, fetch_product_page,
@@ -19,8 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{
-    Fakes, NOTICE_LIMIT, PRODUCT_ID, client, failing_503, fair_timeout, hanging, healthy, ms,
-    time_until, within_time_limit,
+    Fakes, NOTICE_LIMIT, PRODUCT_ID, failing_503, fair_timeout, hanging, healthy, ms,
 };
 
 /// The three sections are fetched at the same time: all three requests are in flight together.
@@ -41,12 +41,12 @@ async fn the_three_sections_are_fetched_at_the_same_time() {
                 &cancel,
             ),
             // Stops watching once the page is surely over (3 × 500 ms).
-            time_until(ms(1_800), || fakes.all_have_in_flight(1)),
+            wait_until(ms(1_800), || fakes.all_have_in_flight(1)),
         );
 
         assert!(page.is_ok(), "every upstream answers, got {page:?}");
         assert!(
-            overlapped.is_some(),
+            overlapped.is_ok(),
             "the three requests must be in flight at the same time; a page that fetches one section after another never has them overlap"
         );
     })
@@ -70,7 +70,7 @@ async fn the_deadline_drops_a_hanging_optional_call_and_degrades_the_page() {
         )
         .await;
         let elapsed = started.elapsed();
-        let noticed = time_until(NOTICE_LIMIT, || fakes.reviews.counters().cancelled == 1).await;
+        let noticed = wait_until(NOTICE_LIMIT, || fakes.reviews.counters().cancelled == 1).await;
 
         let page = page.expect("reviews are optional: their timeout must not fail the page");
         assert_eq!(page.degraded, [Upstream::Reviews]);
@@ -80,7 +80,7 @@ async fn the_deadline_drops_a_hanging_optional_call_and_degrades_the_page() {
             "the page must wait for reviews until the 300 ms deadline and no longer, took {elapsed:?}"
         );
         assert!(
-            noticed.is_some(),
+            noticed.is_ok(),
             "the timed-out reviews request must be dropped; reviews counters: {:?}",
             fakes.reviews.counters()
         );
@@ -287,13 +287,9 @@ async fn a_required_section_that_cannot_be_read_fails_the_page_with_502() {
         let garbled = Fakes::start(healthy(), Behaviour::fixed(ms(10)).garbage(), healthy()).await;
         let healthy_fakes = Fakes::start(healthy(), healthy(), healthy()).await;
         // Inventory's address is a port nobody listens on any more.
-        let unreachable = {
-            let listener =
-                std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-            format!("http://{}", listener.local_addr().expect("its address"))
-        };
+        let unreachable = closed_port_url();
         let service = ProductService::new(
-            client(),
+            loopback_client(),
             UpstreamUrls {
                 inventory: unreachable,
                 ..healthy_fakes.urls()
