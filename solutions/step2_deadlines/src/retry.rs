@@ -60,10 +60,16 @@ where
     R: Rng + ?Sized,
 {
     let mut attempt: u32 = 1;
+    // The error of the attempt before this one, if there was one.
+    let mut last_error = None;
     loop {
-        // Whatever happened before, this attempt gets what is *left*.
+        // Whatever happened before, this attempt gets what is *left*. With
+        // too little left, a first attempt is a `Timeout`; a retry returns the
+        // error already seen: the check before the pause said an attempt
+        // would fit, but on a busy machine a pause can end a little late, and
+        // that is no reason to hide a real 503 behind a `Timeout`.
         let Some(timeout) = policy.timeout_for_attempt(deadline.remaining()) else {
-            return Err(FetchError::Timeout { upstream });
+            return Err(last_error.unwrap_or(FetchError::Timeout { upstream }));
         };
         let error = match tokio::time::timeout(timeout, operation()).await {
             Ok(Ok(value)) => return Ok(value),
@@ -87,6 +93,7 @@ where
             return Err(error);
         }
         tokio::time::sleep(delay).await;
+        last_error = Some(error);
         attempt += 1;
     }
 }

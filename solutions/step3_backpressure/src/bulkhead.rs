@@ -138,6 +138,15 @@ impl Bulkhead {
     ///
     /// Dropping the future while it waits gives up its place in the queue;
     /// no permit is taken or lost.
+    ///
+    /// # Timing
+    ///
+    /// The wait is counted from the moment `acquire` is called. A free
+    /// permit is handed out at once, whatever `max_wait` is (zero included).
+    /// With none free, the caller waits; if none comes back in time, it is
+    /// shed when `max_wait` has passed, not before and not later.
+    /// [`admit_page`](Self::admit_page) makes the same promise for three
+    /// permits together.
     pub async fn acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
         self.acquire_before(upstream, self.wait_ends()).await
     }

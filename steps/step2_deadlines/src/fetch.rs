@@ -9,8 +9,6 @@
 //! body of [`fetch_with_retry`], whose signature and doc comment are the
 //! contract the tests check.
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::de::DeserializeOwned;
 
 use crate::deadline::Deadline;

@@ -10,9 +10,6 @@
 
 use std::num::NonZeroUsize;
 
-use futures::StreamExt as _;
-use futures::stream;
-
 use crate::bulkhead::Bulkhead;
 use crate::error::FetchError;
 use crate::guarded::fetch_product;

@@ -33,7 +33,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Instant;
 
 use crate::error::{ConfigError, FetchError};
 use crate::per_upstream::PerUpstream;
@@ -124,12 +123,14 @@ impl Bulkhead {
     /// Dropping the future while it waits gives up its place in the queue;
     /// no permit is taken or lost.
     ///
-    /// # Looking ahead
+    /// # Timing
     ///
-    /// [`admit_page`](Self::admit_page) waits for three permits against one
-    /// deadline, so it needs this same wait bounded by an instant rather than
-    /// by a duration. That variant is a private helper for you to write;
-    /// `acquire` can then be built on it.
+    /// The wait is counted from the moment `acquire` is called. A free
+    /// permit is handed out at once, whatever `max_wait` is (zero included).
+    /// With none free, the caller waits; if none comes back in time, it is
+    /// shed when `max_wait` has passed, not before and not later.
+    /// [`admit_page`](Self::admit_page) makes the same promise for three
+    /// permits together.
     pub async fn acquire(&self, upstream: Upstream) -> Result<OwnedSemaphorePermit, FetchError> {
         todo!("Bulkhead::acquire: a permit within max_wait, or Overloaded")
     }

@@ -282,7 +282,10 @@ async fn the_retry_loop_stops_before_the_deadline_even_with_attempts_left() {
         );
         assert_eq!(
             returned, last,
-            "giving up must be immediate: no sleep after the last attempt (it returned at {returned:?})"
+            "the loop returned at {returned:?}, but its last attempt started and failed at once at \
+             {last:?}: something was slept after it, such as a pause that left no room for another \
+             attempt. When the next attempt would not fit before the deadline, the last error must \
+             come back at once, without sleeping the pause"
         );
         assert!(
             matches!(
