@@ -49,12 +49,16 @@ pub async fn call_with_retries<T: DeserializeOwned>(
     let config = &state.config;
     let metrics = &state.upstream_metrics[upstream];
     let mut attempt: u32 = 1;
+    // The error of the attempt before this one, if there was one.
+    let mut last_error = None;
     loop {
         // Whatever happened before, this attempt gets a share of what is
-        // *left*, never of the whole budget.
+        // *left*, never of the whole budget. A retry that no longer fits
+        // returns the error already seen: the check before the pause said it
+        // would fit, but on a busy machine a pause can end a little late.
         let remaining = deadline.saturating_duration_since(Instant::now());
         let Some(timeout) = config.timeout_for_attempt(remaining) else {
-            return Err(FetchError::Timeout { upstream });
+            return Err(last_error.unwrap_or(FetchError::Timeout { upstream }));
         };
         let attempt_deadline = Instant::now() + timeout;
         let call = fetch_upstream(
@@ -85,6 +89,7 @@ pub async fn call_with_retries<T: DeserializeOwned>(
             return Err(error);
         }
         tokio::time::sleep(delay).await;
+        last_error = Some(error);
         attempt += 1;
     }
 }
