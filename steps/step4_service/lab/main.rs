@@ -1,26 +1,39 @@
-//! Step 4's lab: what does observability cost?
+//! Step 4's lab: what does the service cost, against the least that serves
+//! the same page, and what does observability add?
 //!
 //! The whole service (router, layers, problem documents, spans, metrics)
 //! runs on a real loopback socket in front of three fake upstreams (about
-//! 50 ms each). A closed loop drives `GET /products/42` at each concurrency
-//! level (5, 50, 500 by default) in short windows, in rounds of four:
-//! observability off, on, on, off (three rounds by default), so that drift
-//! within a round (a warming cache, a neighbour's build) cannot favour one
-//! side. See `observability.rs` for what "on" and "off" mean.
+//! 50 ms each). Beside it, on the same fakes and in the same process, runs a
+//! *minimal fan-out* (`minimal.rs`: axum, reqwest and `try_join!`, nothing
+//! else) that answers the same JSON page. A closed loop drives
+//! `GET /products/42` at each concurrency level (5, 50, 500 by default) in
+//! short windows, in rounds that visit each variant twice, in mirrored
+//! order: minimal, service with observability off, service as shipped
+//! (observability on), then on, off, minimal. Every variant's two windows sit
+//! at the same average position in the round, so drift within a round (a
+//! warming cache, a neighbour's build) cannot favour one of them. See
+//! `observability.rs` for what "on" and "off" mean;
+//! `--variants minimal,off,metrics,spans,on` adds metrics alone, and metrics
+//! with spans, between them, to split what observability costs.
 //!
 //! Besides throughput and latency it reports the CPU time the whole process
-//! (load generator, fakes and service together) spent per request: on a
+//! (load generator, fakes and servers together) spent per request: on a
 //! shared machine, throughput moves with the neighbours' load, while CPU
-//! per request mostly does not.
+//! per request mostly does not. The load generator and the fakes do the same
+//! work for every variant, so the difference between two variants' CPU per
+//! request is what the layers between them cost.
 //!
-//! It gives no verdict. Two runs of the same code on one machine can
-//! disagree by more than observability costs, so it prints each round's
-//! result and their spread: a difference between off and on smaller than
-//! the spread between rounds is noise, not a cost.
+//! One verdict, and only one: the service as shipped against the minimal
+//! fan-out at c=500 (throughput at least 0.9× the minimal's, p99 at most
+//! 1.2× its), shown as met or not met with the rounds' range beside it. The
+//! cost of observability gets no verdict: two runs of the same code on one
+//! machine can disagree by more than it costs, so the lab prints each
+//! round's estimate and their spread.
 //!
 //! Run it with `cargo xtask lab step4` (your code) or
 //! `cargo xtask lab step4 --solution` (the reference); always in release mode.
 
+mod minimal;
 mod observability;
 
 use std::path::PathBuf;
@@ -32,16 +45,26 @@ use clap::Parser;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use load_lab::report::{self, Row};
 use load_lab::{Load, Measurement, Plan};
-use observability::Observability;
+use minimal::MinimalUpstreams;
+use observability::{Observability, Tracing};
 use step4_service::{AppState, ServiceConfig, UpstreamUrls, bind_listener, router, serve};
 
 /// The product every request asks for.
 const PRODUCT_ID: u64 = 42;
 
-/// The window order within one round: off, on, on, off.
-const ROUND: [bool; 4] = [false, true, true, false];
+/// The concurrency at which the service is judged against the minimal
+/// fan-out: where the two cores, not the upstreams, set the pace.
+const FLOOR_CONCURRENCY: usize = 500;
 
-/// Step 4's lab: the service end to end, observability off vs on.
+/// The service serves at least this share of the minimal fan-out's
+/// throughput at [`FLOOR_CONCURRENCY`]...
+const THROUGHPUT_FLOOR: f64 = 0.9;
+
+/// ...with a p99 at most this multiple of the minimal fan-out's.
+const P99_CEILING: f64 = 1.2;
+
+/// Step 4's lab: the service end to end, against a minimal fan-out, with
+/// observability off and on.
 #[derive(Debug, Parser)]
 struct Args {
     /// Folder for the report, the plot and the tables.
@@ -56,13 +79,23 @@ struct Args {
     /// Warm-up before each window, in seconds (not measured).
     #[arg(long, default_value_t = 1.0)]
     warmup_seconds: f64,
-    /// How many rounds (off, on, on, off) per level. Each round gives one
-    /// estimate of the cost; more rounds show how far the estimates spread.
+    /// How many rounds per level. Each round gives one estimate of every
+    /// ratio; more rounds show how far the estimates spread.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Shorter windows (2 s, 1 s warm-up): a quick look, not a result to quote.
     #[arg(long)]
     quick: bool,
+    /// What to measure, in the order of a round's first half (the second
+    /// half mirrors it). `minimal,off,metrics,spans,on` adds observability
+    /// one layer at a time; the floors need `minimal` and `on`.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "minimal,off,on"
+    )]
+    variants: Vec<Variant>,
     /// Latency of each fake upstream, in milliseconds.
     #[arg(long, default_value_t = 50)]
     upstream_latency_ms: u64,
@@ -71,6 +104,73 @@ struct Args {
     /// not as 504s: the lab measures cost, not the SLO.
     #[arg(long, default_value_t = 1000)]
     budget_ms: u64,
+}
+
+/// One configuration, measured in windows of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Variant {
+    /// `minimal.rs`: axum, reqwest and `try_join!`, nothing else.
+    Minimal,
+    /// The service with its metric handles on a no-op recorder and tracing off.
+    Off,
+    /// The service with Prometheus metrics, tracing off.
+    Metrics,
+    /// Metrics and spans, without the access log line.
+    Spans,
+    /// The service as it ships: metrics, spans and a JSON line per request.
+    On,
+}
+
+impl Variant {
+    /// How many there are (the size of a [`Tally`]).
+    const COUNT: usize = 5;
+
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Minimal => "minimal fan-out",
+            Variant::Off => "service, observability off",
+            Variant::Metrics => "service + metrics",
+            Variant::Spans => "service + metrics + spans",
+            Variant::On => "service, observability on",
+        }
+    }
+
+    /// The tracing filter its windows run under.
+    fn tracing(self) -> Tracing {
+        match self {
+            Variant::Minimal | Variant::Off | Variant::Metrics => Tracing::Off,
+            Variant::Spans => Tracing::SpansOnly,
+            Variant::On => Tracing::On,
+        }
+    }
+}
+
+/// One round's windows: the variants, then the same in reverse, so each
+/// variant's two windows are centred on the middle of the round.
+fn round_order(variants: &[Variant]) -> Vec<Variant> {
+    variants
+        .iter()
+        .chain(variants.iter().rev())
+        .copied()
+        .collect()
+}
+
+/// Where each variant is served.
+struct Servers {
+    minimal: String,
+    service_off: String,
+    service_on: String,
+}
+
+impl Servers {
+    fn url(&self, variant: Variant) -> &str {
+        match variant {
+            Variant::Minimal => &self.minimal,
+            Variant::Off => &self.service_off,
+            // Every variant with metrics uses the copy whose handles record.
+            Variant::Metrics | Variant::Spans | Variant::On => &self.service_on,
+        }
+    }
 }
 
 #[tokio::main]
@@ -89,13 +189,25 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_secs_f64(args.seconds),
         )
     };
+    let mut variants = args.variants.clone();
+    // Each variant once: a repeated one would be a second pair of windows
+    // in the round, not a second row.
+    let mut seen = Vec::new();
+    variants.retain(|variant| {
+        let first = !seen.contains(variant);
+        seen.push(*variant);
+        first
+    });
+    let variants = variants.as_slice();
+    let order = round_order(variants);
     let machine = load_lab::machine::Machine::detect();
     let upstream_latency = Duration::from_millis(args.upstream_latency_ms);
     println!("step 4 lab on {machine}");
     println!(
-        "upstreams: 3 fakes at {upstream_latency:?} each; request budget {} ms; windows: {warmup:?} warm-up + {window:?}; {} rounds of (off, on, on, off) per level",
+        "upstreams: 3 fakes at {upstream_latency:?} each; request budget {} ms; windows: {warmup:?} warm-up + {window:?}; {} rounds of ({}) per level",
         args.budget_ms,
-        args.rounds.max(1)
+        args.rounds.max(1),
+        short_labels(&order)
     );
 
     let observability = Observability::install().context("installing tracing and metrics")?;
@@ -129,28 +241,36 @@ async fn main() -> anyhow::Result<()> {
     let (state_off, state_on) = observability.states(config)?;
     let (url_off, server_off) = start_server(state_off)?;
     let (url_on, server_on) = start_server(state_on)?;
+    let (minimal_addr, server_minimal) = minimal::start(MinimalUpstreams {
+        inventory: inventory.base_url(),
+        pricing: pricing.base_url(),
+        reviews: reviews.base_url(),
+    })?;
+    let servers = Servers {
+        minimal: format!("http://{minimal_addr}/products/{PRODUCT_ID}"),
+        service_off: url_off,
+        service_on: url_on,
+    };
 
     let client = load_lab::load_client(Duration::from_secs(30));
+    check_same_page(&client, &servers).await?;
     let rounds = args.rounds.max(1);
-    let total = (warmup + window) * u32::try_from(args.concurrency.len() * rounds * ROUND.len())?;
+    let total = (warmup + window) * u32::try_from(args.concurrency.len() * rounds * order.len())?;
     let progress = load_lab::progress_bar(total, "step 4");
-    let mut rows = Vec::new();
     let mut levels = Vec::new();
-    let mut log_lines_while_on = 0;
+    let mut on_windows = OnWindows::default();
     for &concurrency in &args.concurrency {
         let load = Load::Closed { concurrency };
         let mut level = Level {
             concurrency,
             rounds: Vec::new(),
+            total: Tally::default(),
         };
-        // Every window of each side, for the table.
-        let mut all = Sides::default();
         for _ in 0..rounds {
-            let mut round = Sides::default();
-            for observed in ROUND {
-                observability.set_tracing(observed)?;
-                let url = if observed { &url_on } else { &url_off };
-                progress.set_message(format!("observability {}, {load}", on_off(observed)));
+            let mut round = Tally::default();
+            for &variant in &order {
+                observability.set_tracing(variant.tracing())?;
+                progress.set_message(format!("{}, {load}", variant.label()));
                 let plan = Plan {
                     load,
                     warmup,
@@ -162,7 +282,7 @@ async fn main() -> anyhow::Result<()> {
                 let measurement = load_lab::run(
                     &plan,
                     &progress,
-                    load_lab::http_get(client.clone(), url.clone()),
+                    load_lab::http_get(client.clone(), servers.url(variant).to_owned()),
                 )
                 .await;
                 // Every request calls inventory once, warm-up included, like the CPU time.
@@ -171,58 +291,61 @@ async fn main() -> anyhow::Result<()> {
                     (Some(before), Some(after)) => Some(after.saturating_sub(before)),
                     _ => None,
                 };
-                if observed {
-                    log_lines_while_on +=
+                if variant == Variant::On {
+                    on_windows.requests += requests;
+                    on_windows.log_lines +=
                         observability.log_lines.load(Ordering::Relaxed) - lines_before;
                 }
-                round.add(observed, &measurement, cpu, requests);
-                all.add(observed, &measurement, cpu, requests);
+                round.add(variant, &measurement, cpu, requests);
+                level.total.add(variant, &measurement, cpu, requests);
             }
             level.rounds.push(round);
-        }
-        for observed in [false, true] {
-            let side = all.side(observed);
-            if let Some(measurement) = &side.measurement {
-                let cpu_per_request = side
-                    .cpu_per_request_us()
-                    .map_or_else(|| "n/a".to_owned(), |us| format!("{us:.0}"));
-                rows.push(Row {
-                    scenario: format!("observability {}", on_off(observed)),
-                    measurement: measurement.clone(),
-                    extra: vec![("CPU µs/req".to_owned(), cpu_per_request)],
-                });
-            }
         }
         levels.push(level);
     }
     progress.finish_and_clear();
-    observability.set_tracing(false)?;
+    observability.set_tracing(Tracing::Off)?;
     server_off.abort();
     server_on.abort();
+    server_minimal.abort();
 
-    let mut counters: Vec<String> = observability
-        .metrics
-        .render()
-        .lines()
-        .filter(|line| line.starts_with("upstream_requests_total"))
-        .map(str::to_owned)
-        .collect();
-    counters.sort();
-    let served: f64 = counters
-        .iter()
-        .filter(|line| line.contains("upstream=\"inventory\""))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum();
-    let evidence = format!(
-        "While on (warm-ups included), the service served {served:.0} requests and wrote {log_lines_while_on} JSON log lines ({:.2} per request, {} bytes in all) into a counting sink. Its upstream call counters at the end:\n\n```text\n{}\n```",
-        log_lines_while_on as f64 / served.max(1.0),
-        observability.log_bytes.load(Ordering::Relaxed),
-        counters.join("\n")
-    );
-    print_and_save(&args, &machine, &rows, &levels, &evidence)
+    let rows = table_rows(&levels, variants);
+    let evidence = evidence(&observability, &on_windows);
+    print_and_save(&args, &machine, &rows, &levels, variants, &evidence)
 }
 
-/// One side's windows added up: the measurement, and CPU time per request.
+/// Fetches one page from the service and one from the minimal fan-out, and
+/// refuses to measure if they differ: the comparison is only fair if both
+/// do the same work.
+async fn check_same_page(client: &reqwest::Client, servers: &Servers) -> anyhow::Result<()> {
+    let page = |url: String| async move {
+        let response = client.get(&url).send().await?.error_for_status()?;
+        let page: serde_json::Value = response.json().await?;
+        anyhow::Ok(page)
+    };
+    let service = page(servers.service_on.clone())
+        .await
+        .context("fetching a page from the service before measuring")?;
+    let minimal = page(servers.minimal.clone())
+        .await
+        .context("fetching a page from the minimal fan-out before measuring")?;
+    anyhow::ensure!(
+        service == minimal,
+        "the service and the minimal fan-out answer different pages, so comparing them would not be fair:\n  service: {service}\n  minimal: {minimal}"
+    );
+    Ok(())
+}
+
+/// What the service produced in the windows with observability on.
+#[derive(Default)]
+struct OnWindows {
+    /// Requests served, warm-ups included (counted at the inventory fake).
+    requests: u64,
+    /// JSON log lines written (and discarded).
+    log_lines: u64,
+}
+
+/// One variant's windows added up: the measurement, and CPU time per request.
 #[derive(Default)]
 struct Side {
     measurement: Option<Measurement>,
@@ -235,32 +358,36 @@ impl Side {
     fn cpu_per_request_us(&self) -> Option<f64> {
         (self.cpu_requests > 0).then(|| self.cpu.as_secs_f64() * 1e6 / self.cpu_requests as f64)
     }
+
+    fn throughput(&self) -> Option<f64> {
+        Some(self.measurement.as_ref()?.throughput())
+    }
+
+    fn p99_ms(&self) -> Option<f64> {
+        let measurement = self.measurement.as_ref()?;
+        Some(measurement.percentile(99.0).as_secs_f64() * 1e3)
+    }
 }
 
-/// Off and on, each added up over some windows.
+/// Every variant, each added up over some windows (one round's, or a level's).
 #[derive(Default)]
-struct Sides {
-    off: Side,
-    on: Side,
+struct Tally {
+    sides: [Side; Variant::COUNT],
 }
 
-impl Sides {
-    fn side(&self, observed: bool) -> &Side {
-        if observed { &self.on } else { &self.off }
+impl Tally {
+    fn side(&self, variant: Variant) -> &Side {
+        &self.sides[variant as usize]
     }
 
     fn add(
         &mut self,
-        observed: bool,
+        variant: Variant,
         measurement: &Measurement,
         cpu: Option<Duration>,
         requests: u64,
     ) {
-        let side = if observed {
-            &mut self.on
-        } else {
-            &mut self.off
-        };
+        let side = &mut self.sides[variant as usize];
         match &mut side.measurement {
             // `merge` adds counts for workers sharing one window; these
             // windows ran one after another, so their lengths add up too.
@@ -276,33 +403,109 @@ impl Sides {
         }
     }
 
-    /// This round's estimate of the throughput cost (1 - on / off).
-    fn throughput_cost(&self) -> Option<f64> {
-        let off = self.off.measurement.as_ref()?.throughput();
-        let on = self.on.measurement.as_ref()?.throughput();
+    /// `variant`'s throughput as a multiple of the minimal fan-out's.
+    fn throughput_vs_minimal(&self, variant: Variant) -> Option<f64> {
+        let minimal = self.side(Variant::Minimal).throughput()?;
+        let this = self.side(variant).throughput()?;
+        (minimal > 0.0).then(|| this / minimal)
+    }
+
+    /// `variant`'s p99 as a multiple of the minimal fan-out's.
+    fn p99_vs_minimal(&self, variant: Variant) -> Option<f64> {
+        let minimal = self.side(Variant::Minimal).p99_ms()?;
+        let this = self.side(variant).p99_ms()?;
+        (minimal > 0.0).then(|| this / minimal)
+    }
+
+    /// The throughput cost of observability (1 - on / off).
+    fn observability_cost(&self) -> Option<f64> {
+        let off = self.side(Variant::Off).throughput()?;
+        let on = self.side(Variant::On).throughput()?;
         (off > 0.0).then(|| 1.0 - on / off)
     }
 
-    /// This round's CPU µs per request, on minus off.
-    fn cpu_cost_us(&self) -> Option<f64> {
-        Some(self.on.cpu_per_request_us()? - self.off.cpu_per_request_us()?)
+    /// CPU µs per request, `variant` minus `base`.
+    fn cpu_over(&self, variant: Variant, base: Variant) -> Option<f64> {
+        Some(self.side(variant).cpu_per_request_us()? - self.side(base).cpu_per_request_us()?)
     }
 
-    /// This round's p99 in ms, off and on.
-    fn p99_ms(&self) -> Option<(f64, f64)> {
-        let p99 = |side: &Side| {
-            side.measurement
-                .as_ref()
-                .map(|m| m.percentile(99.0).as_secs_f64() * 1e3)
-        };
-        Some((p99(&self.off)?, p99(&self.on)?))
+    /// p99 in ms, off and on.
+    fn p99_off_on(&self) -> Option<(f64, f64)> {
+        Some((
+            self.side(Variant::Off).p99_ms()?,
+            self.side(Variant::On).p99_ms()?,
+        ))
     }
 }
 
-/// The rounds measured at one concurrency level.
+/// The rounds measured at one concurrency level, and their sum.
 struct Level {
     concurrency: usize,
-    rounds: Vec<Sides>,
+    rounds: Vec<Tally>,
+    total: Tally,
+}
+
+/// The results table: per level, one row per variant (all its windows),
+/// with CPU per request, both ratios to the minimal fan-out, and the CPU
+/// each variant adds over the one before it.
+fn table_rows(levels: &[Level], variants: &[Variant]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for level in levels {
+        let mut before: Option<Variant> = None;
+        for &variant in variants {
+            let side = level.total.side(variant);
+            let Some(measurement) = &side.measurement else {
+                continue;
+            };
+            let ratio = |value: Option<f64>| value.map_or_else(|| "n/a".to_owned(), times);
+            let added_cpu = before
+                .and_then(|base| level.total.cpu_over(variant, base))
+                .map_or_else(|| "".to_owned(), |us| format!("{us:+.0}"));
+            rows.push(Row {
+                scenario: variant.label().to_owned(),
+                measurement: measurement.clone(),
+                extra: vec![
+                    (
+                        "req/s ÷ minimal".to_owned(),
+                        ratio(level.total.throughput_vs_minimal(variant)),
+                    ),
+                    (
+                        "p99 ÷ minimal".to_owned(),
+                        ratio(level.total.p99_vs_minimal(variant)),
+                    ),
+                    (
+                        "CPU µs/req".to_owned(),
+                        side.cpu_per_request_us()
+                            .map_or_else(|| "n/a".to_owned(), |us| format!("{us:.0}")),
+                    ),
+                    ("CPU µs added".to_owned(), added_cpu),
+                ],
+            });
+            before = Some(variant);
+        }
+    }
+    rows
+}
+
+/// What the on windows produced, and the upstream counters at the end: a
+/// cost measured for work that never happened would be no measurement.
+fn evidence(observability: &Observability, on_windows: &OnWindows) -> String {
+    let mut counters: Vec<String> = observability
+        .metrics
+        .render()
+        .lines()
+        .filter(|line| line.starts_with("upstream_requests_total"))
+        .map(str::to_owned)
+        .collect();
+    counters.sort();
+    format!(
+        "In the windows with observability on (warm-ups included), the service served {} requests and wrote {} JSON log lines ({:.2} per request, {} bytes in all) into a counting sink. Its upstream call counters at the end (every window served by the copy with Prometheus metrics):\n\n```text\n{}\n```",
+        on_windows.requests,
+        on_windows.log_lines,
+        on_windows.log_lines as f64 / on_windows.requests.max(1) as f64,
+        observability.log_bytes.load(Ordering::Relaxed),
+        counters.join("\n")
+    )
 }
 
 /// Serves `state` on a loopback port; returns the product URL and the task.
@@ -323,24 +526,41 @@ fn start_server(
     Ok((format!("http://{addr}/products/{PRODUCT_ID}"), server))
 }
 
-fn on_off(observed: bool) -> &'static str {
-    if observed { "on" } else { "off" }
+/// A ratio such as `0.93×`.
+fn times(ratio: f64) -> String {
+    format!("{ratio:.2}×")
 }
 
-/// Prints the table and the cost per level, and writes the report and plot.
+/// A round's order in short words: `minimal, off, on, on, off, minimal`.
+fn short_labels(order: &[Variant]) -> String {
+    let short = |variant: &Variant| match variant {
+        Variant::Minimal => "minimal",
+        Variant::Off => "off",
+        Variant::Metrics => "metrics",
+        Variant::Spans => "spans",
+        Variant::On => "on",
+    };
+    order.iter().map(short).collect::<Vec<_>>().join(", ")
+}
+
+/// Prints the table, the floors and the rounds, and writes the report and plot.
 fn print_and_save(
     args: &Args,
     machine: &load_lab::machine::Machine,
     rows: &[Row],
     levels: &[Level],
+    variants: &[Variant],
     evidence: &str,
 ) -> anyhow::Result<()> {
-    let headline = headline(levels);
+    let floors = floors(levels);
+    let by_round = by_round(levels, variants);
     println!();
     println!("{}", report::text_table(rows));
-    for line in &headline {
+    for line in &floors {
         println!("{line}");
     }
+    println!();
+    println!("{}", by_round.join("\n\n"));
     println!();
     println!("{evidence}");
 
@@ -355,7 +575,7 @@ fn print_and_save(
     let plot = results.path.join("latency.svg");
     report::plot_svg(
         &plot,
-        "Step 4: latency against concurrency, observability off vs on",
+        "Step 4: latency against concurrency, minimal fan-out and service",
         "concurrency",
         "latency (ms)",
         true,
@@ -364,9 +584,10 @@ fn print_and_save(
     let sections = vec![
         ("Results".to_owned(), report::markdown_table(rows)),
         (
-            "Cost of observability, round by round".to_owned(),
-            headline.join("\n\n"),
+            format!("The service against the minimal fan-out at c={FLOOR_CONCURRENCY}"),
+            floors.join("\n"),
         ),
+        ("Round by round".to_owned(), by_round.join("\n\n")),
         ("What was recorded".to_owned(), evidence.to_owned()),
         (
             "Plot".to_owned(),
@@ -376,7 +597,7 @@ fn print_and_save(
     let report_path = results.path.join("report.md");
     report::write_markdown_report(
         &report_path,
-        "Step 4 lab: the cost of observability",
+        "Step 4 lab: the service against a minimal fan-out, and the cost of observability",
         machine,
         &sections,
     )?;
@@ -386,37 +607,126 @@ fn print_and_save(
     Ok(())
 }
 
-/// Per level: each round's estimate of what observability costs, and how
-/// far the estimates spread. No verdict: a difference smaller than the
-/// spread between rounds is noise.
-fn headline(levels: &[Level]) -> Vec<String> {
+/// The one verdict: the service as shipped (observability on) against the
+/// minimal fan-out at [`FLOOR_CONCURRENCY`], from all windows of that level
+/// together, with each round's ratio beside it so noise can be told apart.
+fn floors(levels: &[Level]) -> Vec<String> {
+    let Some(level) = levels
+        .iter()
+        .find(|level| level.concurrency == FLOOR_CONCURRENCY)
+    else {
+        return vec![format!(
+            "floors: judged at c={FLOOR_CONCURRENCY}, which this run did not measure"
+        )];
+    };
+    let total = &level.total;
+    let (Some(throughput), Some(p99)) = (
+        total.throughput_vs_minimal(Variant::On),
+        total.p99_vs_minimal(Variant::On),
+    ) else {
+        return vec![format!(
+            "floors: need successful requests from both `minimal` and `on` at c={FLOOR_CONCURRENCY}"
+        )];
+    };
+    let round_throughput: Vec<f64> = level
+        .rounds
+        .iter()
+        .filter_map(|round| round.throughput_vs_minimal(Variant::On))
+        .collect();
+    let round_p99: Vec<f64> = level
+        .rounds
+        .iter()
+        .filter_map(|round| round.p99_vs_minimal(Variant::On))
+        .collect();
+    let service = total.side(Variant::On);
+    let minimal = total.side(Variant::Minimal);
+    let value = |side: &Side, read: fn(&Side) -> Option<f64>| read(side).unwrap_or(0.0);
+    let meets_floor = |ratio: f64| ratio >= THROUGHPUT_FLOOR;
+    let meets_ceiling = |ratio: f64| ratio <= P99_CEILING;
+    vec![
+        format!(
+            "service as shipped (observability on) ÷ minimal fan-out at c={FLOOR_CONCURRENCY}, all rounds together:"
+        ),
+        format!(
+            "- throughput: {:.0} ÷ {:.0} req/s = {} (floor ≥ {}): {}",
+            value(service, Side::throughput),
+            value(minimal, Side::throughput),
+            times(throughput),
+            times(THROUGHPUT_FLOOR),
+            verdict(throughput, &round_throughput, meets_floor),
+        ),
+        format!(
+            "- p99: {:.1} ÷ {:.1} ms = {} (ceiling ≤ {}): {}",
+            value(service, Side::p99_ms),
+            value(minimal, Side::p99_ms),
+            times(p99),
+            times(P99_CEILING),
+            verdict(p99, &round_p99, meets_ceiling),
+        ),
+    ]
+}
+
+/// "met" or "NOT MET" for the level's total ratio, with each round's ratio
+/// beside it. When the rounds disagree with each other the verdict is
+/// within this run's noise, and it says so.
+fn verdict(total: f64, rounds: &[f64], meets: impl Fn(f64) -> bool) -> String {
+    let listed = list(rounds, times);
+    let met = rounds.iter().filter(|ratio| meets(**ratio)).count();
+    let word = if meets(total) { "met" } else { "NOT MET" };
+    let agreeing = if meets(total) {
+        met
+    } else {
+        rounds.len() - met
+    };
+    if agreeing == rounds.len() {
+        format!("{word}; per round {listed}, every round on the same side")
+    } else {
+        format!(
+            "{word} by all rounds together, but per round {listed}: {met} of {} meet it, so this run cannot tell",
+            rounds.len()
+        )
+    }
+}
+
+/// Per level: each round's service-to-minimal ratios, its estimate of what
+/// observability costs, and how far the estimates spread. A difference
+/// smaller than the spread between rounds is noise.
+fn by_round(levels: &[Level], variants: &[Variant]) -> Vec<String> {
     let mut lines = Vec::new();
     for level in levels {
-        let costs: Vec<f64> = level
-            .rounds
+        let rounds = &level.rounds;
+        let per_round = |read: &dyn Fn(&Tally) -> Option<f64>| -> Vec<f64> {
+            rounds.iter().filter_map(read).collect()
+        };
+        let throughput = per_round(&|round| round.throughput_vs_minimal(Variant::On));
+        let p99 = per_round(&|round| round.p99_vs_minimal(Variant::On));
+        let costs = per_round(&|round| round.observability_cost().map(|cost| cost * 100.0));
+        let cpu = per_round(&|round| round.cpu_over(Variant::On, Variant::Off));
+        let p99_off_on: Vec<String> = rounds
             .iter()
-            .filter_map(|round| round.throughput_cost().map(|cost| cost * 100.0))
-            .collect();
-        let cpu: Vec<f64> = level.rounds.iter().filter_map(Sides::cpu_cost_us).collect();
-        let p99: Vec<String> = level
-            .rounds
-            .iter()
-            .filter_map(Sides::p99_ms)
+            .filter_map(Tally::p99_off_on)
             .map(|(off, on)| format!("{off:.1}/{on:.1} ms"))
             .collect();
+        let signed_percent = |value: f64| format!("{value:+.1}%");
+        let signed_us = |value: f64| format!("{value:+.0} µs");
         let mut line = format!(
-            "at concurrency {}, {} rounds of (off, on, on, off):\n- throughput cost of observability per round: {} ({})\n- p99 per round, off/on: {}",
+            "at concurrency {}, {} rounds of ({}):\n- service as shipped ÷ minimal fan-out per round: throughput {} ({}); p99 {} ({})\n- throughput cost of observability per round: {} ({})\n- p99 per round, off/on: {}",
             level.concurrency,
-            level.rounds.len(),
-            list(&costs, |cost| format!("{cost:+.1}%")),
-            spread(&costs, 1, "%"),
-            p99.join(", "),
+            rounds.len(),
+            short_labels(&round_order(variants)),
+            list(&throughput, times),
+            spread(&throughput, times),
+            list(&p99, times),
+            spread(&p99, times),
+            list(&costs, signed_percent),
+            spread(&costs, signed_percent),
+            p99_off_on.join(", "),
         );
         if !cpu.is_empty() {
             line.push_str(&format!(
                 "\n- CPU per request per round, on minus off (whole process): {} ({})",
-                list(&cpu, |us| format!("{us:+.0} µs")),
-                spread(&cpu, 0, " µs"),
+                list(&cpu, signed_us),
+                spread(&cpu, signed_us),
             ));
         }
         lines.push(line);
@@ -432,8 +742,8 @@ fn list(values: &[f64], show: impl Fn(f64) -> String) -> String {
         .join(", ")
 }
 
-/// "median m, from lo to hi" for a handful of values, with `decimals`.
-fn spread(values: &[f64], decimals: usize, unit: &str) -> String {
+/// "median m, from lo to hi" for a handful of values, each shown by `show`.
+fn spread(values: &[f64], show: impl Fn(f64) -> String) -> String {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let (Some(low), Some(high)) = (sorted.first(), sorted.last()) else {
@@ -446,6 +756,9 @@ fn spread(values: &[f64], decimals: usize, unit: &str) -> String {
         sorted[middle]
     };
     format!(
-        "median {median:+.decimals$}{unit}, from {low:+.decimals$}{unit} to {high:+.decimals$}{unit}"
+        "median {}, from {} to {}",
+        show(median),
+        show(*low),
+        show(*high)
     )
 }

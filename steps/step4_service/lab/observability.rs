@@ -7,7 +7,9 @@
 //!   (`telemetry::json_logs`), behind a reloadable `EnvFilter`. "Off" is the filter `off`:
 //!   every callsite is disabled, so `info_span!` and `TraceLayer` cost a
 //!   relaxed load and a branch, as in a process with no subscriber at all.
-//!   "On" is `info`, the binary's default.
+//!   "On" is `info`, the binary's default. Between them, [`Tracing::SpansOnly`]
+//!   keeps the spans and drops the one line per request that `TraceLayer`
+//!   writes when a response leaves, so the lab can tell the two apart.
 //! * metrics: the service registers its metric handles once, when its state
 //!   is built. So the lab builds the service twice: one copy whose handles
 //!   come from the Prometheus recorder (on), one whose handles come from
@@ -74,10 +76,33 @@ impl Observability {
     }
 
     /// Switches logs and spans on or off.
-    pub fn set_tracing(&self, on: bool) -> anyhow::Result<()> {
-        self.filter
-            .reload(EnvFilter::new(if on { "info" } else { "off" }))?;
+    pub fn set_tracing(&self, tracing: Tracing) -> anyhow::Result<()> {
+        self.filter.reload(EnvFilter::new(tracing.filter()))?;
         Ok(())
+    }
+}
+
+/// How much of the tracing is switched on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracing {
+    /// Nothing: every callsite disabled.
+    Off,
+    /// The spans (request spans, recorded by the JSON layer), but not the
+    /// access log line `TraceLayer` writes per response.
+    SpansOnly,
+    /// Everything at `info`, as the binary runs.
+    On,
+}
+
+impl Tracing {
+    /// The `EnvFilter` directives. `TraceLayer`'s response line is an event
+    /// whose target is its module, `tower_http::trace::on_response`.
+    fn filter(self) -> &'static str {
+        match self {
+            Tracing::Off => "off",
+            Tracing::SpansOnly => "info,tower_http::trace::on_response=off",
+            Tracing::On => "info",
+        }
     }
 }
 
