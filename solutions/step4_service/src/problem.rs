@@ -70,7 +70,8 @@ pub struct Problem {
     pub upstream: Option<&'static str>,
     /// The request id, also sent as the `x-request-id` header.
     pub request_id: String,
-    /// Sent as the `Retry-After` header (whole seconds), not in the body.
+    /// Sent as the `Retry-After` header (whole seconds, rounded up), not in
+    /// the body.
     #[serde(skip)]
     pub retry_after: Option<Duration>,
 }
@@ -178,8 +179,9 @@ impl ApiError {
 impl IntoResponse for Problem {
     /// The document as a response: its `status`, the JSON body, the
     /// `content-type` `application/problem+json` ([`PROBLEM_JSON`]), and,
-    /// when `retry_after` is set, a `Retry-After` header in whole seconds,
-    /// never 0.
+    /// when `retry_after` is set, a `Retry-After` header: `retry_after` in
+    /// whole seconds, rounded up (1.5 s is `2`), so never 0 and never sooner
+    /// than the setting.
     ///
     /// It also writes one log line at `INFO`, no higher and no lower (an
     /// event with a field named `instance`, the document's `instance`), so
@@ -203,8 +205,10 @@ impl IntoResponse for Problem {
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(retry_after) = retry_after {
-            // Whole seconds, at least 1: `Retry-After: 0` invites a stampede.
-            let seconds = retry_after.as_secs().max(1);
+            // Whole seconds, rounded up: the client waits at least as long
+            // as the setting says, and never 0, which invites a stampede.
+            let part_second = u64::from(retry_after.subsec_nanos() > 0);
+            let seconds = (retry_after.as_secs() + part_second).max(1);
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -54,8 +54,9 @@ impl std::error::Error for InvalidProductId {}
 /// # Errors
 ///
 /// [`InvalidProductId::TooLong`] for more than [`MAX_PRODUCT_ID_LEN`]
-/// characters (checked first, so a huge input is rejected before anything
-/// else looks at it); [`InvalidProductId::NotANumber`] for anything else
+/// characters, whatever they are (the length is checked first, and `len` is
+/// the whole input's length in characters, not where counting could have
+/// stopped); [`InvalidProductId::NotANumber`] for anything else
 /// that is not plain ASCII digits: an empty string, `+42` (which Rust's own
 /// `u64` parser would accept), a space before or after (nothing is
 /// trimmed), or the digits of another script, such as `٤٢` or `４２` (which

@@ -28,7 +28,7 @@ use tower::ServiceExt as _;
 struct Visits {
     /// How many visits so far.
     count: Arc<Mutex<u64>>,
-    /// Hears each new count, in the order they were counted.
+    /// Hears each new count once; visits running at once may report out of order.
     auditor: mpsc::Sender<u64>,
 }
 

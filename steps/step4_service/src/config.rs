@@ -48,7 +48,7 @@ pub struct ServiceConfig {
     /// instead of queueing.
     pub max_in_flight_per_upstream: usize,
     /// What a shed request is told to wait before retrying (`Retry-After`,
-    /// in whole seconds, at least 1).
+    /// in whole seconds, rounded up, so at least 1).
     pub retry_after: Duration,
     /// The server-side backstop: a request still running after this long is
     /// answered `503` (a problem document), whatever it is doing. Longer

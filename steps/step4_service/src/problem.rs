@@ -73,7 +73,8 @@ pub struct Problem {
     pub upstream: Option<&'static str>,
     /// The request id, also sent as the `x-request-id` header.
     pub request_id: String,
-    /// Sent as the `Retry-After` header (whole seconds), not in the body.
+    /// Sent as the `Retry-After` header (whole seconds, rounded up), not in
+    /// the body.
     #[serde(skip)]
     pub retry_after: Option<Duration>,
 }
@@ -127,8 +128,9 @@ impl ApiError {
 impl IntoResponse for Problem {
     /// The document as a response: its `status`, the JSON body, the
     /// `content-type` `application/problem+json` ([`PROBLEM_JSON`]), and,
-    /// when `retry_after` is set, a `Retry-After` header in whole seconds,
-    /// never 0.
+    /// when `retry_after` is set, a `Retry-After` header: `retry_after` in
+    /// whole seconds, rounded up (1.5 s is `2`), so never 0 and never sooner
+    /// than the setting.
     ///
     /// It also writes one log line at `INFO`, no higher and no lower (an
     /// event with a field named `instance`, the document's `instance`), so

@@ -6,11 +6,18 @@
 //! The step comes in five parts, one module each, in the order to work
 //! through them; `verify` shows how many tests of each part pass:
 //!
-//! 1. `problems`: ids and problem documents (`src/product_id.rs`,
-//!    `src/problem.rs`, and the backstop in `src/routes.rs`);
-//! 2. `routes`: the router, request ids and the request's deadline
-//!    (`src/routes.rs`);
-//! 3. `telemetry`: spans and metrics (`src/telemetry/`);
+//! 1. `problems`: ids and problem documents (`parse_product_id` in
+//!    `src/product_id.rs`, `ApiError::to_problem` and `Problem::into_response`
+//!    in `src/problem.rs`, and a first `router` with `get_product` in
+//!    `src/routes.rs`);
+//! 2. `telemetry`: spans and metrics (`Outcome::of_error` and
+//!    `observe_upstream_call` in `src/telemetry/`, `metrics` in
+//!    `src/routes.rs`), and the problem documents of calls that fail, time
+//!    out or are shed: the given fan-out runs every call inside
+//!    `observe_upstream_call`, so no test with a valid id can pass before;
+//! 3. `routes`: the rest of `router` (fallbacks, request ids, the request
+//!    span, timing) and `backstop` (`src/routes.rs`), and the request's
+//!    deadline;
 //! 4. `shutdown`: graceful shutdown on a real socket (`src/shutdown.rs`);
 //! 5. `send`: three snippets that must hold only `Send` things across an
 //!    `.await` (`send/`), built and run with trybuild.
@@ -49,11 +56,11 @@ mod common;
 #[path = "step4/problems.rs"]
 mod problems;
 
-#[path = "step4/routes.rs"]
-mod routes;
-
 #[path = "step4/telemetry.rs"]
 mod telemetry;
+
+#[path = "step4/routes.rs"]
+mod routes;
 
 #[path = "step4/shutdown.rs"]
 mod shutdown;

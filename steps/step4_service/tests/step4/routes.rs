@@ -1,22 +1,31 @@
-//! Part "routes": the router (`router` and `get_product` in
-//! `src/routes.rs`): the three routes and the two fallbacks, request ids
-//! echoed, replaced and carried by every log line, the request span, and one
-//! deadline per request with attempts inside it (step 2's rule, carried
-//! forward).
+//! Part "routes": the rest of `router` (`src/routes.rs`): the two
+//! fallbacks, request ids echoed, replaced and carried by every log line,
+//! the request span, the backstop (`backstop`) and every answer timed from
+//! outside it; and the deadline `get_product` sets, with attempts inside it
+//! (step 2's rule, carried forward).
 //!
 //! Every test drives the router in process with `tower::ServiceExt::oneshot`,
 //! against `FastUpstream` fakes in real time, with margins of 150 ms or more.
+//! Some turn green as soon as the earlier parts are done (a first `router`
+//! already serves the three routes); the rest need the fallbacks and the
+//! layers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use fake_upstreams::fast::Behaviour;
 use fake_upstreams::testing::{wait_until, within_time_limit};
+use step4_service::telemetry::{REQUEST_LATENCY, UPSTREAM_CALLS};
 use step4_service::{MAX_REQUEST_ID_LEN, PROBLEM_JSON, Product};
 use tokio::time::Instant;
+use tracing_subscriber::filter::LevelFilter;
 
 use crate::capture::CapturedSpan;
-use crate::common::{Harness, assert_problem_snapshot, expected_product, ms, send};
+use crate::common::{
+    Harness, assert_problem_snapshot, assert_urn_uuid, expected_product, ms, patient, sample, send,
+    value_of,
+};
 
 // ---------------------------------------------------------------------------
 // Routes
@@ -513,6 +522,253 @@ async fn errors_not_worth_retrying_are_tried_once() {
             );
             assert_eq!(service.pricing.counters().requests, 1, "{what}");
         }
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// Inside the layers: problem lines in the request's span, the backstop,
+// and every answer timed from outside it
+// ---------------------------------------------------------------------------
+
+/// Every problem document names its occurrence with a fresh `urn:uuid:` instance, and one `INFO` line in the request's span quotes it, under the binary's default `info` filter.
+#[tokio::test]
+async fn every_problem_names_its_occurrence_and_is_logged_with_it() {
+    within_time_limit(async {
+        // Arrange: capture what an operator sees with the binary's default
+        // filter, `info`: a span or line below INFO does not exist there.
+        let service = Harness::start_logging_from(
+            LevelFilter::INFO,
+            Behaviour::default(),
+            Behaviour::default(),
+            Behaviour::default(),
+            |_| {},
+        )
+        .await;
+        let id = HeaderValue::from_static("retry-of-the-same-call");
+
+        // Act: the same caller id twice: two occurrences all the same.
+        let first = service.get_with_id("/products/abc", id.clone()).await;
+        let second = service.get_with_id("/products/abc", id).await;
+
+        // Assert
+
+        let first = first.problem(StatusCode::BAD_REQUEST);
+        let second = second.problem(StatusCode::BAD_REQUEST);
+        assert_urn_uuid(first["instance"].as_str());
+        assert_urn_uuid(second["instance"].as_str());
+        assert_ne!(
+            first["instance"], second["instance"],
+            "`instance` names one occurrence: two failed requests get two instances"
+        );
+        let instance = first["instance"].as_str().expect("checked above");
+        let logged: Vec<_> = service
+            .captured
+            .events()
+            .into_iter()
+            .filter(|event| event.field("instance") == Some(instance))
+            .collect();
+        assert_eq!(
+            logged.len(),
+            1,
+            "one log line at INFO should carry the problem's `instance` (a field named `instance`), so a client's report \
+             can be found with the binary's default `info` filter"
+        );
+        assert_eq!(
+            logged[0].level,
+            tracing::Level::INFO,
+            "the line with the instance is logged at INFO, next to the response line (a client's bad request is not a \
+             warning for the operator)"
+        );
+        assert_eq!(
+            logged[0].field_in_scope("request_id"),
+            Some("retry-of-the-same-call"),
+            "under an `info` filter the line with the instance should still be inside the request's span: make the \
+             `request` span an INFO span (a DEBUG span is filtered out, and the id with it)"
+        );
+    })
+    .await;
+}
+
+/// A request that outlives its deadline (a bug) is ended by the backstop with a 503 problem document, logged in the request's span, and its calls are cancelled.
+#[tokio::test]
+async fn the_backstop_ends_a_request_that_outlives_its_deadline_with_a_problem() {
+    within_time_limit(async {
+        let mut service = Harness::start(
+            Behaviour::default(),
+            Behaviour::default(),
+            Behaviour::default().hanging(),
+            |config| patient(config, Duration::from_secs(10)),
+        )
+        .await;
+        // In a correct service the deadline always wins. To watch the
+        // backstop work, play the bug it exists for: a 10 s deadline behind
+        // a 300 ms backstop, set behind `validate`'s back.
+        let backstop = ms(300);
+        Arc::get_mut(&mut service.state)
+            .expect("nothing else holds the state yet")
+            .config
+            .server_timeout = backstop;
+
+        let started = Instant::now();
+        let reply = service
+            .get_with_id("/products/42", HeaderValue::from_static("stuck-1"))
+            .await;
+        let elapsed = started.elapsed();
+
+        let problem = reply.problem(StatusCode::SERVICE_UNAVAILABLE);
+        assert_problem_snapshot!("server_timeout", problem);
+        assert_eq!(problem["request_id"], "stuck-1");
+        assert_eq!(
+            reply.header("x-request-id"),
+            Some("stuck-1"),
+            "the backstop's answer carries the request id too"
+        );
+        assert!(
+            elapsed >= backstop && elapsed < backstop + ms(600),
+            "answered after {elapsed:?}; the backstop is {backstop:?} (server_timeout)"
+        );
+        let events = service.captured.events();
+        let instance = problem["instance"].as_str().expect("checked by the snapshot");
+        let problem_line = events
+            .iter()
+            .find(|event| event.field("instance") == Some(instance))
+            .unwrap_or_else(|| panic!("no log line carries the backstop's problem `instance`; lines were:\n{events:#?}"));
+        assert_eq!(
+            problem_line.field_in_scope("request_id"),
+            Some("stuck-1"),
+            "the backstop's problem line is outside the request's span: put the backstop inside the TraceLayer; line was {problem_line:#?}"
+        );
+        assert_eq!(
+            problem_line.level,
+            tracing::Level::INFO,
+            "the line with the backstop's `instance` is at INFO like every problem's, not raised for a 503"
+        );
+        let response_logged = events.iter().any(|event| {
+            event.level <= tracing::Level::INFO
+                && event.is_inside("request")
+                && event
+                    .fields
+                    .iter()
+                    .any(|(name, value)| name.contains("status") && value == "503")
+        });
+        assert!(
+            response_logged,
+            "no INFO line with status 503 inside the `request` span: the backstop's answer is a response like any other, \
+             and the TraceLayer logs it only if the backstop is inside it; lines were:\n{events:#?}"
+        );
+        let metrics = service.metrics_now();
+        assert_eq!(
+            value_of(
+                &metrics,
+                UPSTREAM_CALLS,
+                &[("upstream", "reviews"), ("outcome", "cancelled")]
+            ),
+            1.0,
+            "ending the request drops the handler, which cancels the call still running; metrics were:\n{metrics}"
+        );
+    })
+    .await;
+}
+
+/// Every answer is timed in seconds into the request histogram, under its route as the router names it and its status class, the backstop's `503` included: the service's p99 can be read from `/metrics`.
+#[tokio::test]
+async fn each_answer_is_timed_in_seconds_under_its_route_and_status_class() {
+    within_time_limit(async {
+        let page_route = ("route", "/products/{id}");
+        let count = format!("{REQUEST_LATENCY}_count");
+        let sum = format!("{REQUEST_LATENCY}_sum");
+        let bucket = format!("{REQUEST_LATENCY}_bucket");
+
+        // A request the backstop ends: reviews hangs behind a 10 s
+        // deadline, and a 300 ms backstop (set behind `validate`'s back).
+        {
+            let mut stuck = Harness::start(
+                Behaviour::default(),
+                Behaviour::default(),
+                Behaviour::default().hanging(),
+                |config| patient(config, Duration::from_secs(10)),
+            )
+            .await;
+            let backstop = ms(300);
+            Arc::get_mut(&mut stuck.state)
+                .expect("nothing else holds the state yet")
+                .config
+                .server_timeout = backstop;
+
+            let reply = stuck.get("/products/42").await;
+
+            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "body: {}", reply.text());
+            let metrics = stuck.scrape().await;
+            let series = [page_route, ("status_class", "5xx")];
+            assert_eq!(
+                sample(&metrics, &count, &series),
+                Some(1.0),
+                "the backstop's 503 is an answer like any other: time it from outside the backstop, or the \
+                 slowest requests vanish from the p99; metrics were:\n{metrics}"
+            );
+            assert!(
+                value_of(&metrics, &sum, &series) >= backstop.as_secs_f64(),
+                "the 503 came after the {backstop:?} backstop, so its time is at least that; metrics were:\n{metrics}"
+            );
+        }
+
+        // Arrange: inventory takes 150 ms, so the page takes at least that.
+        let budget = Duration::from_secs(3);
+        let service = Harness::start(
+            Behaviour::fixed(ms(150)),
+            Behaviour::default(),
+            Behaviour::default(),
+            |config| patient(config, budget),
+        )
+        .await;
+
+        // Act: a page, an id that is not a number, a path with no route.
+        let page = service.get("/products/42").await;
+        let bad_id = service.get("/products/forty-two").await;
+        let unknown = service.get("/no/such/thing").await;
+        let metrics = service.scrape().await;
+
+        // Assert
+        assert_eq!(page.status, StatusCode::OK, "body: {}", page.text());
+        assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(
+            metrics.contains(&format!("# TYPE {REQUEST_LATENCY} histogram")),
+            "{REQUEST_LATENCY} should render as a Prometheus histogram (with buckets); metrics were:\n{metrics}"
+        );
+        let ok_page = [page_route, ("status_class", "2xx")];
+        assert_eq!(
+            sample(&metrics, &count, &ok_page),
+            Some(1.0),
+            "the page is one answer under route=\"/products/{{id}}\", status_class=\"2xx\"; metrics were:\n{metrics}"
+        );
+        let seconds = value_of(&metrics, &sum, &ok_page);
+        assert!(
+            seconds >= 0.15 && seconds < budget.as_secs_f64(),
+            "the page took at least 150 ms and answered within its {budget:?} budget, so the histogram holds \
+             0.15 to 3 (seconds, not milliseconds), got {seconds}; metrics were:\n{metrics}"
+        );
+        assert_eq!(
+            sample(&metrics, &bucket, &[page_route, ("status_class", "2xx"), ("le", "0.1")]),
+            Some(0.0),
+            "buckets count the answers at or under their bound: none of a 150 ms page is under 0.1 s; \
+             metrics were:\n{metrics}"
+        );
+        assert_eq!(
+            sample(&metrics, &count, &[page_route, ("status_class", "4xx")]),
+            Some(1.0),
+            "the bad id is a 4xx answer of the same route; metrics were:\n{metrics}"
+        );
+        assert_eq!(
+            sample(&metrics, &count, &[("route", "unmatched"), ("status_class", "4xx")]),
+            Some(1.0),
+            "a path with no route is counted as route=\"unmatched\"; metrics were:\n{metrics}"
+        );
+        assert!(
+            !metrics.contains("/products/42") && !metrics.contains("/no/such/thing"),
+            "a raw path is never a label value (one series per id would grow without bound); metrics were:\n{metrics}"
+        );
     })
     .await;
 }

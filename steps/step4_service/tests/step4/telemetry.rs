@@ -1,15 +1,18 @@
 //! Part "telemetry": `Outcome::of_error` (`src/telemetry/outcome.rs`),
 //! `observe_upstream_call` (`src/telemetry/observe.rs`) and the `metrics`
 //! route: one span per upstream call with its fields, the calls counted per
-//! outcome, latency in seconds, the in-flight and bulkhead gauges, the
-//! request histogram and the runtime gauges.
+//! outcome, latency in seconds, the in-flight and bulkhead gauges, and the
+//! runtime gauges. Then what a client gets when calls fail, time out or are
+//! shed (a 502, a 504, a 503 with `Retry-After`): every request with a valid
+//! id goes through the given fan-out, which runs each call inside
+//! `observe_upstream_call`, so these problem documents turn green with this
+//! part, not the first.
 //!
-//! Some tests go through the router, some call `observe_upstream_call`
-//! directly. Two run on tokio's multi-thread runtime and read only metrics,
-//! whose handles are registered on the test's thread and then record from
-//! any thread.
+//! Some tests go through the router (a first `router`, with the three
+//! routes, is enough), some call `observe_upstream_call` directly. Two run
+//! on tokio's multi-thread runtime and read only metrics, whose handles are
+//! registered on the test's thread and then record from any thread.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode, header};
@@ -17,9 +20,9 @@ use fake_upstreams::fast::Behaviour;
 use fake_upstreams::testing::{PATIENCE, closed_port_url, wait_until, within_time_limit};
 use step4_service::fetch::Fetched;
 use step4_service::telemetry::{
-    EVENT_LOOP_LAG, HEARTBEAT_PERIOD, REQUEST_LATENCY, RUNTIME_ALIVE_TASKS,
-    RUNTIME_GLOBAL_QUEUE_DEPTH, RUNTIME_WORKERS, UPSTREAM_CALLS, UPSTREAM_IN_FLIGHT,
-    UPSTREAM_LATENCY, heartbeat,
+    BULKHEAD_PERMITS_IN_USE, BULKHEAD_PERMITS_MAX, EVENT_LOOP_LAG, HEARTBEAT_PERIOD,
+    RUNTIME_ALIVE_TASKS, RUNTIME_GLOBAL_QUEUE_DEPTH, RUNTIME_WORKERS, UPSTREAM_CALLS,
+    UPSTREAM_IN_FLIGHT, UPSTREAM_LATENCY, heartbeat,
 };
 use step4_service::{
     FetchError, Upstream, UpstreamMetrics, observe_upstream_call, prometheus_builder,
@@ -27,8 +30,11 @@ use step4_service::{
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::capture::Captured;
+use tokio::time::Instant;
+
 use crate::common::{
-    Harness, latency_count, ms, patient, sample, send, total_of, unlabelled, value_of,
+    Harness, assert_problem_snapshot, latency_count, ms, patient, sample, send, total_of,
+    unlabelled, value_of,
 };
 
 // ---------------------------------------------------------------------------
@@ -330,108 +336,6 @@ async fn a_calls_span_is_not_entered_while_the_call_waits() {
 // ---------------------------------------------------------------------------
 // Metrics
 // ---------------------------------------------------------------------------
-
-/// Every answer is timed in seconds into the request histogram, under its route as the router names it and its status class, the backstop's `503` included: the service's p99 can be read from `/metrics`.
-#[tokio::test]
-async fn each_answer_is_timed_in_seconds_under_its_route_and_status_class() {
-    within_time_limit(async {
-        let page_route = ("route", "/products/{id}");
-        let count = format!("{REQUEST_LATENCY}_count");
-        let sum = format!("{REQUEST_LATENCY}_sum");
-        let bucket = format!("{REQUEST_LATENCY}_bucket");
-
-        // A request the backstop ends: reviews hangs behind a 10 s
-        // deadline, and a 300 ms backstop (set behind `validate`'s back).
-        {
-            let mut stuck = Harness::start(
-                Behaviour::default(),
-                Behaviour::default(),
-                Behaviour::default().hanging(),
-                |config| patient(config, Duration::from_secs(10)),
-            )
-            .await;
-            let backstop = ms(300);
-            Arc::get_mut(&mut stuck.state)
-                .expect("nothing else holds the state yet")
-                .config
-                .server_timeout = backstop;
-
-            let reply = stuck.get("/products/42").await;
-
-            assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "body: {}", reply.text());
-            let metrics = stuck.scrape().await;
-            let series = [page_route, ("status_class", "5xx")];
-            assert_eq!(
-                sample(&metrics, &count, &series),
-                Some(1.0),
-                "the backstop's 503 is an answer like any other: time it from outside the backstop, or the \
-                 slowest requests vanish from the p99; metrics were:\n{metrics}"
-            );
-            assert!(
-                value_of(&metrics, &sum, &series) >= backstop.as_secs_f64(),
-                "the 503 came after the {backstop:?} backstop, so its time is at least that; metrics were:\n{metrics}"
-            );
-        }
-
-        // Arrange: inventory takes 150 ms, so the page takes at least that.
-        let budget = Duration::from_secs(3);
-        let service = Harness::start(
-            Behaviour::fixed(ms(150)),
-            Behaviour::default(),
-            Behaviour::default(),
-            |config| patient(config, budget),
-        )
-        .await;
-
-        // Act: a page, an id that is not a number, a path with no route.
-        let page = service.get("/products/42").await;
-        let bad_id = service.get("/products/forty-two").await;
-        let unknown = service.get("/no/such/thing").await;
-        let metrics = service.scrape().await;
-
-        // Assert
-        assert_eq!(page.status, StatusCode::OK, "body: {}", page.text());
-        assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
-        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-        assert!(
-            metrics.contains(&format!("# TYPE {REQUEST_LATENCY} histogram")),
-            "{REQUEST_LATENCY} should render as a Prometheus histogram (with buckets); metrics were:\n{metrics}"
-        );
-        let ok_page = [page_route, ("status_class", "2xx")];
-        assert_eq!(
-            sample(&metrics, &count, &ok_page),
-            Some(1.0),
-            "the page is one answer under route=\"/products/{{id}}\", status_class=\"2xx\"; metrics were:\n{metrics}"
-        );
-        let seconds = value_of(&metrics, &sum, &ok_page);
-        assert!(
-            seconds >= 0.15 && seconds < budget.as_secs_f64(),
-            "the page took at least 150 ms and answered within its {budget:?} budget, so the histogram holds \
-             0.15 to 3 (seconds, not milliseconds), got {seconds}; metrics were:\n{metrics}"
-        );
-        assert_eq!(
-            sample(&metrics, &bucket, &[page_route, ("status_class", "2xx"), ("le", "0.1")]),
-            Some(0.0),
-            "buckets count the answers at or under their bound: none of a 150 ms page is under 0.1 s; \
-             metrics were:\n{metrics}"
-        );
-        assert_eq!(
-            sample(&metrics, &count, &[page_route, ("status_class", "4xx")]),
-            Some(1.0),
-            "the bad id is a 4xx answer of the same route; metrics were:\n{metrics}"
-        );
-        assert_eq!(
-            sample(&metrics, &count, &[("route", "unmatched"), ("status_class", "4xx")]),
-            Some(1.0),
-            "a path with no route is counted as route=\"unmatched\"; metrics were:\n{metrics}"
-        );
-        assert!(
-            !metrics.contains("/products/42") && !metrics.contains("/no/such/thing"),
-            "a raw path is never a label value (one series per id would grow without bound); metrics were:\n{metrics}"
-        );
-    })
-    .await;
-}
 
 /// After one request `/metrics` shows a latency histogram, an ok counter and an in-flight gauge per upstream.
 #[tokio::test]
@@ -1072,6 +976,293 @@ async fn a_burst_over_the_cap_is_answered_and_returns_every_permit() {
             "every permit came back: a request after the burst is served; body: {}",
             after.text()
         );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// What a client gets when calls fail, time out or are shed: every valid id
+// goes through the fan-out, so through `observe_upstream_call`
+// ---------------------------------------------------------------------------
+
+/// An id longer than 19 characters is a 400 problem document, which does not echo the id back; 19 digits are still an id.
+#[tokio::test]
+async fn an_id_that_is_too_long_is_a_400_problem() {
+    within_time_limit(async {
+        let service = Harness::healthy().await;
+
+        let reply = service.get("/products/1234567890123456789012345").await;
+        let longest = service.get("/products/9999999999999999999").await;
+
+        let problem = reply.problem(StatusCode::BAD_REQUEST);
+        assert_problem_snapshot!("invalid_id_too_long", problem);
+        assert!(
+            !reply.text().contains("1234567890123456789012345"),
+            "the problem document should not echo the rejected id: {problem}"
+        );
+        assert_eq!(
+            longest.status,
+            StatusCode::OK,
+            "19 digits is the longest id, and still an id; body: {}",
+            longest.text()
+        );
+        assert_eq!(longest.json()["id"], 9_999_999_999_999_999_999_u64);
+    })
+    .await;
+}
+
+/// An upstream answering 500 makes the request a 502 problem document naming that upstream.
+#[tokio::test]
+async fn an_upstream_error_status_is_a_502_problem_naming_the_upstream() {
+    within_time_limit(async {
+        let service = Harness::start(
+            Behaviour::default(),
+            Behaviour::default().failing(1.0, 500),
+            Behaviour::default(),
+            |_| {},
+        )
+        .await;
+
+        let reply = service.get("/products/42").await;
+
+        let problem = reply.problem(StatusCode::BAD_GATEWAY);
+        assert_problem_snapshot!("upstream_error", problem);
+        assert_eq!(
+            reply.header("retry-after"),
+            None,
+            "Retry-After is for a shed request only: here the service has no idea when pricing will recover"
+        );
+        // A 5xx is logged like a 4xx: the one line with the `instance` is at
+        // INFO, where an operator's default filter finds it, not raised to
+        // WARN or ERROR because the status is a server error.
+        let instance = problem["instance"].as_str().expect("checked by the snapshot");
+        let levels: Vec<_> = service
+            .captured
+            .events()
+            .into_iter()
+            .filter(|event| event.field("instance") == Some(instance))
+            .map(|event| event.level)
+            .collect();
+        assert_eq!(
+            levels,
+            [tracing::Level::INFO],
+            "one line carries the 502's `instance`, at INFO exactly, whatever the status"
+        );
+    })
+    .await;
+}
+
+/// A hung upstream makes the request a 504 problem document, sent by the deadline (not the 1 s backstop).
+#[tokio::test]
+async fn a_hung_upstream_is_a_504_problem_by_the_deadline() {
+    within_time_limit(async {
+        // Arrange: reviews never answers; a 1 s budget, attempts of at most
+        // 300 ms, a 3 s backstop.
+        let service = Harness::start(
+            Behaviour::default(),
+            Behaviour::default(),
+            Behaviour::default().hanging(),
+            |config| {
+                config.request_budget = Duration::from_secs(1);
+                config.attempt_timeout = ms(300);
+                config.server_timeout = Duration::from_secs(3);
+            },
+        )
+        .await;
+        let config = service.state.config.clone();
+
+        let started = Instant::now();
+        let reply = service.get("/products/42").await;
+        let elapsed = started.elapsed();
+
+        let problem = reply.problem(StatusCode::GATEWAY_TIMEOUT);
+        assert_problem_snapshot!("upstream_timeout", problem);
+        assert!(
+            elapsed >= config.attempt_timeout,
+            "answered after {elapsed:?}, before even one {:?} attempt could time out",
+            config.attempt_timeout
+        );
+        assert!(
+            elapsed < config.request_budget + ms(300),
+            "answered after {elapsed:?}: the deadline set at the edge ({:?}) should end the request, not the server's {:?} backstop",
+            config.request_budget,
+            config.server_timeout
+        );
+    })
+    .await;
+}
+
+/// When one upstream's bulkhead is full the whole page is shed at once: 503, a problem document, `Retry-After`, and no call sent.
+#[tokio::test]
+async fn a_full_bulkhead_sheds_the_whole_page_with_a_503_problem_and_retry_after() {
+    within_time_limit(async {
+        // Arrange: one call per upstream at most; a first request holds
+        // reviews' only permit for 500 ms. Inventory and pricing answer at
+        // once, so their permits are free again.
+        let service = Harness::start(
+            Behaviour::default(),
+            Behaviour::default(),
+            Behaviour::fixed(ms(500)),
+            |config| {
+                patient(config, Duration::from_secs(2));
+                config.max_in_flight_per_upstream = 1;
+                // Less than a second: still `Retry-After: 1`, never 0.
+                config.retry_after = ms(300);
+            },
+        )
+        .await;
+        let first = tokio::spawn(send(service.router(), Method::GET, "/products/42", None));
+        wait_until(PATIENCE, || service.reviews.counters().in_flight == 1)
+            .await
+            .expect("the first page's reviews call is in flight");
+        // Inventory's and pricing's calls of the first page are over, so
+        // their permits are back (each is returned as its call ends).
+        wait_until(PATIENCE, || {
+            let metrics = service.metrics_now();
+            ["inventory", "pricing"].iter().all(|upstream| {
+                value_of(
+                    &metrics,
+                    UPSTREAM_CALLS,
+                    &[("upstream", upstream), ("outcome", "ok")],
+                ) == 1.0
+            })
+        })
+        .await
+        .expect("the first page's inventory and pricing calls have ended");
+        let metrics_before = service.metrics_now();
+
+        // Act: a second request while reviews' permit is taken.
+        let started = Instant::now();
+        let reply = service.get("/products/43").await;
+        let elapsed = started.elapsed();
+
+        // Assert
+        let problem = reply.problem(StatusCode::SERVICE_UNAVAILABLE);
+        assert_problem_snapshot!("shed", problem);
+        assert_eq!(
+            reply.header("retry-after"),
+            Some("1"),
+            "a shed client is told when to come back: Retry-After in whole seconds, at least 1"
+        );
+        assert!(
+            elapsed < ms(300),
+            "shedding took {elapsed:?}: a full bulkhead should answer at once, not queue"
+        );
+        for fake in [&service.inventory, &service.pricing] {
+            assert_eq!(
+                fake.counters().requests,
+                1,
+                "a shed page sends nothing, not even to the upstreams that had room"
+            );
+        }
+        let metrics = service.scrape().await;
+        assert_eq!(
+            value_of(
+                &metrics,
+                UPSTREAM_CALLS,
+                &[("upstream", "reviews"), ("outcome", "shed")]
+            ),
+            1.0,
+            "the shed page is counted once, as `shed`, against reviews; metrics were:\n{metrics}"
+        );
+        for upstream in ["inventory", "pricing", "reviews"] {
+            assert_eq!(
+                latency_count(&metrics, upstream),
+                latency_count(&metrics_before, upstream),
+                "a shed call was never sent, so it has no latency to record ({upstream}); metrics were:\n{metrics}"
+            );
+            assert_eq!(
+                value_of(
+                    &metrics,
+                    UPSTREAM_CALLS,
+                    &[("upstream", upstream), ("outcome", "cancelled")]
+                ),
+                0.0,
+                "nothing was started for the shed page, so nothing was cancelled ({upstream})"
+            );
+        }
+        let first = first.await.expect("the first request's task");
+        assert_eq!(
+            first.status,
+            StatusCode::OK,
+            "the request holding the permit still succeeds"
+        );
+    })
+    .await;
+}
+
+/// While pages are in flight `/metrics` shows each upstream's bulkhead permits in use, out of its size, read at the moment of the scrape; they are back to 0 once the pages are dropped.
+#[tokio::test]
+async fn the_bulkhead_gauges_show_the_permits_held_by_pages_in_flight() {
+    within_time_limit(async {
+        // Arrange: every upstream hangs, so each admitted page holds one
+        // permit of each upstream until it is dropped; 5 permits each.
+        let size = 5;
+        let service = Harness::start(
+            Behaviour::default().hanging(),
+            Behaviour::default().hanging(),
+            Behaviour::default().hanging(),
+            |config| {
+                // Longer than the test's wait, so the pages outlast it.
+                patient(config, Duration::from_secs(12));
+                config.server_timeout = Duration::from_secs(24);
+                config.max_in_flight_per_upstream = size;
+            },
+        )
+        .await;
+        let upstreams = ["inventory", "pricing", "reviews"];
+        let in_use = |metrics: &str, upstream: &str| {
+            sample(metrics, BULKHEAD_PERMITS_IN_USE, &[("upstream", upstream)])
+        };
+        let three_pages = async {
+            tokio::join!(
+                service.get("/products/1"),
+                service.get("/products/2"),
+                service.get("/products/3"),
+            )
+        };
+        // Scrapes until every bulkhead shows the three pages, or gives up.
+        let watch = async {
+            let give_up = Instant::now() + Duration::from_secs(5);
+            loop {
+                let metrics = service.scrape().await;
+                let all_held = upstreams
+                    .iter()
+                    .all(|upstream| in_use(&metrics, upstream) == Some(3.0));
+                if all_held || Instant::now() >= give_up {
+                    return metrics;
+                }
+                tokio::time::sleep(ms(5)).await;
+            }
+        };
+
+        // Act: three pages held open while `/metrics` is read; then they
+        // are dropped (the `select!` ends), which returns their permits.
+        let held = tokio::select! {
+            _ = three_pages => panic!("the pages ended, but every upstream hangs"),
+            metrics = watch => metrics,
+        };
+        let after = service.scrape().await;
+
+        // Assert
+        for upstream in upstreams {
+            assert_eq!(
+                in_use(&held, upstream),
+                Some(3.0),
+                "three pages in flight hold three of {upstream}'s permits, and `/metrics` reads them when it is \
+                 scraped; metrics were:\n{held}"
+            );
+            assert_eq!(
+                sample(&held, BULKHEAD_PERMITS_MAX, &[("upstream", upstream)]),
+                Some(size as f64),
+                "{upstream}'s bulkhead has {size} permits in all; metrics were:\n{held}"
+            );
+            assert_eq!(
+                in_use(&after, upstream),
+                Some(0.0),
+                "the pages were dropped, so {upstream}'s permits are back; metrics were:\n{after}"
+            );
+        }
     })
     .await;
 }
