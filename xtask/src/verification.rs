@@ -110,7 +110,10 @@ pub fn verify_step(
     let report = |outcome| Report { flavor, outcome };
     let package = step.package(flavor);
     let executables = match cargo::build_tests(layout.root(), &package, options.diagnostics)? {
-        Build::Built(executables) => executables,
+        Build::Built(mut executables) => {
+            executables.sort_by_key(|built| step.parts.iter().position(|p| p.name == built.target));
+            executables
+        }
         Build::Failed { compiler_output } => {
             return Ok(report(Outcome::DoesNotCompile { compiler_output }));
         }

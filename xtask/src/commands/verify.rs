@@ -95,14 +95,10 @@ pub fn verify_and_record(
 
 fn print_stage(stage: Stage) {
     match stage {
-        Stage::Running { tests, limit } => println!(
-            "running {tests} test{} {}",
-            plural(tests),
-            term::dim(&format!(
-                "(stopped after {} s if they hang)",
-                limit.as_secs()
-            ))
-        ),
+        Stage::Running { tests, limit } => {
+            let hang = format!("(stopped after {} s if they hang)", limit.as_secs());
+            println!("running {tests} test{} {}", plural(tests), term::dim(&hang));
+        }
         Stage::Mutants { count } => println!(
             "they pass; running them again against {count} broken version{} (mutants) {}",
             plural(count),
