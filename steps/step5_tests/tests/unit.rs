@@ -1,7 +1,16 @@
 //! Unit tests of the orchestration logic: yours to write.
 //!
-//! Given: the imports, `within_time_limit`, `roomy_config` and `orchestrator`
-//! below. Yours: the body of every test, in place of its `todo!()`.
+//! Given: this file (the imports, `within_time_limit`, `roomy_config` and
+//! `orchestrator`, which both parts reach with `use super::*`). Yours: the
+//! body of every test in the two parts, in place of its `todo!()`:
+//!
+//! 1. `deadlines_and_retries` (`tests/unit/deadlines_and_retries.rs`): the
+//!    calls overlap, the deadline and the attempt timeout, what is retried
+//!    and the backoff between retries;
+//! 2. `failures_and_limits` (`tests/unit/failures_and_limits.rs`): partial
+//!    pages, cancellation, permits and shedding, configurations refused.
+//!
+//! `verify` counts each part on its own.
 //!
 //! These tests talk to [`FakeUpstreams`], the in-process fake, with tokio's
 //! clock paused (`#[tokio::test(start_paused = true)]`): no socket and no
@@ -55,103 +64,12 @@ fn orchestrator(fake: &FakeUpstreams, config: Config) -> Orchestrator<FakeUpstre
 }
 // GIVEN_END: test_helpers
 
-/// The three upstreams are called at the same time: the request takes as long
-/// as its slowest call, not the sum of the three.
-#[tokio::test(start_paused = true)]
-async fn the_three_upstreams_are_called_concurrently() {
-    todo!("write this test: the three upstreams are called concurrently")
-}
+// The parts, in the order to work through them. A crate root's `mod name;`
+// would look for `tests/name.rs`, which cargo would build as a test target
+// of its own, so the parts' files live in `tests/unit/`, named by `#[path]`.
 
-/// A stalled required upstream fails the request with `Timeout` exactly at
-/// the budget: retries included, no request outlives its deadline.
-#[tokio::test(start_paused = true)]
-async fn a_stalled_upstream_times_out_exactly_at_the_budget() {
-    todo!("write this test: a stalled upstream times out exactly at the budget")
-}
+#[path = "unit/deadlines_and_retries.rs"]
+mod deadlines_and_retries;
 
-/// A stalled attempt is abandoned at `attempt_timeout` and retried, so one
-/// slow attempt does not eat the whole budget.
-#[tokio::test(start_paused = true)]
-async fn a_stalled_attempt_is_abandoned_and_retried() {
-    todo!("write this test: a stalled attempt is abandoned and retried")
-}
-
-/// A 503 is retried, and the request succeeds once the upstream recovers.
-#[tokio::test(start_paused = true)]
-async fn a_server_error_is_retried_until_the_upstream_recovers() {
-    todo!("write this test: a server error is retried until the upstream recovers")
-}
-
-/// The backoff before each retry is at most `base_delay`, doubled each
-/// retry, capped at `max_delay`.
-#[tokio::test(start_paused = true)]
-async fn the_backoff_doubles_up_to_its_cap() {
-    todo!("write this test: the backoff doubles up to its cap")
-}
-
-/// Each backoff is the jitter source's pick: no fixed delay hides in the
-/// orchestrator.
-#[tokio::test(start_paused = true)]
-async fn the_backoff_is_drawn_from_the_jitter_source() {
-    todo!("write this test: the backoff is drawn from the jitter source")
-}
-
-/// When no attempt could start after the next backoff, the request does not
-/// sleep past its deadline: it returns the real error at once.
-#[tokio::test(start_paused = true)]
-async fn no_backoff_is_slept_when_no_attempt_could_follow_it() {
-    todo!("write this test: no backoff is slept when no attempt could follow it")
-}
-
-/// A 404 is the answer, not a glitch: it is returned after exactly one call.
-#[tokio::test(start_paused = true)]
-async fn a_client_error_is_not_retried() {
-    todo!("write this test: a client error is not retried")
-}
-
-/// When reviews fail, the product is still served, marked as degraded.
-#[tokio::test(start_paused = true)]
-async fn a_failing_reviews_upstream_gives_a_partial_response() {
-    todo!("write this test: a failing reviews upstream gives a partial response")
-}
-
-/// When a required upstream keeps failing, the request fails and names it,
-/// after `max_attempts` attempts.
-#[tokio::test(start_paused = true)]
-async fn a_failing_required_upstream_fails_the_request() {
-    todo!("write this test: a failing required upstream fails the request")
-}
-
-/// A required failure ends the request when it arrives and cancels the calls
-/// still in flight: nobody waits for an answer that can no longer be used.
-#[tokio::test(start_paused = true)]
-async fn a_required_failure_cancels_the_other_calls() {
-    todo!("write this test: a required failure cancels the other calls")
-}
-
-/// Permits come back after each call: many more requests in a row than
-/// `max_in_flight` all succeed.
-#[tokio::test(start_paused = true)]
-async fn permits_are_returned_after_every_request() {
-    todo!("write this test: permits are returned after every request")
-}
-
-/// Dropping a request cancels its upstream calls: none is left running.
-#[tokio::test(start_paused = true)]
-async fn dropping_the_request_cancels_its_upstream_calls() {
-    todo!("write this test: dropping the request cancels its upstream calls")
-}
-
-/// Calls beyond `max_in_flight` are shed with `Overloaded` at once: not
-/// queued, and not let through.
-#[tokio::test(start_paused = true)]
-async fn calls_beyond_the_limit_are_shed() {
-    todo!("write this test: calls beyond the limit are shed")
-}
-
-/// A configuration that cannot work is rejected when the orchestrator is
-/// built, naming the problem; one at the edge of working is accepted.
-#[test]
-fn an_unworkable_configuration_is_rejected() {
-    todo!("write this test: an unworkable configuration is rejected")
-}
+#[path = "unit/failures_and_limits.rs"]
+mod failures_and_limits;
