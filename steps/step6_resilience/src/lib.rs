@@ -31,6 +31,9 @@
 //!   (**TODO**: [`spawn_call`]).
 //! * [`service`]: breaker + hedge + deadline around each upstream (given).
 //! * [`page`]: the fan-out with partial responses (**TODO**).
+//! * [`edge`]: the HTTP edge that serves the page (given): admission and
+//!   shedding, the deadline, problem documents, request ids, metrics,
+//!   graceful shutdown; the `product-page` binary runs it.
 //! * [`batch`]: events to a dashboard in batches, a `select!` loop that
 //!   loses events (**TODO**: fix [`batch_events`]).
 //!
@@ -41,12 +44,19 @@
 //!
 //! * **no retries** (step 2): a failed section is not tried again; the
 //!   hedge's backup is the only extra attempt, and only for slowness;
-//! * **no admission control, bulkheads or load shedding** (step 3): every
-//!   page is admitted and spawns its three sections;
+//! * **no bulkheads** (step 3): nothing caps the calls to one upstream.
+//!   The HTTP edge ([`edge`]) caps the pages in flight and sheds the rest,
+//!   but the library's [`fetch_product_page`], as the lab drives it, admits
+//!   every page;
 //! * **no per-attempt timeout** (step 2): every attempt may use the page's
 //!   whole remaining deadline;
-//! * **no spans or metrics** (step 4), and no HTTP server: the lab calls
-//!   [`fetch_product_page`] directly.
+//! * **no spans or metrics per upstream call** (step 4): the edge times
+//!   each request and reads the breakers and hedges at scrape time, and the
+//!   lab still calls [`fetch_product_page`] directly.
+//!
+//! The HTTP server is no longer left out: [`edge`] serves the page (the
+//! `product-page` binary). Retries and the bulkhead are composed with it in
+//! a later part of the capstone.
 //!
 //! Given: this file, the crate's module list; the **TODO** marks above show
 //! where your work is.
@@ -61,6 +71,7 @@ pub mod batch;
 pub mod breaker;
 pub mod budget;
 pub mod deadline;
+pub mod edge;
 pub mod error;
 pub mod fetch;
 pub mod hedge;

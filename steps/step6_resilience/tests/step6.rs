@@ -3,24 +3,27 @@
 //! The same tests run against your exercise (`cargo xtask verify step6`) and
 //! against the reference solution (`cargo xtask verify step6 --solution`).
 //!
-//! The step comes in five parts, one module each, in the order to work
+//! The step comes in seven parts, one module each, in the order to work
 //! through them; `verify` shows how many tests of each part pass:
 //!
-//! 1. `breaker`: the circuit breaker (`src/breaker.rs`), and what counts as
-//!    an upstream's failure (`verdict`; its tests are `breaker.rs`'s module
-//!    `classification`, in `step6/classification.rs`);
-//! 2. `hedge`: hedged requests (`src/hedge.rs`);
-//! 3. `cancellation`: supervised calls that end when nobody wants them
+//! 1. `classification`: what counts as an upstream's failure (`verdict` in
+//!    `src/breaker.rs`; the breaker asks it about every outcome);
+//! 2. `breaker`: the circuit breaker's state machine (`src/breaker.rs`);
+//! 3. `hedge`: hedged requests (`src/hedge.rs`);
+//! 4. `cancellation`: supervised calls that end when nobody wants them
 //!    (`src/supervise.rs`, and the fan-out in `src/page.rs`);
-//! 4. `page`: partial responses and the page's statuses (`src/product.rs`,
+//! 5. `page`: partial responses and the page's statuses (`src/product.rs`,
 //!    `src/error.rs`, `src/page.rs`);
-//! 5. `batching`: events in batches, a `select!` loop that must lose nothing
-//!    (`src/batch.rs`).
+//! 6. `batching`: events in batches, a `select!` loop that must lose nothing
+//!    (`src/batch.rs`);
+//! 7. `service`: your page served over HTTP by the given edge
+//!    (`src/edge/`): a disconnect cancels it, a full edge sheds, `/metrics`
+//!    shows it.
 //!
 //! Two kinds of clock, on purpose. The breaker, hedge and batching tests
 //! drive in-process fakes under *paused* time, so every instant is exact.
 //! The tests that need a real request (cancellation, the page, the hedge's
-//! losing attempt, and most of the breaker's classification) use fakes on
+//! losing attempt, and most of the classification tests) use fakes on
 //! loopback in *real* time with wide margins: a paused clock would jump ahead while a request waits on a
 //! socket. Each part's file says more.
 //!
@@ -30,6 +33,9 @@
 
 #[path = "step6/common.rs"]
 mod common;
+
+#[path = "step6/classification.rs"]
+mod classification;
 
 #[path = "step6/breaker.rs"]
 mod breaker;
@@ -45,3 +51,6 @@ mod page;
 
 #[path = "step6/batching.rs"]
 mod batching;
+
+#[path = "step6/service.rs"]
+mod service;

@@ -18,11 +18,6 @@ use tokio::time::Instant;
 
 use crate::common::{fair_timeout, ms};
 
-// The classification tests (what counts as the upstream's failure) are a
-// module of this part: `verify` lists them under the breaker.
-#[path = "classification.rs"]
-mod classification;
-
 fn breaker(failure_threshold: u32, cool_down: Duration, half_open_probes: u32) -> CircuitBreaker {
     CircuitBreaker::new(
         Upstream::Reviews,
