@@ -12,8 +12,10 @@
 //!
 //! Point it at real upstreams with `--inventory-url`, `--pricing-url` and
 //! `--reviews-url` (or `INVENTORY_URL`, `PRICING_URL`, `REVIEWS_URL`).
-//! Logs go to stderr; `RUST_LOG` filters them (default `info`). Ctrl-C (or
-//! SIGTERM) stops it gracefully.
+//! Logs go to stdout as JSON lines, one per event, each with the spans it
+//! happened in (the `request` span carries `request_id`); `RUST_LOG`
+//! filters them (default `info`: one access-log line per request, and a
+//! line per failed upstream call). Ctrl-C (or SIGTERM) stops it gracefully.
 //!
 //! Given: this whole file (the command line and the wiring); there is
 //! nothing to write in it. The page it serves is yours (`src/page.rs`).
@@ -30,10 +32,13 @@ use fake_upstreams::fast::{Behaviour, FastUpstream};
 use step6_resilience::edge::{
     DEFAULT_MAX_IN_FLIGHT, EdgeConfig, EdgeState, bind_listener, serve, shutdown_signal,
 };
+use step6_resilience::telemetry::json_logs;
 use step6_resilience::{
     BreakerConfig, FairTimeout, HedgeConfig, HedgeDelay, ProductService, Resilience, UpstreamUrls,
 };
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Step 6's product page over HTTP: `GET /products/{id}`, `/healthz`, `/metrics`.
 #[derive(Debug, Parser)]
@@ -71,11 +76,10 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
+    // JSON lines on stdout, as step 4's service writes them.
+    tracing_subscriber::registry()
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(json_logs(std::io::stdout))
         .init();
 
     // Kept alive until the end of `main`: dropping a fake stops it.

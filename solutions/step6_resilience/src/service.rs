@@ -8,7 +8,9 @@
 //! The order of the layers matters. The breaker is *outside* the hedge: one
 //! page section is one breaker call, however many attempts the hedge makes,
 //! so a hedge can neither open a breaker twice as fast nor sneak a second
-//! request past an open one.
+//! request past an open one. Outside both, each section call is observed
+//! ([`observe_upstream_call`]): one span, and one latency sample under its
+//! outcome once the edge has asked for them ([`ProductService::recording_calls`]).
 //!
 //! Given: this whole file; there is nothing to write in it.
 //!
@@ -24,6 +26,7 @@ use crate::error::{ConfigError, FetchError};
 use crate::fetch::fetch_json;
 use crate::hedge::{Hedge, HedgeConfig, hedged};
 use crate::per_upstream::PerUpstream;
+use crate::telemetry::{UpstreamCallMetrics, observe_upstream_call};
 use crate::upstream::{Upstream, UpstreamUrls};
 
 /// Which resilience mechanisms are on. `None` switches one off.
@@ -60,6 +63,8 @@ struct Shared {
 #[derive(Debug, Clone)]
 pub struct ProductService {
     shared: Arc<Shared>,
+    /// Where each call's latency goes; `None` until the edge asks.
+    calls: Option<Arc<UpstreamCallMetrics>>,
 }
 
 impl ProductService {
@@ -88,7 +93,17 @@ impl ProductService {
                 urls,
                 guards,
             }),
+            calls: None,
         })
+    }
+
+    /// This service, recording each call's latency in `calls` (the clones
+    /// made from it afterwards too; earlier clones do not).
+    pub fn recording_calls(self, calls: Arc<UpstreamCallMetrics>) -> Self {
+        ProductService {
+            calls: Some(calls),
+            ..self
+        }
     }
 
     /// The breaker guarding `upstream`, if breakers are on.
@@ -101,7 +116,8 @@ impl ProductService {
         self.shared.guards[upstream].hedge.as_ref()
     }
 
-    /// Fetches one section: through the breaker, hedged, bounded by `deadline`.
+    /// Fetches one section: through the breaker, hedged, bounded by
+    /// `deadline`, in a span of its own and timed under its outcome.
     ///
     /// # Errors
     ///
@@ -126,9 +142,12 @@ impl ProductService {
                 None => attempt().await,
             }
         };
-        match &guard.breaker {
-            Some(breaker) => breaker.call(deadline, hedged_call).await,
-            None => hedged_call.await,
-        }
+        let guarded_call = async {
+            match &guard.breaker {
+                Some(breaker) => breaker.call(deadline, hedged_call).await,
+                None => hedged_call.await,
+            }
+        };
+        observe_upstream_call(self.calls.as_deref(), upstream, guarded_call).await
     }
 }

@@ -34,6 +34,8 @@
 //! * [`edge`]: the HTTP edge that serves the page (given): admission and
 //!   shedding, the deadline, problem documents, request ids, metrics,
 //!   graceful shutdown; the `product-page` binary runs it.
+//! * [`telemetry`]: a span and a latency sample per upstream call, the
+//!   runtime's health, JSON logs (given).
 //! * [`batch`]: events to a dashboard in batches, a `select!` loop that
 //!   loses events (**TODO**: fix [`batch_events`]).
 //!
@@ -50,9 +52,11 @@
 //!   every page;
 //! * **no per-attempt timeout** (step 2): every attempt may use the page's
 //!   whole remaining deadline;
-//! * **no spans or metrics per upstream call** (step 4): the edge times
-//!   each request and reads the breakers and hedges at scrape time, and the
-//!   lab still calls [`fetch_product_page`] directly.
+//! * **no OpenTelemetry export** (step 4's spans and metrics are here:
+//!   [`telemetry`] gives each upstream call a span and a latency sample by
+//!   outcome, and the edge shows them in `/metrics`; but only the JSON log
+//!   layer consumes the spans), and the lab still calls
+//!   [`fetch_product_page`] directly.
 //!
 //! The HTTP server is no longer left out: [`edge`] serves the page (the
 //! `product-page` binary). Retries and the bulkhead are composed with it in
@@ -81,6 +85,7 @@ pub mod per_upstream;
 pub mod product;
 pub mod service;
 pub mod supervise;
+pub mod telemetry;
 pub mod upstream;
 
 pub use batch::{Batching, batch_events};

@@ -7,6 +7,12 @@
 //!   [`REQUESTS_IN_FLIGHT_LIMIT`].
 //! * What are the upstreams' guards doing? [`BREAKER_STATE`] and
 //!   [`HEDGES_SENT`] per upstream.
+//! * How are the upstreams answering? [`UPSTREAM_LATENCY`], each section
+//!   call by upstream and outcome, recorded by [`ProductService::fetch`].
+//! * Is the runtime keeping up? [`RUNTIME_ALIVE_TASKS`],
+//!   [`RUNTIME_GLOBAL_QUEUE_DEPTH`] and [`RUNTIME_WORKERS`], read from the
+//!   runtime that serves the scrape, and [`EVENT_LOOP_LAG`], from the
+//!   heartbeat that [`serve`](crate::edge::serve()) runs.
 //!
 //! What something else already knows is read when `/metrics` is scraped,
 //! not recorded as it happens: the places taken come from the admission
@@ -22,10 +28,18 @@
 //! Names follow Prometheus' conventions: base units (seconds), `_total` on
 //! counters, the unit or the state's encoding said in the help.
 //!
+//! [`UPSTREAM_LATENCY`]: crate::telemetry::UPSTREAM_LATENCY
+//! [`RUNTIME_ALIVE_TASKS`]: crate::telemetry::RUNTIME_ALIVE_TASKS
+//! [`RUNTIME_GLOBAL_QUEUE_DEPTH`]: crate::telemetry::RUNTIME_GLOBAL_QUEUE_DEPTH
+//! [`RUNTIME_WORKERS`]: crate::telemetry::RUNTIME_WORKERS
+//! [`EVENT_LOOP_LAG`]: crate::telemetry::EVENT_LOOP_LAG
+//! [`ProductService::fetch`]: crate::service::ProductService::fetch
+//!
 //! Given: this whole file; there is nothing to write in it.
 //!
 //! Given code: a copy of `steps/step6_resilience/src/edge/series.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -36,6 +50,9 @@ use crate::breaker::BreakerState;
 use crate::edge::admission::Admission;
 use crate::per_upstream::PerUpstream;
 use crate::service::ProductService;
+use crate::telemetry::{
+    EVENT_LOOP_LAG, LAG_BUCKETS, RuntimeGauges, UPSTREAM_LATENCY, UpstreamCallMetrics,
+};
 
 /// Histogram: how long the edge took to answer, in seconds, from the first
 /// layer to the response's head, labelled `route` (one of [`ROUTES`], or
@@ -84,6 +101,8 @@ pub struct EdgeMetrics {
     in_flight_limit: Gauge,
     breaker_state: PerUpstream<Option<Gauge>>,
     hedges_sent: PerUpstream<Option<Counter>>,
+    upstream_calls: Arc<UpstreamCallMetrics>,
+    runtime: RuntimeGauges,
 }
 
 impl EdgeMetrics {
@@ -94,6 +113,10 @@ impl EdgeMetrics {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_owned()), LATENCY_BUCKETS)
             .expect("LATENCY_BUCKETS is not empty")
+            .set_buckets_for_metric(Matcher::Full(UPSTREAM_LATENCY.to_owned()), LATENCY_BUCKETS)
+            .expect("LATENCY_BUCKETS is not empty")
+            .set_buckets_for_metric(Matcher::Full(EVENT_LOOP_LAG.to_owned()), LAG_BUCKETS)
+            .expect("LAG_BUCKETS is not empty")
             .build_recorder();
         let render = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
@@ -119,6 +142,8 @@ impl EdgeMetrics {
                         .hedge(upstream)
                         .map(|_| metrics::counter!(HEDGES_SENT, "upstream" => upstream.name()))
                 }),
+                upstream_calls: Arc::new(UpstreamCallMetrics::register()),
+                runtime: RuntimeGauges::register(),
             }
         })
     }
@@ -137,14 +162,29 @@ impl EdgeMetrics {
         self.requests[route_index][class_index].record(took.as_secs_f64());
     }
 
+    /// The upstream calls' histograms, for
+    /// [`ProductService::recording_calls`].
+    pub fn upstream_calls(&self) -> Arc<UpstreamCallMetrics> {
+        Arc::clone(&self.upstream_calls)
+    }
+
+    /// The heartbeat's histogram, for [`heartbeat`](crate::telemetry::heartbeat).
+    pub fn event_loop_lag(&self) -> Histogram {
+        self.runtime.event_loop_lag.clone()
+    }
+
     /// Counts one shed request.
     pub fn record_shed(&self) {
         self.shed.increment(1);
     }
 
     /// Every series in Prometheus' text format, after reading what the
-    /// admission, the breakers and the hedges know right now.
+    /// admission, the breakers, the hedges and the current runtime (if
+    /// called on one) know right now.
     pub fn render(&self, service: &ProductService, admission: &Admission) -> String {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.runtime.sample(&runtime.metrics());
+        }
         self.in_flight.set(admission.in_flight() as f64);
         self.in_flight_limit.set(admission.max_in_flight() as f64);
         for upstream in crate::upstream::Upstream::ALL {

@@ -36,9 +36,13 @@ impl EdgeState {
     /// An [`EdgeConfigError`] if a setting cannot work.
     pub fn new(service: ProductService, config: EdgeConfig) -> Result<Self, EdgeConfigError> {
         let config = config.validate()?;
+        let metrics = EdgeMetrics::register(&service);
+        // Every section call the page makes through this service is timed
+        // into the edge's own recorder.
+        let service = service.recording_calls(metrics.upstream_calls());
         Ok(EdgeState {
             admission: Admission::new(config.max_in_flight),
-            metrics: EdgeMetrics::register(&service),
+            metrics,
             service,
             config,
             shutdown: CancellationToken::new(),

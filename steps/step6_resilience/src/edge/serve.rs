@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::edge::routes::router;
 use crate::edge::state::EdgeState;
+use crate::telemetry::{HEARTBEAT_PERIOD, heartbeat};
 
 /// Why [`serve`] returned with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,9 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 /// running is cancelled through `state.shutdown` and `serve` returns
 /// [`ServeError::DrainTimedOut`].
 ///
+/// While it serves, a heartbeat task on the same runtime records the
+/// event-loop lag that `/metrics` shows; it ends when `serve` does.
+///
 /// # Errors
 ///
 /// [`ServeError::Io`] if the listener fails, [`ServeError::DrainTimedOut`]
@@ -63,6 +68,10 @@ pub async fn serve(
     signal: impl Future<Output = ()> + Send + 'static,
     drain_bound: Duration,
 ) -> Result<(), ServeError> {
+    let _heartbeat = AbortOnDropHandle::new(tokio::spawn(heartbeat(
+        state.metrics.event_loop_lag(),
+        HEARTBEAT_PERIOD,
+    )));
     // axum does not say when the signal fired: relay it, so the drain bound
     // counts from the signal, not from when serving began.
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();

@@ -6,7 +6,10 @@
 //! is a `200` with the page's JSON; a client that disconnects mid-request
 //! cancels every upstream call its page started, and leaves no task alive;
 //! while the page holds a request, the in-flight limit sheds the next one;
-//! and `/metrics` shows the requests and the breakers your page drove.
+//! and `/metrics` shows the requests and the breakers your page drove, each
+//! upstream call's latency under its upstream and outcome (a call the
+//! disconnected client abandoned under `cancelled`), and the runtime's
+//! health.
 //!
 //! Real sockets, so real time with wide margins (a paused clock would jump
 //! ahead while a request waits on a socket). No test asserts a speed: each
@@ -372,6 +375,131 @@ async fn metrics_show_the_request_histogram_with_a_bucket_at_200_ms_and_each_bre
                 "{upstream}'s breaker state (0 closed, 1 half-open, 2 open) after {PAGES} pages whose reviews failed"
             );
         }
+    })
+    .await;
+}
+
+/// The histogram's sample count for `upstream`'s calls that ended with
+/// `outcome`, as `/metrics` shows it (`None`: no such series).
+fn upstream_calls(text: &str, upstream: &str, outcome: &str) -> Option<f64> {
+    sample(
+        text,
+        "upstream_request_duration_seconds_count",
+        &[("upstream", upstream), ("outcome", outcome)],
+    )
+}
+
+/// /metrics shows each upstream call's latency under its upstream and outcome (an open breaker's refusals included) and the runtime's health: workers, alive tasks, global queue depth, event-loop lag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_upstream_latency_by_upstream_and_outcome_and_the_runtimes_health() {
+    within_time_limit(async {
+        // Reviews always answer 503: its first three calls fail, which
+        // opens its breaker (threshold 3), and the rest are refused.
+        const PAGES: u64 = 5;
+        let fakes = Fakes::start(healthy(), healthy(), failing_503()).await;
+        let edge = Edge::start(fakes.service(resilience_on(3)), edge_config(8)).await;
+        let client = loopback_client();
+
+        let mut statuses = Vec::new();
+        for _ in 0..PAGES {
+            let status = client.get(edge.page_url()).send().await.map(|r| r.status());
+            statuses.push(status.map(|status| status.as_u16()).map_err(|e| e.to_string()));
+        }
+        // The heartbeat wakes every 100 ms or so: wait for its first beat.
+        let lag_count = |text: &str| sample(text, "tokio_event_loop_lag_seconds_count", &[]);
+        let state = &edge.state;
+        let beat = wait_until(IN_FLIGHT_LIMIT, || {
+            lag_count(&state.metrics.render(&state.service, &state.admission)) >= Some(1.0)
+        })
+        .await;
+        let text = client
+            .get(edge.url("/metrics"))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a text body");
+
+        for upstream in ["inventory", "pricing"] {
+            assert_eq!(
+                upstream_calls(&text, upstream, "ok"),
+                Some(PAGES as f64),
+                "each of {PAGES} pages called {upstream} once, and it answered; the pages got {statuses:?}"
+            );
+        }
+        let failed = upstream_calls(&text, "reviews", "5xx").unwrap_or(0.0);
+        let refused = upstream_calls(&text, "reviews", "circuit_open").unwrap_or(0.0);
+        assert!(
+            failed >= 1.0 && refused >= 1.0 && failed + refused == PAGES as f64,
+            "reviews' calls are counted under the 5xx its fake answered until its breaker opened, then under circuit_open: {failed} and {refused} of {PAGES}"
+        );
+        assert!(
+            sample(
+                &text,
+                "upstream_request_duration_seconds_bucket",
+                &[("upstream", "inventory"), ("outcome", "ok"), ("le", "0.2")]
+            )
+            .is_some(),
+            "the upstream latency histogram is in seconds, with a bucket at 0.2 s"
+        );
+        assert_eq!(
+            sample(&text, "tokio_workers", &[]),
+            Some(2.0),
+            "the workers of the runtime that serves /metrics"
+        );
+        assert!(
+            sample(&text, "tokio_alive_tasks", &[]) >= Some(1.0),
+            "the runtime's alive tasks (the server's, at least)"
+        );
+        assert!(
+            sample(&text, "tokio_global_queue_depth", &[]).is_some(),
+            "the runtime's global queue depth"
+        );
+        assert!(
+            beat.is_ok() && lag_count(&text) >= Some(1.0),
+            "a heartbeat records the event-loop lag while the edge serves"
+        );
+    })
+    .await;
+}
+
+/// A call abandoned because its client disconnected is counted in /metrics under outcome `cancelled`, for every upstream the page had called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_call_dropped_by_a_client_disconnect_is_counted_as_cancelled() {
+    within_time_limit(async {
+        let fakes = Fakes::start(hanging(), hanging(), hanging()).await;
+        let edge = Edge::start(fakes.service(resilience_on(5)), edge_config(8)).await;
+
+        let mut connection = connect(edge.addr).await;
+        send_get(&mut connection, &format!("/products/{PRODUCT_ID}")).await;
+        wait_until(IN_FLIGHT_LIMIT, || fakes.all_have_in_flight(1))
+            .await
+            .expect("the page's three upstream requests are all in flight while the client waits");
+        drop(connection);
+
+        let state = &edge.state;
+        let render = || state.metrics.render(&state.service, &state.admission);
+        let upstreams = ["inventory", "pricing", "reviews"];
+        let counted = wait_until(NOTICE_LIMIT * 3, || {
+            let text = render();
+            upstreams
+                .iter()
+                .all(|upstream| upstream_calls(&text, upstream, "cancelled") >= Some(1.0))
+        })
+        .await;
+
+        let text = render();
+        assert!(
+            counted.is_ok(),
+            "once the client disconnected, each dropped upstream call is counted under outcome cancelled: {:?}",
+            upstreams.map(|upstream| upstream_calls(&text, upstream, "cancelled"))
+        );
+        assert_eq!(
+            upstreams.map(|upstream| upstream_calls(&text, upstream, "cancelled")),
+            [Some(1.0); 3],
+            "one page, one call per upstream, each counted once"
+        );
     })
     .await;
 }

@@ -1,0 +1,37 @@
+//! Observability below the edge: one span and one latency sample per
+//! upstream call, the runtime's health, and the JSON log layer.
+//!
+//! A span answers "what happened to *this* call?"; the histogram answers
+//! "what is happening to *all* of them?". Both come from one place,
+//! [`observe_upstream_call`], which [`ProductService::fetch`] runs every
+//! section call through, so they cannot disagree and the page (yours) has
+//! nothing to add.
+//!
+//! * [`observe`]: [`observe_upstream_call`], [`UpstreamCallMetrics`] and
+//!   the `outcome` label of each [`FetchError`].
+//! * [`runtime`]: tokio's stable gauges, read at scrape time, and the
+//!   [`heartbeat`] that measures event-loop lag.
+//! * [`logs`]: [`json_logs`], the JSON log layer the binary installs
+//!   (step 4's, unchanged).
+//!
+//! Not here yet: an OpenTelemetry exporter. The spans exist; only the log
+//! layer consumes them so far.
+//!
+//! Given: this whole module; there is nothing to write in it.
+//!
+//! [`ProductService::fetch`]: crate::service::ProductService::fetch
+//! [`FetchError`]: crate::error::FetchError
+
+pub mod logs;
+pub mod observe;
+pub mod runtime;
+
+pub use logs::json_logs;
+pub use observe::{
+    CALL_OUTCOMES, UPSTREAM_LATENCY, UPSTREAM_SPAN, UpstreamCallMetrics, call_outcome,
+    observe_upstream_call,
+};
+pub use runtime::{
+    EVENT_LOOP_LAG, HEARTBEAT_PERIOD, LAG_BUCKETS, RUNTIME_ALIVE_TASKS, RUNTIME_GLOBAL_QUEUE_DEPTH,
+    RUNTIME_WORKERS, RuntimeGauges, heartbeat,
+};
