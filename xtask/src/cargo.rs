@@ -58,7 +58,7 @@ pub enum Build {
 /// Builds the integration tests of `package` in the workspace at `root`.
 ///
 /// Only integration tests (`--test '*'`) are built: the workbook's tests live
-/// in `tests/`, and skipping the lab example keeps the learner's loop short.
+/// in `tests/`, and leaving out the lab (feature `lab`) keeps the loop short.
 ///
 /// # Errors
 /// Fails if cargo cannot be started; a compile error is [`Build::Failed`].

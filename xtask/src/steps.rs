@@ -27,7 +27,7 @@ pub struct Step {
     pub chapter: String,
     /// The whole test run is stopped after this many seconds.
     pub time_limit_secs: u64,
-    /// The example that runs this step's lab.
+    /// The binary (feature `lab`) that runs this step's lab.
     pub lab: String,
     /// What the learner writes: the code (the usual) or the tests.
     #[serde(default)]

@@ -21,6 +21,8 @@
 //!   JSON bodies. The single source of truth the other two modules serve.
 //! - [`mock`]: wiremock fixtures for the steps' tests: healthy, slow, failing,
 //!   flaky and garbage upstreams, plus a loud catch-all for unmatched requests.
+//!   Behind the feature `mock` (on by default; the workspace turns it off, and
+//!   the tests ask for it), so that a lab's optimized build skips wiremock.
 //! - [`fast`]: the fast in-process axum fake for labs and behaviour tests:
 //!   latency distributions, injected failures, hangs, late bodies, and
 //!   request counters.
@@ -32,6 +34,7 @@
 
 pub mod catalog;
 pub mod fast;
+#[cfg(feature = "mock")]
 pub mod mock;
 pub mod testing;
 

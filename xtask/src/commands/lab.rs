@@ -1,10 +1,9 @@
 //! `cargo xtask lab <step> [--solution] [lab args...]`: measure a step.
 //!
-//! Runs the step's lab example in the `lab` profile (optimized, because the
-//! timings of a debug build teach the wrong lesson; see the root Cargo.toml
-//! for why it is not plain `release`) with the terminal attached, so its
-//! progress bar and table show live. Results go to `lab-results/` at the root
-//! (gitignored).
+//! Runs the step's lab binary (feature `lab`) optimized (`.cargo/lab.toml`,
+//! because the timings of a debug build teach the wrong lesson) with the
+//! terminal attached, so its progress bar and table show live. Results go to
+//! `lab-results/` at the root (gitignored).
 
 use std::process::{ExitCode, Stdio};
 
@@ -18,8 +17,8 @@ use crate::layout::Layout;
 use crate::steps::{Catalogue, Flavor};
 use crate::term;
 
-/// The cargo profile labs are built with.
-pub const LAB_PROFILE: &str = "lab";
+/// The optimized settings labs are built with (it says why they are not a profile).
+pub const LAB_CONFIG: &str = ".cargo/lab.toml";
 
 /// Arguments of `lab`.
 #[derive(Debug, Args)]
@@ -54,7 +53,7 @@ pub fn run(layout: &Layout, args: &LabArgs) -> Result<ExitCode> {
     println!(
         "{}",
         term::dim(&format!(
-            "building the lab optimized (profile `{LAB_PROFILE}`); the first build compiles \
+            "building the lab optimized (`{LAB_CONFIG}`); the first build compiles \
              its dependencies once: `cargo xtask lab {} --no-run` does that ahead of time",
             step.short
         ))
@@ -72,9 +71,9 @@ pub fn run(layout: &Layout, args: &LabArgs) -> Result<ExitCode> {
     cargo
         .current_dir(layout.root())
         .arg(if args.no_run { "build" } else { "run" })
-        .args(["--profile", LAB_PROFILE, "--package"])
+        .args(["--config", LAB_CONFIG, "--package"])
         .arg(step.package(flavor))
-        .args(["--example", &step.lab]);
+        .args(["--features", "lab", "--bin", &step.lab]);
     if !args.no_run {
         cargo.args(["--", "--out"]).arg(layout.lab_results_dir());
         cargo.args(&args.args);

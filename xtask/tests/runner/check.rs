@@ -20,7 +20,7 @@ fn check_reports_each_check_and_catches_a_test_that_asserts_nothing() {
         "✓ step1: `nothing_is_asserted` is green on the solution",
         "✓ step1: the exercise and the solution run the same tests",
         "✓ cargo fmt --all --check",
-        "✓ cargo clippy --workspace --all-targets -- -D warnings",
+        "✓ cargo clippy --workspace --all-targets --all-features -- -D warnings",
         "✓ every {{#include}} in book/src resolves to non-empty code",
         "✓ every step's chapter is in book/src/SUMMARY.md",
         "✓ no #[ignore] or #[should_panic] in steps/ or solutions/",

@@ -290,11 +290,11 @@ impl Fixture {
         fixture.write(
             "Cargo.toml",
             &format!(
-                "[workspace]\nresolver = \"3\"\nmembers = [{}]\n\n\
-                 [profile.lab]\ninherits = \"release\"\n",
+                "[workspace]\nresolver = \"3\"\nmembers = [{}]\n",
                 members.join(", ")
             ),
         );
+        fixture.write(".cargo/lab.toml", "[profile.dev]\nopt-level = 3\n");
         fixture.write("steps/info.toml", &info);
         fixture.write(
             ".gitignore",
@@ -329,7 +329,7 @@ impl Fixture {
                 name,
                 &format!(
                     "\n[[test]]\nname = \"{test}\"\npath = \"tests/{test}/main.rs\"\n\n\
-                     [[example]]\nname = \"{lab}\"\npath = \"lab/main.rs\"\n"
+                     [features]\nlab = []\n\n[[bin]]\nname = \"{lab}\"\npath = \"lab/main.rs\"\nrequired-features = [\"lab\"]\n"
                 ),
             ),
         );
@@ -343,7 +343,7 @@ impl Fixture {
                 &format!(
                     "\n[lib]\nname = \"{name}\"\npath = \"src/lib.rs\"\ndoc = false\n\n\
                      [[test]]\nname = \"{test}\"\npath = \"../../steps/{name}/tests/{test}/main.rs\"\n\n\
-                     [[example]]\nname = \"{lab}\"\npath = \"../../steps/{name}/lab/main.rs\"\n"
+                     [features]\nlab = []\n\n[[bin]]\nname = \"{lab}\"\npath = \"../../steps/{name}/lab/main.rs\"\nrequired-features = [\"lab\"]\n"
                 ),
             ),
         );
@@ -364,7 +364,7 @@ impl Fixture {
             &package(
                 name,
                 "\n[[test]]\nname = \"sums\"\npath = \"tests/sums.rs\"\n\n\
-                 [[example]]\nname = \"step2_lab\"\npath = \"lab/main.rs\"\n",
+                 [features]\nlab = []\n\n[[bin]]\nname = \"step2_lab\"\npath = \"lab/main.rs\"\nrequired-features = [\"lab\"]\n",
             ),
         );
         self.write(&format!("steps/{name}/src/lib.rs"), MUTANTS_LIB);
@@ -377,7 +377,7 @@ impl Fixture {
                 &format!(
                     "\n[lib]\nname = \"{name}\"\npath = \"../../steps/{name}/src/lib.rs\"\ndoc = false\n\n\
                      [[test]]\nname = \"sums\"\npath = \"tests/sums.rs\"\n\n\
-                     [[example]]\nname = \"step2_lab\"\npath = \"../../steps/{name}/lab/main.rs\"\n"
+                     [features]\nlab = []\n\n[[bin]]\nname = \"step2_lab\"\npath = \"../../steps/{name}/lab/main.rs\"\nrequired-features = [\"lab\"]\n"
                 ),
             ),
         );

@@ -269,9 +269,6 @@ fn lab_no_run_builds_the_lab_without_running_it() {
 
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(!run.stdout.contains("lab args"), "{run:?}");
-    let built = format!(
-        "target/lab/examples/step1_lab{}",
-        std::env::consts::EXE_SUFFIX
-    );
+    let built = format!("target/debug/step1_lab{}", std::env::consts::EXE_SUFFIX);
     assert!(fixture.path(&built).exists(), "{run:?}");
 }

@@ -76,11 +76,12 @@ fn check_workspace(layout: &Layout, steps: &[Step], tally: &mut Tally) {
         in_root(cargo_command().args(["fmt", "--all", "--check", "--", "--color=never"])),
     );
     tally.record(
-        "cargo clippy --workspace --all-targets -- -D warnings",
+        "cargo clippy --workspace --all-targets --all-features -- -D warnings",
         in_root(cargo_command().args([
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--quiet",
             "--",
             "-D",

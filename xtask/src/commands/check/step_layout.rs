@@ -111,10 +111,10 @@ fn compare(
         let lab = package
             .targets
             .iter()
-            .find(|t| t.is_example() && t.name == step.lab);
+            .find(|t| t.is_bin() && t.name == step.lab);
         if lab.is_none() {
             problems.push(format!(
-                "{} has no [[example]] named `{}` (the lab)",
+                "{} has no [[bin]] named `{}` (the lab)",
                 manifest(package),
                 step.lab
             ));
