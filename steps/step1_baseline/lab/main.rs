@@ -29,6 +29,7 @@ mod blocking_in_async;
 mod blocking_server;
 mod limits;
 mod memory;
+mod preflight;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -146,6 +147,7 @@ async fn run_lab(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("{}", limits::Limits::read().summary());
+    preflight::check_the_fan_outs_answer(PRODUCT_ID).await?;
 
     // Memory first, while nothing else holds sockets or threads: the fakes
     // it starts share this process's open-file limit, and the figures are
