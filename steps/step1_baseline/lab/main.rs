@@ -22,7 +22,7 @@
 //! runs both.
 //!
 //! Run it with `cargo xtask lab step1` (your code) or
-//! `cargo xtask lab step1 --solution` (the reference); always in release mode.
+//! `cargo xtask lab step1 --solution` (the reference); always optimized (`.cargo/lab.toml`).
 
 mod async_server;
 mod blocking_in_async;
@@ -120,7 +120,7 @@ fn main() -> anyhow::Result<()> {
 async fn run_lab(args: Args) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step1` builds in release mode"
+            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step1` builds it optimized"
         );
     }
     let (warmup, window) = if args.quick {

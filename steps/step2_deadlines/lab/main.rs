@@ -14,7 +14,7 @@
 //!    Brooker's "Exponential Backoff and Jitter".
 //!
 //! Run it with `cargo xtask lab step2` (your code) or
-//! `cargo xtask lab step2 --solution` (the reference); always in release mode.
+//! `cargo xtask lab step2 --solution` (the reference); always optimized (`.cargo/lab.toml`).
 
 mod contention;
 mod tail;
@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step2` builds in release mode"
+            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step2` builds it optimized"
         );
     }
     let ms = Duration::from_millis;

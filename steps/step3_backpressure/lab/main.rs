@@ -17,7 +17,7 @@
 //! number of shed requests and how long shedding took (p99).
 //!
 //! Run it with `cargo xtask lab step3` (your code) or
-//! `cargo xtask lab step3 --solution` (the reference); always in release mode.
+//! `cargo xtask lab step3 --solution` (the reference); always optimized (`.cargo/lab.toml`).
 
 mod scenario;
 
@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step3` builds in release mode"
+            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step3` builds it optimized"
         );
     }
     let (warmup, window) = if args.quick {

@@ -31,7 +31,7 @@
 //! round's estimate and their spread.
 //!
 //! Run it with `cargo xtask lab step4` (your code) or
-//! `cargo xtask lab step4 --solution` (the reference); always in release mode.
+//! `cargo xtask lab step4 --solution` (the reference); always optimized (`.cargo/lab.toml`).
 
 mod minimal;
 mod observability;
@@ -178,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step4` builds in release mode"
+            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step4` builds it optimized"
         );
     }
     let (warmup, window) = if args.quick {

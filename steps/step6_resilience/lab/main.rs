@@ -13,7 +13,7 @@
 //!   pages served partial.
 //!
 //! Run it with `cargo xtask lab step6 --solution` (or without `--solution`
-//! for your own code); always in release mode. `--quick` takes under a minute.
+//! for your own code); always optimized (`.cargo/lab.toml`). `--quick` takes under a minute.
 
 mod cell;
 mod findings;
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if cfg!(debug_assertions) {
         eprintln!(
-            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step6` builds in release mode"
+            "warning: this is a debug build, so its numbers mean little; `cargo xtask lab step6` builds it optimized"
         );
     }
     let machine = load_lab::machine::Machine::detect();

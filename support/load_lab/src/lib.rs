@@ -37,7 +37,7 @@
 //!
 //! # Honest numbers
 //!
-//! Build labs in release mode: a debug build measures the debugger-friendly code, not the
+//! Build labs optimized (`cargo xtask lab` does): a debug build measures the debugger-friendly code, not the
 //! design. Warm up before measuring. Prefer the open loop when judging latency: a closed loop
 //! stops sending while the server stalls and so under-reports the tail (coordinated
 //! omission). And report, never pass or fail on, absolute times: they belong to a machine.
