@@ -56,13 +56,18 @@ pub struct ServiceConfig {
     /// answered `503` (a problem document), whatever it is doing. Longer
     /// than `request_budget`, so the deadline normally wins.
     pub server_timeout: Duration,
+    /// Write an access log line for every answer, successes included. Off
+    /// by default: only an answer that is not a success gets one (see
+    /// `routes::AccessLog` for why).
+    pub log_every_request: bool,
 }
 
 impl ServiceConfig {
     /// A configuration with the workbook's defaults: a 200 ms budget;
     /// attempts of at most 70 ms, never within 10 ms of the deadline, never
     /// shorter than 20 ms, at most 3; backoff ranges of 10, 20, 40 ms; 512
-    /// calls in flight per upstream; `Retry-After: 1`; a 1 s backstop.
+    /// calls in flight per upstream; `Retry-After: 1`; a 1 s backstop; an
+    /// access log line for the answers that are not a success only.
     pub fn new(urls: UpstreamUrls) -> Self {
         Self {
             urls,
@@ -76,6 +81,7 @@ impl ServiceConfig {
             max_in_flight_per_upstream: 512,
             retry_after: Duration::from_secs(1),
             server_timeout: Duration::from_secs(1),
+            log_every_request: false,
         }
     }
 

@@ -13,8 +13,11 @@
 //! at the same average position in the round, so drift within a round (a
 //! warming cache, a neighbour's build) cannot favour one of them. See
 //! `observability.rs` for what "on" and "off" mean;
-//! `--variants minimal,off,metrics,spans,on` adds metrics alone, and metrics
-//! with spans, between them, to split what observability costs.
+//! `--variants minimal,off,metrics,spans,on,every-line` adds metrics alone,
+//! and metrics with spans, between them, to split what observability costs,
+//! and after them the service with an access line for every answer
+//! (`log_every_request`), where as shipped only the answers that are not a
+//! success get one.
 //!
 //! Besides throughput and latency it reports the CPU time the whole process
 //! (load generator, fakes and servers together) spent per request: on a
@@ -87,8 +90,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// What to measure, in the order of a round's first half (the second
-    /// half mirrors it). `minimal,off,metrics,spans,on` adds observability
-    /// one layer at a time; the floors need `minimal` and `on`.
+    /// half mirrors it). `minimal,off,metrics,spans,on,every-line` adds
+    /// observability one layer at a time; the floors need `minimal` and `on`.
     #[arg(
         long,
         value_enum,
@@ -117,13 +120,17 @@ enum Variant {
     Metrics,
     /// Metrics and spans, without the access log line.
     Spans,
-    /// The service as it ships: metrics, spans and a JSON line per request.
+    /// The service as it ships: metrics, spans, and a JSON access line for
+    /// each answer that is not a success.
     On,
+    /// As shipped, but with a JSON access line for every answer
+    /// (`log_every_request`).
+    EveryLine,
 }
 
 impl Variant {
     /// How many there are (the size of a [`Tally`]).
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
 
     fn label(self) -> &'static str {
         match self {
@@ -132,6 +139,7 @@ impl Variant {
             Variant::Metrics => "service + metrics",
             Variant::Spans => "service + metrics + spans",
             Variant::On => "service, observability on",
+            Variant::EveryLine => "service, every answer logged",
         }
     }
 
@@ -140,7 +148,7 @@ impl Variant {
         match self {
             Variant::Minimal | Variant::Off | Variant::Metrics => Tracing::Off,
             Variant::Spans => Tracing::SpansOnly,
-            Variant::On => Tracing::On,
+            Variant::On | Variant::EveryLine => Tracing::On,
         }
     }
 }
@@ -160,6 +168,7 @@ struct Servers {
     minimal: String,
     service_off: String,
     service_on: String,
+    service_every_line: String,
 }
 
 impl Servers {
@@ -169,6 +178,9 @@ impl Servers {
             Variant::Off => &self.service_off,
             // Every variant with metrics uses the copy whose handles record.
             Variant::Metrics | Variant::Spans | Variant::On => &self.service_on,
+            // A copy of its own: which answers get a line is fixed when the
+            // router is built.
+            Variant::EveryLine => &self.service_every_line,
         }
     }
 }
@@ -238,9 +250,10 @@ async fn main() -> anyhow::Result<()> {
     // No shedding in this lab: at 500 requests in flight each upstream sees
     // 500 calls, and a shed request would be a fast error, not a cost.
     config.max_in_flight_per_upstream = 4096;
-    let (state_off, state_on) = observability.states(config)?;
+    let (state_off, state_on, state_every_line) = observability.states(config)?;
     let (url_off, server_off) = start_server(state_off)?;
     let (url_on, server_on) = start_server(state_on)?;
+    let (url_every_line, server_every_line) = start_server(state_every_line)?;
     let (minimal_addr, server_minimal) = minimal::start(MinimalUpstreams {
         inventory: inventory.base_url(),
         pricing: pricing.base_url(),
@@ -250,6 +263,7 @@ async fn main() -> anyhow::Result<()> {
         minimal: format!("http://{minimal_addr}/products/{PRODUCT_ID}"),
         service_off: url_off,
         service_on: url_on,
+        service_every_line: url_every_line,
     };
 
     let client = load_lab::load_client(Duration::from_secs(30));
@@ -307,6 +321,7 @@ async fn main() -> anyhow::Result<()> {
     observability.set_tracing(Tracing::Off)?;
     server_off.abort();
     server_on.abort();
+    server_every_line.abort();
     server_minimal.abort();
 
     let rows = table_rows(&levels, variants);
@@ -499,7 +514,7 @@ fn evidence(observability: &Observability, on_windows: &OnWindows) -> String {
         .collect();
     counters.sort();
     format!(
-        "In the windows with observability on (warm-ups included), the service served {} requests and wrote {} JSON log lines ({:.2} per request, {} bytes in all) into a counting sink. Its upstream call counters at the end (every window served by the copy with Prometheus metrics):\n\n```text\n{}\n```",
+        "In the windows with observability on (warm-ups included), the service served {} requests and wrote {} JSON log lines ({:.2} per request, {} bytes in all) into a counting sink. Its upstream call counters at the end (every window served by a copy with Prometheus metrics):\n\n```text\n{}\n```",
         on_windows.requests,
         on_windows.log_lines,
         on_windows.log_lines as f64 / on_windows.requests.max(1) as f64,
@@ -539,6 +554,7 @@ fn short_labels(order: &[Variant]) -> String {
         Variant::Metrics => "metrics",
         Variant::Spans => "spans",
         Variant::On => "on",
+        Variant::EveryLine => "every-line",
     };
     order.iter().map(short).collect::<Vec<_>>().join(", ")
 }

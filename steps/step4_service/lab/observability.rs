@@ -8,13 +8,15 @@
 //!   every callsite is disabled, so `info_span!` and `TraceLayer` cost a
 //!   relaxed load and a branch, as in a process with no subscriber at all.
 //!   "On" is `info`, the binary's default. Between them, [`Tracing::SpansOnly`]
-//!   keeps the spans and drops the one line per request that `TraceLayer`
-//!   writes when a response leaves, so the lab can tell the two apart.
+//!   keeps the spans and drops the access lines (`AccessLog`, written when
+//!   a response leaves), so the lab can tell the two apart.
 //! * metrics: the service registers its metric handles once, when its state
-//!   is built. So the lab builds the service twice: one copy whose handles
-//!   come from the Prometheus recorder (on), one whose handles come from
-//!   `metrics::NoopRecorder` (off), and sends each window's load to one or
-//!   the other. Both copies share the process, the runtime and the fakes.
+//!   is built. So the lab builds the service more than once: one copy whose
+//!   handles come from the Prometheus recorder (on), one whose handles come
+//!   from `metrics::NoopRecorder` (off), and sends each window's load to one
+//!   or the other. A third copy records like "on" (into the same series)
+//!   and logs every answer (`log_every_request`). All copies share the
+//!   process, the runtime and the fakes.
 //!
 //! The log lines go to a writer that counts them and throws them away: the
 //! lab measures what it costs to *produce* logs, not the speed of this
@@ -65,14 +67,22 @@ impl Observability {
         })
     }
 
-    /// Builds the service's state twice: `(off, on)`. The off copy's metric
-    /// handles record nothing.
-    pub fn states(&self, config: ServiceConfig) -> anyhow::Result<(Arc<AppState>, Arc<AppState>)> {
+    /// Builds the service's state three times: `(off, on, every_line)`.
+    /// The off copy's metric handles record nothing; the every-line copy
+    /// records like on and logs every answer.
+    pub fn states(&self, config: ServiceConfig) -> anyhow::Result<States> {
         let off = metrics::with_local_recorder(&metrics::NoopRecorder, || {
             AppState::new(config.clone(), self.metrics.clone())
         })?;
-        let on = AppState::new(config, self.metrics.clone())?;
-        Ok((off, on))
+        let on = AppState::new(config.clone(), self.metrics.clone())?;
+        let every_line = AppState::new(
+            ServiceConfig {
+                log_every_request: true,
+                ..config
+            },
+            self.metrics.clone(),
+        )?;
+        Ok((off, on, every_line))
     }
 
     /// Switches logs and spans on or off.
@@ -82,25 +92,28 @@ impl Observability {
     }
 }
 
+/// The service's states, off, on and every-line (see [`Observability::states`]).
+pub type States = (Arc<AppState>, Arc<AppState>, Arc<AppState>);
+
 /// How much of the tracing is switched on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tracing {
     /// Nothing: every callsite disabled.
     Off,
     /// The spans (request spans, recorded by the JSON layer), but not the
-    /// access log line `TraceLayer` writes per response.
+    /// access log lines.
     SpansOnly,
     /// Everything at `info`, as the binary runs.
     On,
 }
 
 impl Tracing {
-    /// The `EnvFilter` directives. `TraceLayer`'s response line is an event
-    /// whose target is its module, `tower_http::trace::on_response`.
+    /// The `EnvFilter` directives. The access line has a target of its own,
+    /// `ACCESS_LOG_TARGET`.
     fn filter(self) -> &'static str {
         match self {
             Tracing::Off => "off",
-            Tracing::SpansOnly => "info,tower_http::trace::on_response=off",
+            Tracing::SpansOnly => "info,step4_service::access=off",
             Tracing::On => "info",
         }
     }

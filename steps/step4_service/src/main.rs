@@ -12,6 +12,8 @@
 //! Point it at real upstreams with `--inventory-url`, `--pricing-url` and
 //! `--reviews-url` (or `INVENTORY_URL`, `PRICING_URL`, `REVIEWS_URL`).
 //! Logs are JSON lines on stdout; `RUST_LOG` filters them (default `info`).
+//! Only an answer that is not a success gets an access line;
+//! `--log-every-request` logs every answer.
 //! Ctrl-C (or SIGTERM) stops it gracefully.
 //!
 //! This file is given: the command line, the logging set-up and the wiring.
@@ -69,6 +71,9 @@ struct Args {
     /// Latency of the embedded fakes, in milliseconds.
     #[arg(long, default_value_t = 20)]
     fake_latency_ms: u64,
+    /// Write an access log line for every answer, not only for those that are not a success.
+    #[arg(long, env = "LOG_EVERY_REQUEST")]
+    log_every_request: bool,
 }
 
 #[tokio::main]
@@ -131,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
     config.max_attempts = args.max_attempts;
     config.server_timeout = config.request_budget * 5;
     config.max_in_flight_per_upstream = args.max_in_flight;
+    config.log_every_request = args.log_every_request;
     let state = AppState::new(config, metrics).context("checking the configuration")?;
     // Wakes every HEARTBEAT_PERIOD and records how late: the event-loop lag
     // in `/metrics`, which shows a runtime too busy (or blocked) to run a

@@ -21,7 +21,7 @@ use step4_service::{MAX_REQUEST_ID_LEN, PROBLEM_JSON, Product};
 use tokio::time::Instant;
 use tracing_subscriber::filter::LevelFilter;
 
-use crate::capture::CapturedSpan;
+use crate::capture::{CapturedEvent, CapturedSpan};
 use crate::common::{
     Harness, assert_problem_snapshot, assert_urn_uuid, expected_product, ms, patient, sample, send,
     value_of,
@@ -296,33 +296,68 @@ async fn every_log_line_of_a_request_carries_its_request_id() {
     .await;
 }
 
-/// Each response is logged at `INFO`, with its status, inside the request's span (tower-http's default is `DEBUG`).
+/// An answer that is not a success gets an access line at `INFO` with its status, inside the request's span; a success gets one only when `log_every_request` is set.
 #[tokio::test]
-async fn each_response_is_logged_at_info_with_its_status() {
+async fn failures_get_an_access_line_and_successes_only_when_asked() {
     within_time_limit(async {
-        // Arrange
-        let service = Harness::healthy().await;
+        // A line at INFO (or more severe) in the span named `request` with
+        // this status. `Level` orders TRACE as the greatest. The problem
+        // document's own line (the one with an `instance`) does not count:
+        // it is not the access line.
+        let access_line = |events: &[CapturedEvent], status: &str| {
+            events.iter().any(|event| {
+                event.level <= tracing::Level::INFO
+                    && event.is_inside("request")
+                    && event.field("instance").is_none()
+                    && event
+                        .fields
+                        .iter()
+                        .any(|(name, value)| name.contains("status") && value == status)
+            })
+        };
 
-        // Act
-        let reply = service.get("/healthz").await;
+        // As shipped: a success writes no line, a 404 does.
+        {
+            let service = Harness::healthy().await;
 
-        // Assert: a line at INFO (or more severe) carrying the status, in
-        // the span named `request`. `Level` orders TRACE as the greatest.
-        assert_eq!(reply.status, StatusCode::OK);
-        let events = service.captured.events();
-        let logged = events.iter().any(|event| {
-            event.level <= tracing::Level::INFO
-                && event.is_inside("request")
-                && event
-                    .fields
-                    .iter()
-                    .any(|(name, value)| name.contains("status") && value == "200")
-        });
-        assert!(
-            logged,
-            "no INFO line with the status (a `status` field, 200) inside the `request` span: log each response at INFO \
-             (tower-http's `DefaultOnResponse` logs at DEBUG unless told otherwise); lines were:\n{events:#?}"
-        );
+            let ok = service.get("/healthz").await;
+            let missing = service.get("/no/such/route").await;
+
+            assert_eq!(ok.status, StatusCode::OK);
+            assert_eq!(missing.status, StatusCode::NOT_FOUND);
+            let events = service.captured.events();
+            assert!(
+                access_line(&events, "404"),
+                "no INFO line with the status (a `status` field, 404) inside the `request` span, besides the problem's own \
+                 line: an answer that is not a success gets its access line (`AccessLog` in the TraceLayer); lines were:\n{events:#?}"
+            );
+            assert!(
+                !access_line(&events, "200"),
+                "a success was logged by default: only answers that are not a success get an access line unless \
+                 `log_every_request` is set (`AccessLog`, not tower-http's `DefaultOnResponse`); lines were:\n{events:#?}"
+            );
+        }
+
+        // Asked to log every answer: the success gets its line too.
+        {
+            let service = Harness::start(
+                Behaviour::default(),
+                Behaviour::default(),
+                Behaviour::default(),
+                |config| config.log_every_request = true,
+            )
+            .await;
+
+            let ok = service.get("/healthz").await;
+
+            assert_eq!(ok.status, StatusCode::OK);
+            let events = service.captured.events();
+            assert!(
+                access_line(&events, "200"),
+                "with `log_every_request` set, no INFO line with the status (a `status` field, 200) inside the `request` \
+                 span: build the TraceLayer's `on_response` from the configuration; lines were:\n{events:#?}"
+            );
+        }
     })
     .await;
 }
