@@ -35,8 +35,13 @@
 //! on a healthy upstream exactly when we are overloaded, and turn our
 //! overload into an outage. So a timeout counts only if the upstream had a
 //! fair chance ([`FairTimeout`]): the call had at least `min_own_time` before
-//! its deadline, and we saw it time out within `timer_tolerance` of that
-//! deadline.
+//! its deadline, we saw it time out within `timer_tolerance` of that
+//! deadline, and our runtime was not running more than `timer_tolerance`
+//! behind its schedule when we saw it (the heartbeat's measure,
+//! [`RuntimeLag`]). The last rule is the one that holds past the knee: there
+//! the retry loop's attempts time out *on time*, by their own short
+//! deadlines, while the answers they wait for sit unread behind our own
+//! queue of ready tasks.
 //!
 //! A call's outcome is reported through a [`Permit`]. An outcome that says
 //! nothing is treated like a permit dropped without an outcome, which means
@@ -60,6 +65,7 @@ use tokio::time::Instant;
 
 use crate::deadline::Deadline;
 use crate::error::{ConfigError, FetchError};
+use crate::telemetry::RuntimeLag;
 use crate::upstream::Upstream;
 
 // GIVEN: breaker_config (given code, the same as in the reference solution)
@@ -88,12 +94,15 @@ pub struct FairTimeout {
     /// upstream needs with room to spare: a few times its p99. Longer than
     /// zero.
     pub min_own_time: Duration,
-    /// How late after its deadline a timeout may be seen and still count.
-    /// Seen later, our own runtime was too busy to run the timer when it was
-    /// due, and so also too busy to read an answer that may have been
-    /// waiting: the timeout measured us, not the upstream. tokio's timers
-    /// have millisecond granularity (coarser on some platforms), so at least
-    /// 1 ms; tens of milliseconds leave room for ordinary scheduling.
+    /// How late our runtime may be running and a timeout still count: how
+    /// late after its deadline the timeout may be seen, and how far behind
+    /// its schedule the runtime may be running when it is seen
+    /// ([`CallTimes::runtime_lag`]). Later than that, our own runtime was too
+    /// busy to run the timer when it was due, or to read an answer that may
+    /// have been waiting: the timeout measured us, not the upstream. tokio's
+    /// timers have millisecond granularity (coarser on some platforms), so
+    /// at least 1 ms; tens of milliseconds leave room for ordinary
+    /// scheduling.
     pub timer_tolerance: Duration,
 }
 // ANCHOR_END: fair_timeout
@@ -152,6 +161,9 @@ pub struct CallTimes {
     pub deadline: Instant,
     /// When the breaker saw the call's outcome.
     pub ended: Instant,
+    /// How far behind its schedule our runtime was running when the outcome
+    /// was seen ([`RuntimeLag::recent`]); zero when nothing measures it.
+    pub runtime_lag: Duration,
 }
 
 /// What the breaker would do with a call made now.
@@ -203,13 +215,16 @@ impl Tracked {
 ///   our request: [`Verdict::Success`].
 /// * No answer at all ([`FetchError::Transport`]: refused, reset) or a 2xx
 ///   body we cannot decode is [`Verdict::Failure`].
-/// * A call never sent ([`FetchError::CircuitOpen`]) or cancelled
-///   ([`FetchError::Cancelled`]) is [`Verdict::SaysNothing`].
+/// * A call never sent ([`FetchError::CircuitOpen`]; [`FetchError::Overloaded`],
+///   shed by our own full bulkhead) or cancelled ([`FetchError::Cancelled`])
+///   is [`Verdict::SaysNothing`].
 /// * A [`FetchError::Timeout`] is [`Verdict::Failure`] only if the upstream
 ///   had a fair chance, as `fair` defines it: the call had at least
 ///   `min_own_time` from `times.admitted` to `times.deadline`, *and* the
 ///   timeout was seen (`times.ended`) no more than `timer_tolerance` after
-///   the deadline. Otherwise it is [`Verdict::SaysNothing`].
+///   the deadline, *and* our runtime was running no more than
+///   `timer_tolerance` behind its schedule (`times.runtime_lag`). Otherwise
+///   it is [`Verdict::SaysNothing`].
 ///
 /// A pure function of its arguments: it reads no clock. Every variant of
 /// [`FetchError`] is decided here, so a variant added later must not compile
@@ -227,17 +242,25 @@ pub fn verdict<T>(result: &Result<T, FetchError>, times: CallTimes, fair: FairTi
         // The deadline is ours: judge whether the upstream had a fair chance.
         Err(FetchError::Timeout { .. }) => judge_timeout(times, fair),
         // We never sent it, or we gave up on it: nothing about the upstream.
-        Err(FetchError::CircuitOpen { .. } | FetchError::Cancelled { .. }) => Verdict::SaysNothing,
+        Err(
+            FetchError::CircuitOpen { .. }
+            | FetchError::Overloaded { .. }
+            | FetchError::Cancelled { .. },
+        ) => Verdict::SaysNothing,
     }
 }
 
 /// A timeout is the upstream's failure only if the call had its own time
-/// (its caller did not spend the deadline first) and we saw the timeout on
-/// time (our runtime was not too busy to look).
+/// (its caller did not spend the deadline first), we saw the timeout on
+/// time (our runtime was not too busy to look), and our runtime was keeping
+/// up when we saw it (an attempt's own timer can fire on time while the
+/// answer it waits for sits unread behind our queue of ready tasks).
 fn judge_timeout(times: CallTimes, fair: FairTimeout) -> Verdict {
     let own_time = times.deadline.saturating_duration_since(times.admitted);
     let seen_late_by = times.ended.saturating_duration_since(times.deadline);
-    if own_time >= fair.min_own_time && seen_late_by <= fair.timer_tolerance {
+    let we_kept_up =
+        seen_late_by <= fair.timer_tolerance && times.runtime_lag <= fair.timer_tolerance;
+    if own_time >= fair.min_own_time && we_kept_up {
         Verdict::Failure
     } else {
         Verdict::SaysNothing
@@ -309,7 +332,9 @@ impl CircuitBreaker {
     /// fast with [`FetchError::CircuitOpen`] if the breaker is open, otherwise
     /// awaits `call` and records the [`verdict`] on its outcome. The breaker
     /// times the call itself (when it let it through, when the outcome came
-    /// back), so a timeout is judged by what the breaker saw.
+    /// back), so a timeout is judged by what the breaker saw. Nothing
+    /// measures the runtime here: [`CallTimes::runtime_lag`] is zero (see
+    /// [`CircuitBreaker::call_watching`]).
     ///
     /// `call` is a future that has not started yet (futures are lazy), so an
     /// open breaker costs no request at all.
@@ -327,6 +352,26 @@ impl CircuitBreaker {
         deadline: Deadline,
         call: impl Future<Output = Result<T, FetchError>>,
     ) -> Result<T, FetchError> {
+        self.call_watching(None, deadline, call).await
+    }
+
+    /// As [`CircuitBreaker::call`], and if `runtime` is given, the outcome
+    /// is judged with how far behind its schedule the runtime was running
+    /// when the outcome came back ([`CallTimes::runtime_lag`]).
+    ///
+    /// # Errors
+    ///
+    /// [`FetchError::CircuitOpen`], or whatever `call` returned.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`CircuitBreaker::call`]'s.
+    pub async fn call_watching<T>(
+        &self,
+        runtime: Option<&RuntimeLag>,
+        deadline: Deadline,
+        call: impl Future<Output = Result<T, FetchError>>,
+    ) -> Result<T, FetchError> {
         let permit = self.try_acquire()?;
         let admitted = Instant::now();
         let result = call.await;
@@ -334,6 +379,7 @@ impl CircuitBreaker {
             admitted,
             deadline: deadline.instant(),
             ended: Instant::now(),
+            runtime_lag: runtime.map_or(Duration::ZERO, RuntimeLag::recent),
         };
         match verdict(&result, times, self.config.fair_timeout) {
             Verdict::Failure => permit.record_failure(),

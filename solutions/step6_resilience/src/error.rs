@@ -60,6 +60,14 @@ pub enum FetchError {
         /// Which call was cancelled.
         upstream: Upstream,
     },
+    /// The upstream's bulkhead stayed full: no permit came free within the
+    /// wait allowed, so the request was never sent. This is *our* load, not
+    /// the upstream's failure.
+    #[error("too many calls to {upstream} in flight; this one was shed")]
+    Overloaded {
+        /// Whose bulkhead was full.
+        upstream: Upstream,
+    },
 }
 // GIVEN_END: fetch_error
 
@@ -73,7 +81,8 @@ impl FetchError {
             | FetchError::Transport { upstream, .. }
             | FetchError::Decode { upstream, .. }
             | FetchError::CircuitOpen { upstream }
-            | FetchError::Cancelled { upstream } => *upstream,
+            | FetchError::Cancelled { upstream }
+            | FetchError::Overloaded { upstream } => *upstream,
         }
     }
     // GIVEN_END: upstream_of
@@ -82,8 +91,8 @@ impl FetchError {
     /// section fails with this error.
     ///
     /// * `504 Gateway Timeout`: the upstream did not answer in time.
-    /// * `503 Service Unavailable`: we did not call it (breaker open); the
-    ///   client may retry later, when the cool-down is over.
+    /// * `503 Service Unavailable`: we did not call it (breaker open, or its
+    ///   bulkhead full); the client may retry later.
     /// * `502 Bad Gateway`: the upstream answered, but badly (5xx, 4xx,
     ///   garbage) or not at all (transport).
     /// * `499`: the client went away; nobody reads this status, it exists for
@@ -92,7 +101,7 @@ impl FetchError {
     pub fn http_status(&self) -> u16 {
         match self {
             FetchError::Timeout { .. } => 504,
-            FetchError::CircuitOpen { .. } => 503,
+            FetchError::CircuitOpen { .. } | FetchError::Overloaded { .. } => 503,
             FetchError::Status { .. }
             | FetchError::Transport { .. }
             | FetchError::Decode { .. } => 502,
@@ -126,12 +135,54 @@ pub enum ConfigError {
         "a breaker's timer tolerance must be at least 1 ms (the timers' granularity), got {0:?}"
     )]
     TimerToleranceBelowGranularity(Duration),
-    /// The hedge budget's ratio is the share of requests that may be hedged.
-    #[error("a hedge budget's ratio must be between 0.0 and 1.0, got {0}")]
+    /// The budget's ratio is the share of section calls that may make an
+    /// extra attempt (a retry or a hedge).
+    #[error("a retry budget's ratio must be between 0.0 and 1.0, got {0}")]
     BudgetRatioOutOfRange(f64),
-    /// The budget must be able to hold at least one whole hedge.
-    #[error("a hedge budget's burst must be at least 1.0, got {0}")]
+    /// The budget must be able to hold at least one whole extra attempt.
+    #[error("a retry budget's burst must be at least 1.0, got {0}")]
     BudgetBurstTooSmall(f64),
+    /// Retries or hedges without a budget would have no cap on the extra
+    /// load they make: the budget is what keeps them safe.
+    #[error("retries and hedges draw on a budget: set one (`Resilience::budget`)")]
+    ExtraAttemptsWithoutBudget,
+    /// `max_attempts` counts the first attempt: 0 would never call at all.
+    #[error("a retry policy needs max_attempts of at least 1 (1 means no retries)")]
+    NoAttempts,
+    /// An attempt given no time of its own times out before it starts.
+    #[error("a retry policy's attempt_timeout must be longer than zero")]
+    ZeroAttemptTimeout,
+    /// An attempt with no time cannot answer: `min_attempt` is what an
+    /// attempt needs to be worth starting, longer than zero and no longer
+    /// than `attempt_timeout` (or no attempt could ever start).
+    #[error(
+        "a retry policy's min_attempt ({min_attempt:?}) must be longer than zero and at most attempt_timeout ({attempt_timeout:?})"
+    )]
+    MinAttemptOutOfRange {
+        /// The minimum asked for.
+        min_attempt: Duration,
+        /// The longest any attempt may take.
+        attempt_timeout: Duration,
+    },
+    /// The cap would cut even the first backoff.
+    #[error("a retry policy's base_delay ({base:?}) is above its max_delay ({cap:?})")]
+    BaseDelayAboveCap {
+        /// The base delay asked for.
+        base: Duration,
+        /// The cap asked for.
+        cap: Duration,
+    },
+    /// A bulkhead with no permits would shed every call.
+    #[error("a bulkhead needs at least 1 permit")]
+    ZeroCap,
+    /// More permits than a tokio semaphore can count.
+    #[error("a bulkhead of {requested} permits is more than a semaphore holds ({limit})")]
+    CapTooLarge {
+        /// The permits asked for.
+        requested: usize,
+        /// `tokio::sync::Semaphore::MAX_PERMITS`.
+        limit: usize,
+    },
     /// Quantiles are fractions: 0.95, not 95.
     #[error("a hedge quantile must be between 0.0 and 1.0 (0.95, not 95), got {0}")]
     QuantileOutOfRange(f64),

@@ -74,8 +74,10 @@ fn spawn_section<T: DeserializeOwned + Send + 'static>(
     deadline: Deadline,
 ) -> OwnedCall<T> {
     let service = service.clone();
-    spawn_call(cancel, upstream, async move {
-        service.fetch(upstream, product_id, deadline).await
-    })
+    let call = async move { service.fetch(upstream, product_id, deadline).await };
+    // A spawned task starts with no span: it would not be inside the edge's
+    // request span, so its calls' spans and log lines would lose the
+    // request id. `in_current_span` carries the caller's span into the task.
+    spawn_call(cancel, upstream, tracing::Instrument::in_current_span(call))
 }
 // GIVEN_END: spawn_section

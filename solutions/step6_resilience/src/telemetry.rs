@@ -8,14 +8,15 @@
 //! nothing to add.
 //!
 //! * [`observe`]: [`observe_upstream_call`], [`UpstreamCallMetrics`] and
-//!   the `outcome` label of each [`FetchError`].
+//!   the `outcome` label of each [`FetchError`]; [`observe_attempt`], a
+//!   span per HTTP request inside a call.
 //! * [`runtime`]: tokio's stable gauges, read at scrape time, and the
 //!   [`heartbeat`] that measures event-loop lag.
 //! * [`logs`]: [`json_logs`], the JSON log layer the binary installs
 //!   (step 4's, unchanged).
-//!
-//! Not here yet: an OpenTelemetry exporter. The spans exist; only the log
-//! layer consumes them so far.
+//! * [`otlp`]: [`OtlpExport`], the spans to an OpenTelemetry collector
+//!   over OTLP/HTTP (`product-page --otlp-endpoint URL`), compiled only
+//!   with the cargo feature `otlp`.
 //!
 //! Given: this whole module; there is nothing to write in it.
 //!
@@ -26,14 +27,16 @@
 
 pub mod logs;
 pub mod observe;
+pub mod otlp;
 pub mod runtime;
 
 pub use logs::json_logs;
 pub use observe::{
-    CALL_OUTCOMES, UPSTREAM_LATENCY, UPSTREAM_SPAN, UpstreamCallMetrics, call_outcome,
-    observe_upstream_call,
+    AttemptKind, CALL_OUTCOMES, UPSTREAM_ATTEMPT_SPAN, UPSTREAM_LATENCY, UPSTREAM_SPAN,
+    UpstreamCallMetrics, call_outcome, observe_attempt, observe_upstream_call,
 };
+pub use otlp::{OtlpError, OtlpExport};
 pub use runtime::{
     EVENT_LOOP_LAG, HEARTBEAT_PERIOD, LAG_BUCKETS, RUNTIME_ALIVE_TASKS, RUNTIME_GLOBAL_QUEUE_DEPTH,
-    RUNTIME_WORKERS, RuntimeGauges, heartbeat,
+    RUNTIME_WORKERS, RuntimeGauges, RuntimeLag, heartbeat,
 };

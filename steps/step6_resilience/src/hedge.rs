@@ -15,7 +15,10 @@
 //!
 //! * no hedge while the first attempt is on time (a fast answer costs one
 //!   request, as before);
-//! * a [`HedgeBudget`] caps hedges at a share of requests;
+//! * a [`RetryBudget`] caps hedges at a share of section calls; it is the
+//!   upstream's one budget for extra attempts, shared with the retries, and
+//!   the caller pays into it once per section call (a hedge spends, it never
+//!   deposits);
 //! * the delay comes from observed latency, so when the upstream is slow for
 //!   everyone the delay grows with it instead of hedging everything.
 //!
@@ -26,12 +29,13 @@
 //! accessors, and `record_if_success`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::budget::HedgeBudget;
+use crate::budget::RetryBudget;
 use crate::error::ConfigError;
 use crate::latency::LatencyTracker;
 
@@ -59,31 +63,29 @@ pub enum HedgeDelay {
 pub struct HedgeConfig {
     /// When to send the backup.
     pub delay: HedgeDelay,
-    /// The share of requests that may be hedged, 0.0 to 1.0 (0.1 = 10 %).
-    pub budget_ratio: f64,
-    /// How many hedges the budget can save up (at least 1.0).
-    pub budget_burst: f64,
     /// The length of each latency window (see [`LatencyTracker`]).
     pub latency_window: Duration,
 }
 
-/// The hedging state of one upstream: its budget, its recent latencies and
-/// how many hedges it has sent.
+/// The hedging state of one upstream: the budget it spends from, its recent
+/// latencies and how many hedges it has sent.
 #[derive(Debug)]
 pub struct Hedge {
     delay: HedgeDelay,
-    budget: HedgeBudget,
+    budget: Arc<RetryBudget>,
     latency: LatencyTracker,
     hedges_sent: AtomicU64,
 }
 
 impl Hedge {
-    /// Hedging state for one upstream.
+    /// Hedging state for one upstream, whose backups are paid from `budget`
+    /// (the upstream's one budget for extra attempts, shared with its
+    /// retries).
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] for a quantile outside 0..=1 or a budget that cannot work.
-    pub fn new(config: HedgeConfig) -> Result<Self, ConfigError> {
+    /// [`ConfigError::QuantileOutOfRange`] for a quantile outside 0..=1.
+    pub fn new(config: HedgeConfig, budget: Arc<RetryBudget>) -> Result<Self, ConfigError> {
         if let HedgeDelay::Quantile { quantile, .. } = config.delay
             && !(0.0..=1.0).contains(&quantile)
         {
@@ -91,7 +93,7 @@ impl Hedge {
         }
         Ok(Hedge {
             delay: config.delay,
-            budget: HedgeBudget::new(config.budget_ratio, config.budget_burst)?,
+            budget,
             latency: LatencyTracker::new(config.latency_window),
             hedges_sent: AtomicU64::new(0),
         })
@@ -113,8 +115,8 @@ impl Hedge {
         }
     }
 
-    /// The budget hedges are paid from.
-    pub fn budget(&self) -> &HedgeBudget {
+    /// The budget backups are paid from.
+    pub fn budget(&self) -> &RetryBudget {
         &self.budget
     }
 
@@ -135,13 +137,14 @@ impl Hedge {
 /// the first *success* wins.
 ///
 /// * While [`Hedge::delay`] is `None` (too few answers seen yet), no backup
-///   is sent: the call is the first attempt alone (it still pays into the
-///   budget, like every call).
+///   is sent: the call is the first attempt alone.
 /// * An answer that arrives before the delay, success or failure, is
 ///   returned at once: hedging races slowness, it does not retry errors.
-/// * Every call pays its share into [`Hedge::budget`] as it starts; a
-///   backup takes a whole token out, and without one the call waits for its
-///   first attempt (whose success is recorded like any other).
+/// * A backup takes a whole token out of [`Hedge::budget`], and without one
+///   the call waits for its first attempt (whose success is recorded like
+///   any other). `hedged` only spends: the caller pays into the budget, once
+///   per section call however many attempts it makes, so that no attempt
+///   earns the token for the next.
 ///   Each backup sent is counted in [`Hedge::hedges_sent`].
 /// * Once both attempts run, a success returns at once and the other
 ///   attempt is dropped; a failure waits for the other attempt.

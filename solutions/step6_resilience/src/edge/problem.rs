@@ -116,6 +116,13 @@ impl EdgeError {
                         "An upstream service failed",
                         None,
                     ),
+                    // Our own bulkhead was full: we did not call it. The
+                    // client may come back when the load has passed.
+                    FetchError::Overloaded { .. } => (
+                        "https://problems.fanout.example/upstream-overloaded",
+                        "Too many calls to an upstream service are in flight",
+                        Some(retry_after),
+                    ),
                     // Nobody reads it (the client left, or we are shutting
                     // down); it exists for the logs and the metrics.
                     FetchError::Cancelled { .. } => (

@@ -3,10 +3,15 @@
 //! * How fast are we answering? [`REQUEST_DURATION`], every answer by route
 //!   and status class, shed ones included; the 200 ms p99 is read from its
 //!   buckets (one of them ends at 0.2 s exactly).
-//! * Are we shedding? [`REQUESTS_SHED`], and [`REQUESTS_IN_FLIGHT`] against
-//!   [`REQUESTS_IN_FLIGHT_LIMIT`].
-//! * What are the upstreams' guards doing? [`BREAKER_STATE`] and
-//!   [`HEDGES_SENT`] per upstream.
+//! * Are we shedding? [`REQUESTS_SHED`], of which [`REQUESTS_SHED_LAGGING`]
+//!   because the runtime ran behind ([`RUNTIME_LAG_NOW`] against the
+//!   edge's `max_runtime_lag`), the rest because [`REQUESTS_IN_FLIGHT`]
+//!   reached [`CONCURRENCY_LIMIT`], the limit learnt from the pages'
+//!   latency (at most the hard cap, [`REQUESTS_IN_FLIGHT_LIMIT`]).
+//! * What are the upstreams' guards doing? [`BREAKER_STATE`],
+//!   [`HEDGES_SENT`] and [`RETRIES_SENT`] per upstream; and each bulkhead's
+//!   [`BULKHEAD_PERMITS_IN_USE`] against [`BULKHEAD_PERMITS_MAX`], with
+//!   [`BULKHEAD_WAITERS`], the requests queueing for a permit.
 //! * How are the upstreams answering? [`UPSTREAM_LATENCY`], each section
 //!   call by upstream and outcome, recorded by [`ProductService::fetch`].
 //! * Is the runtime keeping up? [`RUNTIME_ALIVE_TASKS`],
@@ -15,9 +20,9 @@
 //!   heartbeat that [`serve`](crate::edge::serve()) runs.
 //!
 //! What something else already knows is read when `/metrics` is scraped,
-//! not recorded as it happens: the places taken come from the admission
-//! semaphore, the breaker's state from the breaker, the hedges sent from the
-//! hedge's own counter. The hot path pays nothing for them, and the numbers
+//! not recorded as it happens: the places taken and the limit in force come
+//! from admission's counters, the breaker's state from the breaker, the hedges and retries
+//! sent from their own counters, the permits and waiters from the bulkhead. The hot path pays nothing for them, and the numbers
 //! cannot drift from the truth.
 //!
 //! The edge has a Prometheus recorder of its own (not the process-global
@@ -61,16 +66,39 @@ use crate::telemetry::{
 pub const REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 /// Counter: page requests shed by admission (answered `503` at once).
 pub const REQUESTS_SHED: &str = "http_server_requests_shed_total";
+/// Counter: page requests shed because the runtime ran behind its schedule
+/// (a part of [`REQUESTS_SHED`]).
+pub const REQUESTS_SHED_LAGGING: &str = "http_server_requests_shed_lagging_total";
+/// Gauge: how far behind its schedule the runtime runs, as admission reads
+/// it (the heartbeat's smoothed lateness), in seconds, at the scrape.
+pub const RUNTIME_LAG_NOW: &str = "tokio_event_loop_lag_now_seconds";
 /// Gauge: page requests holding a place right now.
 pub const REQUESTS_IN_FLIGHT: &str = "http_server_requests_in_flight";
-/// Gauge: the most page requests that may hold a place at once.
+/// Gauge: the most page requests that may hold a place at once, ever (the
+/// hard cap).
 pub const REQUESTS_IN_FLIGHT_LIMIT: &str = "http_server_requests_in_flight_limit";
+/// Gauge: the most page requests that may hold a place at once now: the
+/// limit learnt from the pages' latency, or the hard cap without one.
+pub const CONCURRENCY_LIMIT: &str = "http_server_concurrency_limit";
 /// Gauge: each upstream's circuit breaker, labelled `upstream`: 0 closed,
 /// 1 half-open, 2 open. Only with breakers on.
 pub const BREAKER_STATE: &str = "upstream_circuit_breaker_state";
 /// Counter: backup (hedge) requests sent, labelled `upstream`. Only with
 /// hedging on.
 pub const HEDGES_SENT: &str = "upstream_hedges_total";
+/// Counter: retries sent (attempts after the first of a section),
+/// labelled `upstream`. Only with retries on.
+pub const RETRIES_SENT: &str = "upstream_retries_total";
+/// Gauge: bulkhead permits held right now (requests in flight to the
+/// upstream), labelled `upstream`. Only with bulkheads on. The same name as
+/// step 4's.
+pub const BULKHEAD_PERMITS_IN_USE: &str = "upstream_bulkhead_permits_in_use";
+/// Gauge: the bulkhead's size (permits in all), labelled `upstream`.
+pub const BULKHEAD_PERMITS_MAX: &str = "upstream_bulkhead_permits_max";
+/// Gauge: requests waiting for a bulkhead permit right now, labelled
+/// `upstream`. Above zero for long, the upstream (or the cap) is the
+/// bottleneck.
+pub const BULKHEAD_WAITERS: &str = "upstream_bulkhead_waiters";
 
 /// The `route` label values: the routes as written, never the raw path
 /// (whose values are unbounded).
@@ -97,10 +125,15 @@ pub struct EdgeMetrics {
     /// and status class.
     requests: [[Histogram; 5]; 4],
     shed: Counter,
+    shed_lagging: Counter,
+    runtime_lag_now: Gauge,
     in_flight: Gauge,
     in_flight_limit: Gauge,
+    concurrency_limit: Gauge,
     breaker_state: PerUpstream<Option<Gauge>>,
     hedges_sent: PerUpstream<Option<Counter>>,
+    retries_sent: PerUpstream<Option<Counter>>,
+    bulkheads: PerUpstream<Option<BulkheadGauges>>,
     upstream_calls: Arc<UpstreamCallMetrics>,
     runtime: RuntimeGauges,
 }
@@ -130,8 +163,11 @@ impl EdgeMetrics {
                     })
                 }),
                 shed: metrics::counter!(REQUESTS_SHED),
+                shed_lagging: metrics::counter!(REQUESTS_SHED_LAGGING),
+                runtime_lag_now: metrics::gauge!(RUNTIME_LAG_NOW),
                 in_flight: metrics::gauge!(REQUESTS_IN_FLIGHT),
                 in_flight_limit: metrics::gauge!(REQUESTS_IN_FLIGHT_LIMIT),
+                concurrency_limit: metrics::gauge!(CONCURRENCY_LIMIT),
                 breaker_state: PerUpstream::from_fn(|upstream| {
                     service
                         .breaker(upstream)
@@ -141,6 +177,18 @@ impl EdgeMetrics {
                     service
                         .hedge(upstream)
                         .map(|_| metrics::counter!(HEDGES_SENT, "upstream" => upstream.name()))
+                }),
+                retries_sent: PerUpstream::from_fn(|upstream| {
+                    service
+                        .retry(upstream)
+                        .map(|_| metrics::counter!(RETRIES_SENT, "upstream" => upstream.name()))
+                }),
+                bulkheads: PerUpstream::from_fn(|upstream| {
+                    service.bulkhead(upstream).map(|_| BulkheadGauges {
+                        in_use: metrics::gauge!(BULKHEAD_PERMITS_IN_USE, "upstream" => upstream.name()),
+                        max: metrics::gauge!(BULKHEAD_PERMITS_MAX, "upstream" => upstream.name()),
+                        waiters: metrics::gauge!(BULKHEAD_WAITERS, "upstream" => upstream.name()),
+                    })
                 }),
                 upstream_calls: Arc::new(UpstreamCallMetrics::register()),
                 runtime: RuntimeGauges::register(),
@@ -179,14 +227,18 @@ impl EdgeMetrics {
     }
 
     /// Every series in Prometheus' text format, after reading what the
-    /// admission, the breakers, the hedges and the current runtime (if
-    /// called on one) know right now.
+    /// admission, the breakers, the hedges, the retries, the bulkheads and
+    /// the current runtime (if called on one) know right now.
     pub fn render(&self, service: &ProductService, admission: &Admission) -> String {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             self.runtime.sample(&runtime.metrics());
         }
         self.in_flight.set(admission.in_flight() as f64);
+        self.shed_lagging.absolute(admission.shed_lagging());
+        self.runtime_lag_now
+            .set(admission.runtime_lag().as_secs_f64());
         self.in_flight_limit.set(admission.max_in_flight() as f64);
+        self.concurrency_limit.set(admission.limit() as f64);
         for upstream in crate::upstream::Upstream::ALL {
             if let (Some(gauge), Some(breaker)) =
                 (&self.breaker_state[upstream], service.breaker(upstream))
@@ -198,6 +250,18 @@ impl EdgeMetrics {
             {
                 counter.absolute(hedge.hedges_sent());
             }
+            if let (Some(counter), Some(retry)) =
+                (&self.retries_sent[upstream], service.retry(upstream))
+            {
+                counter.absolute(retry.retries_sent());
+            }
+            if let (Some(gauges), Some(bulkhead)) =
+                (&self.bulkheads[upstream], service.bulkhead(upstream))
+            {
+                gauges.in_use.set(bulkhead.permits_in_use() as f64);
+                gauges.max.set(bulkhead.max_in_flight() as f64);
+                gauges.waiters.set(bulkhead.waiters() as f64);
+            }
         }
         self.render.render()
     }
@@ -207,6 +271,14 @@ impl EdgeMetrics {
     pub fn run_upkeep(&self) {
         self.render.run_upkeep();
     }
+}
+
+/// One bulkhead's gauges, set at each scrape.
+#[derive(Debug)]
+struct BulkheadGauges {
+    in_use: Gauge,
+    max: Gauge,
+    waiters: Gauge,
 }
 
 /// The gauge's encoding of a breaker state: 0 closed, 1 half-open, 2 open
@@ -230,14 +302,37 @@ fn describe() {
         REQUESTS_SHED,
         "Page requests shed by admission (503 at once)"
     );
+    metrics::describe_counter!(
+        REQUESTS_SHED_LAGGING,
+        "Page requests shed because the runtime ran behind its schedule"
+    );
+    metrics::describe_gauge!(
+        RUNTIME_LAG_NOW,
+        Unit::Seconds,
+        "How far behind its schedule the runtime runs, as admission reads it"
+    );
     metrics::describe_gauge!(REQUESTS_IN_FLIGHT, "Page requests holding a place");
     metrics::describe_gauge!(
         REQUESTS_IN_FLIGHT_LIMIT,
-        "The most page requests that may hold a place at once"
+        "The most page requests that may hold a place at once, ever (the hard cap)"
+    );
+    metrics::describe_gauge!(
+        CONCURRENCY_LIMIT,
+        "The most page requests that may hold a place at once now, learnt from their latency"
     );
     metrics::describe_gauge!(
         BREAKER_STATE,
         "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open"
     );
     metrics::describe_counter!(HEDGES_SENT, "Backup (hedge) requests sent per upstream");
+    metrics::describe_counter!(RETRIES_SENT, "Retries sent per upstream");
+    metrics::describe_gauge!(
+        BULKHEAD_PERMITS_IN_USE,
+        "Bulkhead permits held per upstream: requests in flight to it"
+    );
+    metrics::describe_gauge!(BULKHEAD_PERMITS_MAX, "Bulkhead permits in all per upstream");
+    metrics::describe_gauge!(
+        BULKHEAD_WAITERS,
+        "Requests waiting for a bulkhead permit per upstream"
+    );
 }

@@ -57,8 +57,10 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 /// running is cancelled through `state.shutdown` and `serve` returns
 /// [`ServeError::DrainTimedOut`].
 ///
-/// While it serves, a heartbeat task on the same runtime records the
-/// event-loop lag that `/metrics` shows; it ends when `serve` does.
+/// While it serves, a heartbeat task on the same runtime measures the
+/// event-loop lag: `/metrics` shows it, admission sheds on it, and the
+/// breakers judge timeouts with it (`state.runtime_lag`); it ends when
+/// `serve` does.
 ///
 /// # Errors
 ///
@@ -72,6 +74,7 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let _heartbeat = AbortOnDropHandle::new(tokio::spawn(heartbeat(
         state.metrics.event_loop_lag(),
+        state.runtime_lag.clone(),
         HEARTBEAT_PERIOD,
     )));
     // axum does not say when the signal fired: relay it, so the drain bound

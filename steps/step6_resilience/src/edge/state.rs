@@ -4,10 +4,11 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::edge::admission::Admission;
+use crate::edge::admission::{Admission, LatencyLimit};
 use crate::edge::config::{EdgeConfig, EdgeConfigError};
 use crate::edge::series::EdgeMetrics;
 use crate::service::ProductService;
+use crate::telemetry::RuntimeLag;
 
 /// The page's service, the edge's settings, its admission and metrics, and
 /// the token that ends every page still running when the server gives up
@@ -18,10 +19,14 @@ pub struct EdgeState {
     pub service: ProductService,
     /// The edge's settings, validated.
     pub config: EdgeConfig,
-    /// The in-flight limit of the page route.
+    /// The page route's admission: the lag rule and the in-flight limit.
     pub admission: Admission,
     /// The edge's metric handles.
     pub metrics: EdgeMetrics,
+    /// How far behind its schedule the serving runtime runs: written by the
+    /// heartbeat that [`serve`](crate::edge::serve()) runs, read by
+    /// admission and by the service's breakers.
+    pub runtime_lag: RuntimeLag,
     /// Handed to every page; cancelled once, when shutdown stops waiting.
     pub shutdown: CancellationToken,
 }
@@ -35,12 +40,24 @@ impl EdgeState {
     pub fn new(service: ProductService, config: EdgeConfig) -> Result<Self, EdgeConfigError> {
         let config = config.validate()?;
         let metrics = EdgeMetrics::register(&service);
+        let runtime_lag = RuntimeLag::new();
         // Every section call the page makes through this service is timed
-        // into the edge's own recorder.
-        let service = service.recording_calls(metrics.upstream_calls());
+        // into the edge's own recorder, and its breakers judge timeouts
+        // knowing whether our own runtime was keeping up.
+        let service = service
+            .recording_calls(metrics.upstream_calls())
+            .watching_runtime(runtime_lag.clone());
         Ok(EdgeState {
-            admission: Admission::new(config.max_in_flight),
+            admission: Admission::new(
+                config.max_in_flight,
+                config.latency_target.map(|target| {
+                    LatencyLimit::new(target, config.min_in_flight, config.max_in_flight)
+                }),
+                runtime_lag.clone(),
+                config.max_runtime_lag,
+            ),
             metrics,
+            runtime_lag,
             service,
             config,
             shutdown: CancellationToken::new(),

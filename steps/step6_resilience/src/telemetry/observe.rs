@@ -1,9 +1,12 @@
 //! One upstream call, observed: its own span, and its latency in seconds
-//! under its upstream and its outcome.
+//! under its upstream and its outcome; and inside it, one span per HTTP
+//! request the call made (the first, retries, hedges' backups).
 //!
 //! A drop guard, `CallRecord`, does the bookkeeping, so a call whose future
 //! is dropped (the client left, or the page no longer needs the section) is
-//! still counted, under `cancelled`.
+//! still counted, under `cancelled`. Each request's span has a guard of its
+//! own, so a request dropped mid-flight (the hedge's loser, an attempt cut
+//! at its own deadline) is recorded as `cancelled` too.
 //!
 //! Given: this whole file; there is nothing to write in it.
 
@@ -20,6 +23,15 @@ use crate::upstream::Upstream;
 /// The name of every upstream call's span (the same as step 4's).
 pub const UPSTREAM_SPAN: &str = "upstream_call";
 
+/// The name of the span of each HTTP request inside a call, a child of the
+/// call's [`UPSTREAM_SPAN`]. Its fields, stable for whoever reads them (the
+/// lab draws its waterfall from them): `upstream`; `attempt`, the request's
+/// number within its section call, from 1, in the order they started;
+/// `kind`, one of [`AttemptKind::name`]; and, once it ends, `outcome` (one of
+/// [`CALL_OUTCOMES`]; `cancelled` if it was dropped) and `latency_ms`, from
+/// the request's start (a wait for a bulkhead permit included).
+pub const UPSTREAM_ATTEMPT_SPAN: &str = "upstream_attempt";
+
 /// Histogram: one section call through breaker and hedge, in seconds,
 /// labelled `upstream` and `outcome` (one of [`CALL_OUTCOMES`]). The same
 /// name as step 4's.
@@ -27,9 +39,10 @@ pub const UPSTREAM_LATENCY: &str = "upstream_request_duration_seconds";
 
 /// The `outcome` label values. An error status is labelled by its class,
 /// so a dashboard tells an upstream that refuses (`4xx`) from one that is
-/// broken (`5xx`); `circuit_open` was never sent, and `cancelled` was
-/// dropped before it ended, so its latency is how long it ran until then.
-pub const CALL_OUTCOMES: [&str; 11] = [
+/// broken (`5xx`); `circuit_open` was never sent, nor was `overloaded` (its
+/// bulkhead was full), and `cancelled` was dropped before it ended, so its
+/// latency is how long it ran until then.
+pub const CALL_OUTCOMES: [&str; 12] = [
     "ok",
     "1xx",
     "2xx",
@@ -41,6 +54,7 @@ pub const CALL_OUTCOMES: [&str; 11] = [
     "decode",
     "circuit_open",
     "cancelled",
+    "overloaded",
 ];
 
 /// Index of `cancelled` in [`CALL_OUTCOMES`].
@@ -60,6 +74,7 @@ pub fn call_outcome<T>(result: &Result<T, FetchError>) -> usize {
         Err(FetchError::Decode { .. }) => 8,
         Err(FetchError::CircuitOpen { .. }) => 9,
         Err(FetchError::Cancelled { .. }) => CANCELLED,
+        Err(FetchError::Overloaded { .. }) => 11,
     }
 }
 
@@ -78,7 +93,7 @@ impl UpstreamCallMetrics {
         metrics::describe_histogram!(
             UPSTREAM_LATENCY,
             metrics::Unit::Seconds,
-            "One section call through breaker and hedge, by upstream and outcome"
+            "One section call through its guards, by upstream and outcome"
         );
         UpstreamCallMetrics {
             latency: PerUpstream::from_fn(|upstream| {
@@ -177,6 +192,88 @@ impl CallRecord<'_> {
 }
 
 impl Drop for CallRecord<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.finish(CANCELLED);
+        }
+    }
+}
+
+/// Why a request inside a section call was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptKind {
+    /// The section's first request.
+    First,
+    /// A new try after an attempt failed.
+    Retry,
+    /// A hedge's backup, racing a late request.
+    Hedge,
+}
+
+impl AttemptKind {
+    /// The `kind` field of the request's span: `first`, `retry` or `hedge`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttemptKind::First => "first",
+            AttemptKind::Retry => "retry",
+            AttemptKind::Hedge => "hedge",
+        }
+    }
+}
+
+/// Runs one HTTP request of a section call inside its own span (named
+/// [`UPSTREAM_ATTEMPT_SPAN`], at `INFO`, a child of the span current when
+/// it starts: the call's), recording its outcome and latency when it ends.
+///
+/// # Errors
+///
+/// Whatever `request` returns, unchanged.
+///
+/// # Cancel safety
+///
+/// Dropping the future mid-request records the request as `cancelled`.
+pub async fn observe_attempt<T>(
+    upstream: Upstream,
+    attempt: u32,
+    kind: AttemptKind,
+    request: impl Future<Output = Result<T, FetchError>>,
+) -> Result<T, FetchError> {
+    let span = tracing::info_span!(
+        UPSTREAM_ATTEMPT_SPAN,
+        upstream = upstream.name(),
+        attempt,
+        kind = kind.name(),
+        outcome = field::Empty,
+        latency_ms = field::Empty,
+    );
+    let mut record = AttemptRecord {
+        span: span.clone(),
+        started: Instant::now(),
+        finished: false,
+    };
+    let result = request.instrument(span).await;
+    record.finish(call_outcome(&result));
+    result
+}
+
+/// The bookkeeping of one request in flight; its `Drop` catches a request
+/// whose future was dropped.
+struct AttemptRecord {
+    span: Span,
+    started: Instant,
+    finished: bool,
+}
+
+impl AttemptRecord {
+    fn finish(&mut self, outcome: usize) {
+        self.finished = true;
+        self.span.record("outcome", CALL_OUTCOMES[outcome]);
+        self.span
+            .record("latency_ms", self.started.elapsed().as_secs_f64() * 1e3);
+    }
+}
+
+impl Drop for AttemptRecord {
     fn drop(&mut self) {
         if !self.finished {
             self.finish(CANCELLED);

@@ -1,6 +1,13 @@
 //! The runtime's health: tokio's own counters, read when `/metrics` is
 //! rendered, and a heartbeat task that measures how late a ready task runs.
 //!
+//! The heartbeat's measure is also *evidence*, read on the hot path through
+//! a [`RuntimeLag`] handle: the edge sheds a page request while the runtime
+//! runs behind, and each breaker asks it whether a timeout was the
+//! upstream's or ours. A task that wakes late waited for a worker, and so
+//! did every other ready task: the answer sitting in a socket, the timer of
+//! an attempt's deadline. When the heartbeat is late, everything is late.
+//!
 //! Only tokio's *stable* runtime metrics are used (`num_workers`,
 //! `num_alive_tasks`, `global_queue_depth`): the others need the binary
 //! built with `RUSTFLAGS="--cfg tokio_unstable"`. What they cannot show (a
@@ -9,6 +16,8 @@
 //!
 //! Given: this whole file; there is nothing to write in it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use metrics::{Gauge, Histogram, Unit};
@@ -24,8 +33,11 @@ pub const RUNTIME_WORKERS: &str = "tokio_workers";
 /// Histogram: how late the heartbeat woke, in seconds.
 pub const EVENT_LOOP_LAG: &str = "tokio_event_loop_lag_seconds";
 
-/// How often the heartbeat asks to wake.
-pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(100);
+/// How often the heartbeat asks to wake: 100 times a second. Admission reads
+/// its measure on every page request, so it must follow a runtime that
+/// falls behind within tens of milliseconds, not within a second; a beat
+/// costs one timer and one poll, nothing next to a page's work.
+pub const HEARTBEAT_PERIOD: Duration = Duration::from_millis(10);
 
 /// Bucket bounds for [`EVENT_LOOP_LAG`], in seconds: step 4's. A healthy
 /// runtime is late by at most about a millisecond (the timer's
@@ -75,24 +87,148 @@ impl RuntimeGauges {
     }
 }
 
-/// Runs forever: wakes every `period` and records in `lag` how late it
-/// woke, in seconds. Spawn it on the runtime to watch.
+/// How far behind its schedule the runtime is running, as a [`heartbeat`]
+/// on it measures: a cheap shared handle (clones read the same numbers), so
+/// the edge can read it on every request and each breaker on every outcome.
+///
+/// [`RuntimeLag::recent`] is the larger of two readings, in microseconds:
+///
+/// * the beats' lateness, smoothed: each beat moves it a quarter of the
+///   way to its own lateness (an exponential moving average, as Node's
+///   `toobusy` smooths its lag), so one late beat is not an overload and a
+///   run of them is, within a few beats;
+/// * how overdue the beat that is due now is: a runtime that is stuck right
+///   now shows before the beat that would measure it has run.
+///
+/// A handle that no heartbeat writes into reads zero: nothing measured is no
+/// evidence of lag.
+#[derive(Debug, Clone)]
+pub struct RuntimeLag {
+    readings: Arc<LagReadings>,
+}
+
+#[derive(Debug)]
+struct LagReadings {
+    /// What the due time below counts from.
+    origin: Instant,
+    /// The smoothed lateness of the beats, in microseconds.
+    smoothed_micros: AtomicU64,
+    /// When the next beat is due, in microseconds from `origin`;
+    /// [`NO_BEAT_DUE`] while no heartbeat writes here.
+    next_beat_due_micros: AtomicU64,
+}
+
+/// The due time of a handle that no heartbeat writes into.
+const NO_BEAT_DUE: u64 = u64::MAX;
+
+/// How far each beat moves the smoothed lateness toward its own: a quarter.
+/// At [`HEARTBEAT_PERIOD`], a runtime that falls behind shows within a few
+/// beats (tens of milliseconds), and one that catches up stops showing as
+/// fast.
+const SMOOTHING_SHIFT: u32 = 2;
+
+impl RuntimeLag {
+    /// A handle for a heartbeat to write into; it reads zero until one does.
+    pub fn new() -> Self {
+        RuntimeLag {
+            readings: Arc::new(LagReadings {
+                origin: Instant::now(),
+                smoothed_micros: AtomicU64::new(0),
+                next_beat_due_micros: AtomicU64::new(NO_BEAT_DUE),
+            }),
+        }
+    }
+
+    /// How far behind the runtime is running now (zero while no heartbeat
+    /// writes here). Two atomic loads and a clock read.
+    pub fn recent(&self) -> Duration {
+        let readings = &*self.readings;
+        let smoothed = readings.smoothed_micros.load(Ordering::Relaxed);
+        let due = readings.next_beat_due_micros.load(Ordering::Relaxed);
+        let overdue = if due == NO_BEAT_DUE {
+            0
+        } else {
+            readings
+                .micros_since_origin(Instant::now())
+                .saturating_sub(due)
+        };
+        Duration::from_micros(smoothed.max(overdue))
+    }
+
+    /// A beat ran `late`; the next one is due at `next_due`.
+    fn beat(&self, late: Duration, next_due: Instant) {
+        let readings = &*self.readings;
+        let late = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        let smoothed = readings.smoothed_micros.load(Ordering::Relaxed);
+        // Only the heartbeat writes, so a load then a store loses nothing.
+        let moved = if late >= smoothed {
+            smoothed + ((late - smoothed) >> SMOOTHING_SHIFT)
+        } else {
+            smoothed - ((smoothed - late) >> SMOOTHING_SHIFT)
+        };
+        readings.smoothed_micros.store(moved, Ordering::Relaxed);
+        readings
+            .next_beat_due_micros
+            .store(readings.micros_since_origin(next_due), Ordering::Relaxed);
+    }
+
+    /// The heartbeat stopped: nothing measures any more, so nothing lags.
+    fn stop(&self) {
+        let readings = &*self.readings;
+        readings
+            .next_beat_due_micros
+            .store(NO_BEAT_DUE, Ordering::Relaxed);
+        readings.smoothed_micros.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Default for RuntimeLag {
+    fn default() -> Self {
+        RuntimeLag::new()
+    }
+}
+
+impl LagReadings {
+    fn micros_since_origin(&self, at: Instant) -> u64 {
+        let micros = at.saturating_duration_since(self.origin).as_micros();
+        // Below NO_BEAT_DUE for 584,000 years.
+        u64::try_from(micros).unwrap_or(NO_BEAT_DUE - 1)
+    }
+}
+
+/// Tells the handle that its heartbeat stopped, however it stopped
+/// (aborted with the server, most often).
+struct StopOnDrop(RuntimeLag);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Runs forever: wakes every `period`, records in `histogram` how late it
+/// woke, in seconds, and publishes it through `lag`. Spawn it on the
+/// runtime to watch; when its task ends, `lag` reads zero again.
 ///
 /// When the runtime was stuck for longer than a period, the beats that
 /// could not happen are recorded too (`lag - period`, `lag - 2 × period`,
 /// ...), as a load generator corrects for coordinated omission: otherwise
 /// a one-second stall would be one sample among thousands.
-pub async fn heartbeat(lag: Histogram, period: Duration) {
+pub async fn heartbeat(histogram: Histogram, lag: RuntimeLag, period: Duration) {
+    let lag = StopOnDrop(lag);
     let mut due = Instant::now() + period;
+    lag.0.beat(Duration::ZERO, due);
     loop {
         tokio::time::sleep_until(due).await;
         let woke = Instant::now();
-        let mut late = woke.saturating_duration_since(due);
-        lag.record(late.as_secs_f64());
-        while late > period {
-            late -= period;
-            lag.record(late.as_secs_f64());
-        }
+        let late = woke.saturating_duration_since(due);
         due = woke + period;
+        lag.0.beat(late, due);
+        histogram.record(late.as_secs_f64());
+        let mut missed = late;
+        while missed > period {
+            missed -= period;
+            histogram.record(missed.as_secs_f64());
+        }
     }
 }

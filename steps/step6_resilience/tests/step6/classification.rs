@@ -14,16 +14,29 @@
 //! runtime of their own, so nothing but the test's own call runs on the
 //! test's runtime; the test about a late timer blocks the test's runtime on
 //! purpose, which must not stop the fakes either.
+//!
+//! Past the knee a timeout can be ours even when its timer fires on time:
+//! the retry loop's attempts end by their own short deadlines while the
+//! answers they wait for sit unread behind our queue of ready tasks. What
+//! shows it is the runtime's lag, measured by a heartbeat (`RuntimeLag`),
+//! which the edge hands the service and the service hands each verdict
+//! (`CallTimes::runtime_lag`). Two tests pin that rule: one asks `verdict`
+//! directly, one goes through the service with a heartbeat that runs behind.
 
 use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fake_upstreams::fast::Behaviour;
 use fake_upstreams::testing::{closed_port_url, loopback_client, wait_until, within_time_limit};
+use step6_resilience::edge::EdgeMetrics;
+use step6_resilience::telemetry::{RuntimeLag, heartbeat};
 use step6_resilience::{
-    BreakerConfig, BreakerState, CircuitBreaker, Deadline, FetchError, Price, ProductService,
-    Resilience, Upstream, UpstreamUrls,
+    BreakerConfig, BreakerState, CallTimes, CircuitBreaker, Deadline, FetchError, Price,
+    ProductService, Resilience, Upstream, UpstreamUrls, Verdict, verdict,
 };
+use tokio::time::Instant;
 
 use crate::common::{
     Fakes, FakesOnTheirOwnRuntime, PRODUCT_ID, failing_503, fair_timeout, hanging, healthy, ms,
@@ -48,7 +61,7 @@ fn breaker_config(failure_threshold: u32) -> BreakerConfig {
 fn breakers_only(failure_threshold: u32) -> Resilience {
     Resilience {
         breaker: Some(breaker_config(failure_threshold)),
-        hedge: None,
+        ..Resilience::off()
     }
 }
 
@@ -257,6 +270,136 @@ async fn a_timeout_with_a_fair_chance_seen_on_time_counts_as_a_failure() {
     .await;
 }
 
+/// A timeout with a fair chance, seen on time, still says nothing when our runtime was running far behind its schedule as it was seen; the lag excuses only timeouts, not a 5xx nor an answer.
+#[test]
+fn a_timeout_seen_while_our_runtime_ran_far_behind_does_not_count() {
+    let fair = fair_timeout();
+    let admitted = Instant::now();
+    // 600 ms of its own, seen 1 ms after its deadline: a fair chance, on
+    // time, by the call's own clock.
+    let deadline = admitted + ms(600);
+    let seen_with_lag = |runtime_lag: Duration| CallTimes {
+        admitted,
+        deadline,
+        ended: deadline + ms(1),
+        runtime_lag,
+    };
+    let keeping_up = seen_with_lag(Duration::ZERO);
+    // Ten times the 200 ms tolerance.
+    let far_behind = seen_with_lag(ms(2_000));
+    let timeout: Result<Price, FetchError> = Err(FetchError::Timeout {
+        upstream: Upstream::Pricing,
+    });
+    let failed: Result<Price, FetchError> = Err(FetchError::Status {
+        upstream: Upstream::Pricing,
+        status: 503,
+    });
+
+    assert_eq!(
+        verdict(&timeout, keeping_up, fair),
+        Verdict::Failure,
+        "a timeout after 600 ms of its own, seen on time, with the runtime keeping up: the upstream had a fair chance"
+    );
+    assert_eq!(
+        verdict(&timeout, far_behind, fair),
+        Verdict::SaysNothing,
+        "the same timeout, seen while our runtime ran 2 s behind its schedule (tolerance 200 ms): the answer may be waiting unread behind our own queue, so the timeout measured us and must say nothing"
+    );
+    assert_eq!(
+        verdict(&failed, far_behind, fair),
+        Verdict::Failure,
+        "a 503 is the upstream's own word, however late we read it: our lag excuses only timeouts"
+    );
+}
+
+/// A runtime kept busy on a thread of its own, with a heartbeat on it that
+/// writes into `lag`: what a saturated runtime looks like to the breakers,
+/// while the test's own runtime stays free to see its timers on time.
+struct RuntimeRunningBehind {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RuntimeRunningBehind {
+    /// How long the busy runtime is blocked at a time: each beat of its
+    /// heartbeat is about this late, so from its first beat on, `lag` reads
+    /// at least a quarter of it (the smoothing's first step): 500 ms.
+    const BUSY_FOR: Duration = Duration::from_millis(2_000);
+
+    /// Starts the busy runtime; its heartbeat records into `histogram` and
+    /// writes into `lag`.
+    fn start(histogram: metrics::Histogram, lag: RuntimeLag) -> RuntimeRunningBehind {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a runtime to keep busy");
+            runtime.block_on(async move {
+                tokio::spawn(heartbeat(histogram, lag, ms(10)));
+                while !stopped.load(Ordering::Relaxed) {
+                    // Busy: nothing else on this runtime runs meanwhile.
+                    std::thread::sleep(Self::BUSY_FOR);
+                    tokio::task::yield_now().await;
+                }
+            });
+        });
+        RuntimeRunningBehind {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for RuntimeRunningBehind {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Through the service: while the runtime's heartbeat says it runs far behind, two timeouts with a fair chance, seen on time, leave a breaker with a threshold of 2 closed.
+#[tokio::test]
+async fn timeouts_seen_on_time_while_the_heartbeat_says_we_run_behind_do_not_count() {
+    within_time_limit(async {
+        let fakes = FakesOnTheirOwnRuntime::start(healthy(), hanging(), healthy()).await;
+        let service = fakes.service(breakers_only(2));
+        // The heartbeat's histogram is an edge's; only the lag matters here.
+        let histogram = EdgeMetrics::register(&service).event_loop_lag();
+        let lag = RuntimeLag::new();
+        let _busy = RuntimeRunningBehind::start(histogram, lag.clone());
+        let behind = wait_until(REACH_LIMIT, || lag.recent() >= ms(500)).await;
+        assert!(
+            behind.is_ok(),
+            "the busy runtime's heartbeat shows it running behind: {:?}",
+            lag.recent()
+        );
+        let service = service.watching_runtime(lag.clone());
+
+        let mut lag_at_the_end = Vec::new();
+        for _ in 0..2 {
+            // 300 ms of its own, and this runtime is free: the timeout is
+            // seen on time, by the call's own clock.
+            let result = fetch_price(&service, Deadline::after(ms(300))).await;
+            lag_at_the_end.push(lag.recent());
+            assert!(
+                matches!(result, Err(FetchError::Timeout { .. })),
+                "pricing hangs, so the call ends at the deadline, got {result:?}"
+            );
+        }
+
+        assert_eq!(
+            pricing_state(&service),
+            BreakerState::Closed,
+            "each timeout was seen while the runtime's heartbeat said it ran {lag_at_the_end:?} behind (tolerance 200 ms): the answer may have been waiting unread behind our own queue, so they say nothing and must not count"
+        );
+    })
+    .await;
+}
+
 /// A call we dropped while it was in flight says nothing about the upstream: three of them leave a breaker with a threshold of 1 closed.
 #[tokio::test]
 async fn a_call_dropped_in_flight_does_not_count() {
@@ -287,33 +430,38 @@ async fn a_call_dropped_in_flight_does_not_count() {
     .await;
 }
 
-/// A call that ends with `Cancelled` says nothing about the upstream: three of them leave a breaker with a threshold of 1 closed.
+/// A call that ends `Cancelled`, or `Overloaded` (shed by our own full bulkhead, never sent), says nothing about the upstream: three of each leave a breaker with a threshold of 1 closed.
 #[tokio::test(start_paused = true)]
-async fn a_call_that_ends_cancelled_does_not_count() {
+async fn a_call_that_ends_cancelled_or_shed_by_our_bulkhead_does_not_count() {
     within_time_limit(async {
-        let breaker = CircuitBreaker::new(Upstream::Pricing, breaker_config(1))
-            .expect("a valid breaker configuration");
+        let cancelled = || FetchError::Cancelled {
+            upstream: Upstream::Pricing,
+        };
+        let shed = || FetchError::Overloaded {
+            upstream: Upstream::Pricing,
+        };
+        let endings: [(&str, &dyn Fn() -> FetchError); 2] =
+            [("Cancelled", &cancelled), ("Overloaded", &shed)];
+        for (described, ending) in endings {
+            let breaker = CircuitBreaker::new(Upstream::Pricing, breaker_config(1))
+                .expect("a valid breaker configuration");
 
-        for _ in 0..3 {
-            let result = breaker
-                .call(Deadline::after(Duration::from_secs(10)), async {
-                    tokio::time::sleep(ms(20)).await;
-                    Err::<(), _>(FetchError::Cancelled {
-                        upstream: Upstream::Pricing,
+            for _ in 0..3 {
+                let result = breaker
+                    .call(Deadline::after(Duration::from_secs(10)), async {
+                        tokio::time::sleep(ms(20)).await;
+                        Err::<(), _>(ending())
                     })
-                })
-                .await;
-            assert!(
-                matches!(result, Err(FetchError::Cancelled { .. })),
-                "the call itself ends cancelled, got {result:?}"
+                    .await;
+                assert!(result.is_err(), "the call itself ends with {described}");
+            }
+
+            assert_eq!(
+                breaker.state(),
+                BreakerState::Closed,
+                "a call that ends with {described} is our decision (cancelled, or shed by our own bulkhead), not the upstream's failure: it must not count"
             );
         }
-
-        assert_eq!(
-            breaker.state(),
-            BreakerState::Closed,
-            "a cancelled call is our decision, not the upstream's failure: it must not count"
-        );
     })
     .await;
 }

@@ -155,3 +155,20 @@ pub fn fair_timeout() -> FairTimeout {
 /// connection, the server reads the close, hyper drops the handler), so a
 /// test waits for it with `wait_until` rather than checking once.
 pub const NOTICE_LIMIT: Duration = Duration::from_secs(1);
+
+/// The value of the series `name` whose labels include every one of
+/// `labels`, read from Prometheus' text format.
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (label_part, value) = match rest.strip_prefix('{') {
+            Some(labelled) => labelled.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        labels
+            .iter()
+            .all(|(key, wanted)| label_part.contains(&format!("{key}=\"{wanted}\"")))
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
+}

@@ -7,15 +7,16 @@
 //! recent successes. The last test uses real sockets: the losing attempt
 //! must be cancelled at the upstream, which only a real request can show.
 
-use std::sync::Mutex;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fake_upstreams::fast::FastUpstream;
 use fake_upstreams::testing::{loopback_client, wait_until, within_time_limit};
 use step6_resilience::{
-    Deadline, Hedge, HedgeConfig, HedgeDelay, ReviewStats, Upstream, UpstreamUrls, fetch_json,
-    hedged,
+    BudgetConfig, Deadline, Hedge, HedgeConfig, HedgeDelay, RetryBudget, ReviewStats, Upstream,
+    UpstreamUrls, fetch_json, hedged,
 };
 use tokio::time::Instant;
 
@@ -58,18 +59,36 @@ impl ScriptedUpstream {
     }
 }
 
-fn hedge_config(delay: HedgeDelay, budget_ratio: f64) -> HedgeConfig {
-    HedgeConfig {
+/// A hedge sending its backup after `delay`, paid from a budget of its own
+/// that takes `budget_ratio` of a token per section call and saves up at
+/// most `budget_burst` tokens.
+fn hedge_with_budget(delay: HedgeDelay, budget_ratio: f64, budget_burst: f64) -> Hedge {
+    let budget = RetryBudget::new(BudgetConfig {
+        ratio: budget_ratio,
+        burst: budget_burst,
+    })
+    .expect("a valid budget");
+    let config = HedgeConfig {
         delay,
-        budget_ratio,
-        budget_burst: 1.0,
-        latency_window: Duration::from_secs(10),
-    }
+        latency_window: Duration::from_secs(60),
+    };
+    Hedge::new(config, Arc::new(budget)).expect("a valid hedge configuration")
+}
+
+/// One section call as the service makes it: the call pays its share into
+/// the budget, then runs its hedged attempt (`hedged` itself only spends).
+async fn section<T, E, F, Fut>(hedge: &Hedge, attempt: F) -> Result<T, E>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    hedge.budget().deposit();
+    hedged(hedge, attempt).await
 }
 
 /// A hedge with a fixed delay and a budget that pays for every request.
 fn fixed_hedge(delay: Duration) -> Hedge {
-    Hedge::new(hedge_config(HedgeDelay::Fixed(delay), 1.0)).expect("a valid hedge configuration")
+    hedge_with_budget(HedgeDelay::Fixed(delay), 1.0, 1.0)
 }
 
 /// An attempt that answers before the hedge delay is the only attempt.
@@ -80,7 +99,7 @@ async fn no_hedge_is_sent_when_the_first_attempt_answers_in_time() {
         let upstream = ScriptedUpstream::new(vec![(ms(30), Ok("first"))]);
 
         let started = Instant::now();
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        let answer = section(&hedge, || upstream.attempt()).await;
 
         assert_eq!(answer, Ok("first"));
         assert_eq!(started.elapsed(), ms(30));
@@ -103,7 +122,7 @@ async fn a_backup_is_sent_after_the_hedge_delay_and_the_faster_answer_wins() {
             ScriptedUpstream::new(vec![(ms(1_000), Ok("first")), (ms(20), Ok("backup"))]);
 
         let started = Instant::now();
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        let answer = section(&hedge, || upstream.attempt()).await;
 
         assert_eq!(
             upstream.starts(),
@@ -134,7 +153,7 @@ async fn a_backup_is_counted_as_soon_as_it_is_sent() {
             ScriptedUpstream::new(vec![(ms(1_000), Ok("first")), (ms(1_000), Ok("backup"))]);
 
         // The caller gives up at 60 ms, while both attempts are in flight.
-        let gave_up = tokio::time::timeout(ms(60), hedged(&hedge, || upstream.attempt())).await;
+        let gave_up = tokio::time::timeout(ms(60), section(&hedge, || upstream.attempt())).await;
 
         assert!(gave_up.is_err(), "neither attempt answers before 60 ms");
         assert_eq!(
@@ -161,7 +180,7 @@ async fn a_failed_attempt_does_not_win_the_race() {
             ScriptedUpstream::new(vec![(ms(100), Ok("first")), (ms(10), Err("backup failed"))]);
 
         let started = Instant::now();
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        let answer = section(&hedge, || upstream.attempt()).await;
 
         assert_eq!(
             answer,
@@ -179,12 +198,11 @@ async fn no_hedge_is_sent_when_the_budget_is_spent() {
     within_time_limit(async {
         // Half a hedge per request, at most one saved up: every other slow
         // request may be hedged.
-        let hedge = Hedge::new(hedge_config(HedgeDelay::Fixed(ms(50)), 0.5))
-            .expect("a valid hedge configuration");
+        let hedge = hedge_with_budget(HedgeDelay::Fixed(ms(50)), 0.5, 1.0);
         let upstream = ScriptedUpstream::new(vec![(ms(200), Ok("slow"))]);
 
         for _ in 0..3 {
-            let answer = hedged(&hedge, || upstream.attempt()).await;
+            let answer = section(&hedge, || upstream.attempt()).await;
             assert_eq!(answer, Ok("slow"));
         }
 
@@ -208,18 +226,17 @@ async fn a_call_over_budget_at_its_hedge_delay_is_not_hedged_later() {
     within_time_limit(async {
         // Arrange: half a hedge per request, so the first call alone cannot
         // pay for a backup; a second call pays the other half at 60 ms.
-        let hedge = Hedge::new(hedge_config(HedgeDelay::Fixed(ms(50)), 0.5))
-            .expect("a valid hedge configuration");
+        let hedge = hedge_with_budget(HedgeDelay::Fixed(ms(50)), 0.5, 1.0);
         let slow = ScriptedUpstream::new(vec![(ms(200), Ok("slow"))]);
         let fast = ScriptedUpstream::new(vec![(ms(10), Ok("fast"))]);
         let over_budget = async {
             let started = Instant::now();
-            let answer = hedged(&hedge, || slow.attempt()).await;
+            let answer = section(&hedge, || slow.attempt()).await;
             (answer, started.elapsed())
         };
         let refills_the_budget = async {
             tokio::time::sleep(ms(60)).await;
-            hedged(&hedge, || fast.attempt()).await
+            section(&hedge, || fast.attempt()).await
         };
 
         // Act
@@ -251,7 +268,7 @@ async fn a_failed_first_attempt_waits_for_the_backup() {
         ]);
 
         let started = Instant::now();
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        let answer = section(&hedge, || upstream.attempt()).await;
 
         assert_eq!(
             answer,
@@ -274,7 +291,7 @@ async fn when_both_attempts_fail_the_last_error_is_returned() {
 
         // Act
         let started = Instant::now();
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        let answer = section(&hedge, || upstream.attempt()).await;
 
         // Assert
         assert_eq!(hedge.hedges_sent(), 1, "the first attempt was late: one backup");
@@ -301,7 +318,7 @@ async fn an_early_failure_is_returned_without_a_backup() {
             ScriptedUpstream::new(vec![(ms(10), Err("failed fast")), (ms(10), Ok("retried"))]);
 
         let started = Instant::now();
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        let answer = section(&hedge, || upstream.attempt()).await;
 
         assert_eq!(answer, Err("failed fast"));
         assert_eq!(started.elapsed(), ms(10), "the failure is returned at once");
@@ -320,15 +337,14 @@ async fn an_early_failure_is_returned_without_a_backup() {
 async fn answers_on_time_save_up_budget_for_a_later_hedge() {
     within_time_limit(async {
         // Half a hedge per request, at most one saved up.
-        let hedge = Hedge::new(hedge_config(HedgeDelay::Fixed(ms(50)), 0.5))
-            .expect("a valid hedge configuration");
+        let hedge = hedge_with_budget(HedgeDelay::Fixed(ms(50)), 0.5, 1.0);
         let mut script = vec![(ms(10), Ok("on time")); 4];
         script.push((ms(1_000), Ok("slow")));
         script.push((ms(10), Ok("backup")));
         let upstream = ScriptedUpstream::new(script);
 
         for _ in 0..5 {
-            let _ = hedged(&hedge, || upstream.attempt()).await;
+            let _ = section(&hedge, || upstream.attempt()).await;
         }
 
         assert_eq!(
@@ -341,22 +357,17 @@ async fn answers_on_time_save_up_budget_for_a_later_hedge() {
     .await;
 }
 
-/// A quantile hedge with the given floor and sample count, paying for every
-/// request. Its latency window (a minute) outlasts each test, so every
-/// answer a test makes stays in the one window the delay is read from.
+/// A quantile hedge with the given floor and sample count, whose budget
+/// pays for every request. Its latency window (a minute) outlasts each test,
+/// so every answer a test makes stays in the one window the delay is read
+/// from.
 fn learning_hedge(floor: Duration, min_samples: u64) -> Hedge {
-    Hedge::new(HedgeConfig {
-        latency_window: Duration::from_secs(60),
-        ..hedge_config(
-            HedgeDelay::Quantile {
-                quantile: 0.95,
-                floor,
-                min_samples,
-            },
-            1.0,
-        )
-    })
-    .expect("a valid hedge configuration")
+    let delay = HedgeDelay::Quantile {
+        quantile: 0.95,
+        floor,
+        min_samples,
+    };
+    hedge_with_budget(delay, 1.0, 1.0)
 }
 
 /// How long after its request's first attempt the last backup started.
@@ -383,10 +394,10 @@ async fn the_hedge_delay_is_learned_from_its_own_successful_answers() {
         let upstream = ScriptedUpstream::new(script);
 
         for _ in 0..40 {
-            let _ = hedged(&hedge, || upstream.attempt()).await;
+            let _ = section(&hedge, || upstream.attempt()).await;
         }
         let hedges_while_learning = hedge.hedges_sent();
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        let answer = section(&hedge, || upstream.attempt()).await;
 
         assert_eq!(
             hedges_while_learning, 0,
@@ -418,7 +429,7 @@ async fn a_winning_backup_is_timed_from_its_own_start() {
         let upstream = ScriptedUpstream::new(script);
 
         for _ in 0..41 {
-            let _ = hedged(&hedge, || upstream.attempt()).await;
+            let _ = section(&hedge, || upstream.attempt()).await;
         }
 
         assert_eq!(hedge.hedges_sent(), 21, "every stalled request is hedged");
@@ -459,7 +470,7 @@ async fn each_winning_success_is_timed_from_its_own_attempts_start() {
             // Act: one hedged request on a fresh hedge.
             let hedge = fixed_hedge(ms(50));
             let upstream = ScriptedUpstream::new(script);
-            let answer = hedged(&hedge, || upstream.attempt()).await;
+            let answer = section(&hedge, || upstream.attempt()).await;
 
             // Assert: its one success is the only latency the hedge knows.
             assert!(answer.is_ok(), "{race}: a success wins, got {answer:?}");
@@ -486,7 +497,7 @@ async fn the_hedge_delay_never_goes_below_its_floor() {
         let upstream = ScriptedUpstream::new(script);
 
         for _ in 0..21 {
-            let _ = hedged(&hedge, || upstream.attempt()).await;
+            let _ = section(&hedge, || upstream.attempt()).await;
         }
 
         assert_eq!(
@@ -502,50 +513,46 @@ async fn the_hedge_delay_never_goes_below_its_floor() {
 /// minute's window, longer than any test), with a budget of `budget_ratio`
 /// hedges per request that saves up at most `budget_burst`.
 fn median_hedge(budget_ratio: f64, budget_burst: f64) -> Hedge {
-    Hedge::new(HedgeConfig {
-        delay: HedgeDelay::Quantile {
-            quantile: 0.5,
-            floor: ms(1),
-            min_samples: 4,
-        },
-        budget_ratio,
-        budget_burst,
-        latency_window: Duration::from_secs(60),
-    })
-    .expect("a valid hedge configuration")
+    let delay = HedgeDelay::Quantile {
+        quantile: 0.5,
+        floor: ms(1),
+        min_samples: 4,
+    };
+    hedge_with_budget(delay, budget_ratio, budget_burst)
 }
 
-/// Every call pays into the budget, also while the hedge delay is still unknown and it cannot be hedged.
+/// `hedged` only spends the budget: a call earns nothing for itself, so a backup needs a token some section call paid in before.
 #[tokio::test(start_paused = true)]
-async fn calls_made_before_the_delay_is_known_still_pay_into_the_budget() {
+async fn hedged_spends_only_what_its_callers_paid_in() {
     within_time_limit(async {
-        // Arrange: half a hedge per request, up to two saved. Four answers
-        // at 10 ms teach the delay; then a call whose first attempt stalls
-        // and whose backup answers in 10 ms.
-        let hedge = median_hedge(0.5, 2.0);
-        let mut script: Vec<Script> = vec![(ms(10), Ok("learning")); 4];
-        script.push((ms(1_000), Ok("stalled")));
-        script.push((ms(10), Ok("backup")));
-        let upstream = ScriptedUpstream::new(script);
-        for _ in 0..4 {
-            let _ = hedged(&hedge, || upstream.attempt()).await;
-        }
-        let hedges_while_learning = hedge.hedges_sent();
+        // Arrange: a whole token per section call, one saved at most; every
+        // first attempt stalls for a second, and the one backup that may go
+        // out answers in 10 ms.
+        let hedge = fixed_hedge(ms(50));
+        let stalled = (ms(1_000), Ok("stalled"));
+        let upstream = ScriptedUpstream::new(vec![stalled, stalled, (ms(10), Ok("backup")), stalled]);
 
-        // Act
-        let answer = hedged(&hedge, || upstream.attempt()).await;
+        // Act: a call nobody paid for, then one paid for, then another
+        // nobody paid for.
+        let unpaid = hedged(&hedge, || upstream.attempt()).await;
+        let hedges_unpaid = hedge.hedges_sent();
+        hedge.budget().deposit();
+        let paid = hedged(&hedge, || upstream.attempt()).await;
+        let hedges_paid = hedge.hedges_sent();
+        let unpaid_again = hedged(&hedge, || upstream.attempt()).await;
 
         // Assert
         assert_eq!(
-            hedges_while_learning, 0,
-            "no hedge before 4 answers are known"
+            hedges_unpaid, 0,
+            "the budget was empty and nobody paid in: hedged must not deposit for its own call, so no backup may go out ({unpaid:?})"
         );
+        assert_eq!(hedges_paid, 1, "one token paid in: the late call is hedged");
+        assert_eq!(paid, Ok("backup"), "the backup answers first, so it wins");
         assert_eq!(
             hedge.hedges_sent(),
             1,
-            "the first 4 calls could not be hedged (no delay yet), but each paid half a hedge into the budget: the 5th, stalled call must be hedged"
+            "the paid call spent the only token, and hedged earns none: the third call waits for its stalled first attempt ({unpaid_again:?})"
         );
-        assert_eq!(answer, Ok("backup"), "the backup answers first, so it wins");
     })
     .await;
 }
@@ -564,7 +571,7 @@ async fn a_success_waited_for_over_budget_is_still_learned_from() {
 
         // Act
         for _ in 0..12 {
-            let _ = hedged(&hedge, || upstream.attempt()).await;
+            let _ = section(&hedge, || upstream.attempt()).await;
         }
 
         // Assert
@@ -604,7 +611,7 @@ async fn the_losing_attempt_is_cancelled_at_the_upstream() {
             fetch_json::<ReviewStats>(&client, urls, Upstream::Reviews, PRODUCT_ID, deadline)
         };
 
-        let answer = hedged(&hedge, attempt).await;
+        let answer = section(&hedge, attempt).await;
         let noticed = wait_until(NOTICE_LIMIT, || slow.counters().cancelled == 1).await;
 
         assert!(answer.is_ok(), "the backup answers, got {answer:?}");

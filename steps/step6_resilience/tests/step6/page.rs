@@ -187,6 +187,9 @@ fn any_failure_of_the_reviews_section_degrades_the_page() {
         FetchError::Timeout {
             upstream: Upstream::Reviews,
         },
+        FetchError::Overloaded {
+            upstream: Upstream::Reviews,
+        },
     ];
 
     for failure in failures {
@@ -390,7 +393,7 @@ async fn an_open_breaker_on_a_required_section_fails_fast_with_503() {
                 half_open_probes: 1,
                 fair_timeout: fair_timeout(),
             }),
-            hedge: None,
+            ..Resilience::off()
         });
         let cancel = CancellationToken::new();
         let fetch = || {
@@ -423,6 +426,14 @@ async fn an_open_breaker_on_a_required_section_fails_fast_with_503() {
             error.http_status(),
             503,
             "not calling the upstream is a 503 Service Unavailable"
+        );
+        let shed = FetchError::Overloaded {
+            upstream: Upstream::Pricing,
+        };
+        assert_eq!(
+            shed.http_status(),
+            503,
+            "a call shed by our own full bulkhead was not sent either: a 503 too"
         );
         assert_eq!(
             fakes.pricing.counters(),

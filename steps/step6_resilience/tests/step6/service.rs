@@ -6,17 +6,24 @@
 //! is a `200` with the page's JSON; a client that disconnects mid-request
 //! cancels every upstream call its page started, and leaves no task alive;
 //! while the page holds a request, the in-flight limit sheds the next one;
+//! while pages are slower than the latency target, the limit learnt from
+//! their latency falls and sheds the excess, and a modest load of healthy
+//! pages is never shed by it;
+//! while the runtime runs far behind its schedule, admission sheds the next
+//! one too, and serves again once the runtime has caught up;
 //! and `/metrics` shows the requests and the breakers your page drove, each
 //! upstream call's latency under its upstream and outcome (a call the
 //! disconnected client abandoned under `cancelled`), and the runtime's
-//! health.
+//! health; and each HTTP request a section makes, the hedge's losing one
+//! included, has a span of its own inside its section's.
 //!
 //! Real sockets, so real time with wide margins (a paused clock would jump
 //! ahead while a request waits on a socket). No test asserts a speed: each
 //! waits for a condition (requests in flight at the fakes, requests
 //! cancelled, the task count back at its baseline) within a wide limit.
 //! The edge runs on the test's own multi-thread runtime, as the binary
-//! runs it, so the interleavings of a real server can happen.
+//! runs it, so the interleavings of a real server can happen; except in the
+//! span test, whose capturing layer sees only the spans of its own thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,12 +32,16 @@ use std::time::Duration;
 use fake_upstreams::fast::FastUpstream;
 use fake_upstreams::testing::{loopback_client, wait_until, within_time_limit};
 use step6_resilience::edge::{EdgeConfig, EdgeState, bind_listener, serve};
-use step6_resilience::{BreakerConfig, HedgeConfig, HedgeDelay, ProductService, Resilience};
+use step6_resilience::telemetry::{UPSTREAM_ATTEMPT_SPAN, UPSTREAM_SPAN};
+use step6_resilience::{
+    BreakerConfig, BudgetConfig, HedgeConfig, HedgeDelay, ProductService, Resilience,
+};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use crate::capture::SpanCapture;
 use crate::common::{
     Fakes, FakesOnTheirOwnRuntime, NOTICE_LIMIT, PRODUCT_ID, failing_503, fair_timeout, hanging,
-    healthy, ms,
+    healthy, ms, sample,
 };
 
 /// How long the fakes get to receive a page's requests over HTTP: two
@@ -56,21 +67,30 @@ fn resilience_on(failure_threshold: u32) -> Resilience {
                 floor: ms(5),
                 min_samples: 1_000,
             },
-            budget_ratio: 0.1,
-            budget_burst: 10.0,
             latency_window: Duration::from_secs(10),
         }),
+        budget: Some(BudgetConfig {
+            ratio: 0.1,
+            burst: 10.0,
+        }),
+        ..Resilience::off()
     }
 }
 
 /// The edge's settings in these tests: a budget far beyond any test's
-/// waits (so no page ends at its deadline while a test looks at it), and
-/// the given in-flight limit.
+/// waits (so no page ends at its deadline while a test looks at it), the
+/// given in-flight limit, no limit learnt from latency (only the tests
+/// about it turn it on), and a runtime lag limit far beyond what a loaded
+/// machine's scheduling costs (so only the test about lag sheds for it).
 fn edge_config(max_in_flight: usize) -> EdgeConfig {
     EdgeConfig {
         request_budget: Duration::from_secs(10),
         max_in_flight,
+        latency_target: None,
+        min_in_flight: 1,
+        max_runtime_lag: Duration::from_secs(5),
         retry_after: Duration::from_secs(1),
+        log_every_request: false,
     }
 }
 
@@ -147,23 +167,6 @@ async fn read_until_body(connection: &mut tokio::net::TcpStream, body: &str) {
         assert!(read > 0, "the edge closed the connection before answering");
         seen.extend_from_slice(&buffer[..read]);
     }
-}
-
-/// The value of the series `name` whose labels include every one of
-/// `labels`, read from Prometheus' text format.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?;
-        let (label_part, value) = match rest.strip_prefix('{') {
-            Some(labelled) => labelled.split_once("} ")?,
-            None => ("", rest.strip_prefix(' ')?),
-        };
-        labels
-            .iter()
-            .all(|(key, wanted)| label_part.contains(&format!("{key}=\"{wanted}\"")))
-            .then(|| value.trim().parse().ok())
-            .flatten()
-    })
 }
 
 /// A healthy page over HTTP is a 200 with the page's JSON, and the response carries the request's id.
@@ -324,6 +327,239 @@ async fn over_the_in_flight_limit_a_request_is_shed_with_503_retry_after_and_a_p
             sample(&metrics_text, "http_server_requests_shed_total", &[]),
             Some(1.0),
             "/metrics counts the shed request"
+        );
+    })
+    .await;
+}
+
+/// How far behind its schedule the runtime may run in the lag test before
+/// admission sheds: above a loaded machine's ordinary scheduling, far below
+/// the lag the test makes.
+const LAG_TEST_MAX_RUNTIME_LAG: Duration = Duration::from_millis(50);
+
+/// How long the lag test blocks the runtime's only thread: its heartbeat
+/// wakes about this late, which puts the lag admission reads at a quarter
+/// of it at least (the smoothing's first step), 15 times its limit, and
+/// keeps it above twice the limit (where every request is shed) for about
+/// ten more beats.
+const LAG_TEST_BLOCK: Duration = Duration::from_secs(3);
+
+/// Asks for the page at `url` until it is served (a `200`), for up to
+/// [`IN_FLIGHT_LIMIT`]: a loaded machine may run behind for a moment on its
+/// own, and admission may shed then. The last status or error otherwise.
+async fn a_page_is_served(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    let give_up = tokio::time::Instant::now() + IN_FLIGHT_LIMIT;
+    loop {
+        let last = match client.get(url).send().await {
+            Ok(response) if response.status() == 200 => return Ok(()),
+            Ok(response) => format!("status {}", response.status()),
+            Err(error) => format!("{error}"),
+        };
+        if tokio::time::Instant::now() >= give_up {
+            return Err(last);
+        }
+        tokio::time::sleep(ms(50)).await;
+    }
+}
+
+/// A page while the runtime runs far behind its schedule is shed at once (503, Retry-After, a problem document, no upstream call), though no place is taken; once the runtime catches up, pages are served again.
+#[tokio::test]
+async fn while_the_runtime_runs_far_behind_a_request_is_shed_with_503_and_served_again_after() {
+    within_time_limit(async {
+        // The current-thread runtime on purpose: blocking its only thread
+        // is what a runtime too busy to keep up looks like. The fakes run
+        // on a runtime of their own, which the block does not stop.
+        let fakes = FakesOnTheirOwnRuntime::start(healthy(), healthy(), healthy()).await;
+        let config = EdgeConfig {
+            max_runtime_lag: LAG_TEST_MAX_RUNTIME_LAG,
+            ..edge_config(8)
+        };
+        let edge = Edge::start(fakes.service(resilience_on(5)), config).await;
+        let client = loopback_client();
+        let keeping_up = a_page_is_served(&client, &edge.page_url()).await;
+        let calls_before = fakes.all().map(|fake| fake.counters().requests);
+
+        // The request is on its way before the runtime stalls, and is read
+        // only once it runs again: after its heartbeat has woken late.
+        let during = tokio::spawn(client.get(edge.page_url()).send());
+        std::thread::sleep(LAG_TEST_BLOCK);
+        let shed = during.await.expect("the request's task does not panic");
+        let calls_after = fakes.all().map(|fake| fake.counters().requests);
+
+        // Caught up: the heartbeat beats on time again, and within a few
+        // beats the lag is back under its limit.
+        let served_again = a_page_is_served(&client, &edge.page_url()).await;
+        let state = &edge.state;
+        let text = state.metrics.render(&state.service, &state.admission);
+
+        assert!(
+            keeping_up.is_ok(),
+            "a runtime that keeps up serves the page: {keeping_up:?}"
+        );
+        let shed = shed.expect("the edge answers the request made while it ran behind");
+        assert_eq!(
+            shed.status(),
+            503,
+            "a request read while the runtime ran {LAG_TEST_BLOCK:?} behind (limit {LAG_TEST_MAX_RUNTIME_LAG:?}) is shed, though all 8 places were free"
+        );
+        assert_eq!(
+            shed.headers().get("retry-after").map(|value| value.as_bytes()),
+            Some(&b"1"[..]),
+            "a shed client is told when to come back"
+        );
+        let problem: serde_json::Value = shed.json().await.expect("a JSON problem document");
+        assert_eq!(problem["status"], 503, "{problem}");
+        assert_eq!(
+            calls_after, calls_before,
+            "the shed request called no upstream: it was refused before the page ran"
+        );
+        assert!(
+            served_again.is_ok(),
+            "once the runtime caught up, pages are served again within {IN_FLIGHT_LIMIT:?}: the shedding follows the lag and ends with it"
+        );
+        assert!(
+            sample(&text, "http_server_requests_shed_lagging_total", &[]) >= Some(1.0),
+            "/metrics counts the request shed because the runtime ran behind"
+        );
+    })
+    .await;
+}
+
+/// How many pages the learnt-limit tests send at once: the edge's hard
+/// cap is four times more, so only a limit learnt below it sheds.
+const ROUND: usize = 8;
+
+/// How long the slow upstreams take to answer in the learnt-limit test:
+/// far above its latency target, and long enough that a round's requests
+/// all reach the edge, even on a loaded machine, while the first ones are
+/// still in flight.
+const SLOW_UPSTREAM: Duration = Duration::from_secs(2);
+
+/// The latency target of the learnt limit in its tests: far below
+/// [`SLOW_UPSTREAM`], far above what a healthy page takes on a loaded
+/// machine.
+const LIMIT_TEST_TARGET: Duration = Duration::from_secs(1);
+
+/// An edge whose in-flight limit is learnt from the pages' latency, under
+/// a hard cap of `4 × ROUND` and above a floor of one page.
+fn learning_edge_config() -> EdgeConfig {
+    EdgeConfig {
+        latency_target: Some(LIMIT_TEST_TARGET),
+        min_in_flight: 1,
+        ..edge_config(4 * ROUND)
+    }
+}
+
+/// Sends [`ROUND`] requests for the page at once; each one's status, or
+/// its error.
+async fn a_round_of_pages(client: &reqwest::Client, url: &str) -> Vec<Result<u16, String>> {
+    let requests: Vec<_> = (0..ROUND)
+        .map(|_| tokio::spawn(client.get(url).send()))
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        let answer = request.await.expect("a request's task does not panic");
+        statuses.push(
+            answer
+                .map(|response| response.status().as_u16())
+                .map_err(|error| error.to_string()),
+        );
+    }
+    statuses
+}
+
+/// The learnt in-flight limit as `/metrics` shows it.
+async fn concurrency_limit(client: &reqwest::Client, edge: &Edge) -> Option<f64> {
+    let text = client
+        .get(edge.url("/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    sample(&text, "http_server_concurrency_limit", &[])
+}
+
+/// While every page is slower than the latency target, the learnt in-flight limit falls below the pages in flight: the excess is shed with 503 at once, and the pages admitted are still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_pages_are_slower_than_the_target_the_limit_falls_and_sheds_the_excess_with_503() {
+    within_time_limit(async {
+        let slow = || fake_upstreams::fast::Behaviour::fixed(SLOW_UPSTREAM);
+        let fakes = Fakes::start(slow(), slow(), slow()).await;
+        let edge = Edge::start(fakes.service(Resilience::off()), learning_edge_config()).await;
+        let client = loopback_client();
+
+        // A round of slow pages, well under the hard cap: all admitted, and
+        // each one slower than the target.
+        let first = a_round_of_pages(&client, &edge.page_url()).await;
+        let limit_before = concurrency_limit(&client, &edge).await;
+        // The limit has learnt from them once it is below a round's size.
+        let mut limit_after = limit_before;
+        let learnt = tokio::time::timeout(IN_FLIGHT_LIMIT, async {
+            while !limit_after.is_some_and(|limit| limit < ROUND as f64) {
+                tokio::time::sleep(ms(50)).await;
+                limit_after = concurrency_limit(&client, &edge).await;
+            }
+        })
+        .await;
+        // A second round: more pages at once than the limit now allows.
+        let second = a_round_of_pages(&client, &edge.page_url()).await;
+        let shed_with_503 = second.iter().filter(|status| **status == Ok(503)).count();
+        let served = second.iter().filter(|status| **status == Ok(200)).count();
+
+        assert!(
+            first.iter().all(|status| *status == Ok(200)),
+            "{ROUND} pages at once, under the hard cap of {}, are all served while the limit knows nothing yet: {first:?}",
+            4 * ROUND
+        );
+        assert!(
+            learnt.is_ok(),
+            "after {ROUND} pages of {SLOW_UPSTREAM:?} (target {LIMIT_TEST_TARGET:?}), /metrics shows http_server_concurrency_limit below {ROUND}: it went from {limit_before:?} to {limit_after:?}"
+        );
+        assert!(
+            shed_with_503 >= 1,
+            "{ROUND} pages at once over a learnt limit of {limit_after:?}: the excess is shed with 503, got {second:?}"
+        );
+        assert_eq!(
+            served + shed_with_503,
+            ROUND,
+            "every page admitted under the limit is still served (200), every other one shed (503): {second:?}"
+        );
+        assert!(served >= 1, "the limit never falls to zero: {second:?}");
+    })
+    .await;
+}
+
+/// With healthy upstreams, a modest load (a few pages at once, far below the hard cap) is never shed by the learnt limit, and the limit stays where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_healthy_upstreams_the_learnt_limit_sheds_nothing_of_a_modest_load() {
+    within_time_limit(async {
+        // Long enough for the limit to judge several windows of pages (a
+        // window is as long as the target).
+        const LOAD_FOR: Duration = LIMIT_TEST_TARGET.saturating_mul(3);
+        let fakes = Fakes::start(healthy(), healthy(), healthy()).await;
+        let edge = Edge::start(fakes.service(Resilience::off()), learning_edge_config()).await;
+        let client = loopback_client();
+
+        let mut statuses = Vec::new();
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < LOAD_FOR {
+            statuses.extend(a_round_of_pages(&client, &edge.page_url()).await);
+        }
+        let rounds = statuses.len() / ROUND;
+        let limit = concurrency_limit(&client, &edge).await;
+
+        let not_served: Vec<_> = statuses.iter().filter(|status| **status != Ok(200)).collect();
+        assert!(
+            not_served.is_empty(),
+            "{rounds} rounds of {ROUND} healthy pages at once (hard cap {}): every one served, but {} were not: {not_served:?}",
+            4 * ROUND,
+            not_served.len()
+        );
+        assert!(
+            limit.is_some_and(|limit| limit >= ROUND as f64),
+            "fast pages give the limit no reason to fall below the {ROUND} in flight: /metrics shows {limit:?}"
         );
     })
     .await;
@@ -499,6 +735,133 @@ async fn an_upstream_call_dropped_by_a_client_disconnect_is_counted_as_cancelled
             upstreams.map(|upstream| upstream_calls(&text, upstream, "cancelled")),
             [Some(1.0); 3],
             "one page, one call per upstream, each counted once"
+        );
+    })
+    .await;
+}
+
+/// How long the hedge in the span test waits before its backup: long enough
+/// that the test, on a loaded machine, has switched the slow fake to healthy
+/// well before the backup is sent (the switch takes a few milliseconds).
+const SPAN_TEST_HEDGE_DELAY: Duration = Duration::from_secs(1);
+
+/// Each HTTP request a section makes has an `upstream_attempt` span inside that section's `upstream_call` span, with its upstream, number, kind, outcome and latency; a hedge's losing request is recorded `cancelled`.
+#[tokio::test]
+async fn each_http_request_has_a_span_inside_its_sections_call_and_a_hedges_loser_is_cancelled() {
+    within_time_limit(async {
+        // The current-thread runtime on purpose: the capture is this
+        // thread's subscriber, and every task the edge and your page spawn
+        // runs on this thread too.
+        let capture = SpanCapture::default();
+        let _subscriber = tracing::subscriber::set_default(capture.subscriber());
+        // Reviews' first request hangs; once it has arrived the fake turns
+        // healthy, so the hedge's backup answers and the first one loses.
+        let fakes = Fakes::start(healthy(), healthy(), hanging()).await;
+        let hedged_after_a_second = Resilience {
+            hedge: Some(HedgeConfig {
+                delay: HedgeDelay::Fixed(SPAN_TEST_HEDGE_DELAY),
+                latency_window: Duration::from_secs(10),
+            }),
+            // Each section pays a whole token: every section may hedge.
+            budget: Some(BudgetConfig {
+                ratio: 1.0,
+                burst: 1.0,
+            }),
+            ..Resilience::off()
+        };
+        let edge = Edge::start(fakes.service(hedged_after_a_second), edge_config(8)).await;
+
+        let page = tokio::spawn(loopback_client().get(edge.page_url()).send());
+        wait_until(IN_FLIGHT_LIMIT, || fakes.reviews.counters().in_flight == 1)
+            .await
+            .expect("reviews' first request arrives and hangs");
+        fakes.reviews.set_behaviour(healthy());
+        let response = page
+            .await
+            .expect("the request's task does not panic")
+            .expect("the edge answers");
+        let calls_closed = wait_until(NOTICE_LIMIT, || {
+            capture.named(UPSTREAM_SPAN).len() == 3
+        })
+        .await;
+
+        assert_eq!(
+            response.status(),
+            200,
+            "reviews' backup answers, so the page is complete"
+        );
+        assert!(
+            calls_closed.is_ok(),
+            "one `{UPSTREAM_SPAN}` span per section, closed once the page has answered; got {:?}",
+            capture.named(UPSTREAM_SPAN)
+        );
+        let reviews = fakes.reviews.counters();
+        assert_eq!(
+            reviews.requests, 2,
+            "reviews got its first request and, a hedge delay later, the backup: {reviews:?} (if the backup hung too, this machine took over {SPAN_TEST_HEDGE_DELAY:?} to notice the first request)"
+        );
+        let attempts = capture.named(UPSTREAM_ATTEMPT_SPAN);
+        for call in capture.named(UPSTREAM_SPAN) {
+            let upstream = call.field("upstream").unwrap_or("?");
+            let mut inside: Vec<_> = attempts
+                .iter()
+                .filter(|attempt| attempt.parent == Some(call.number))
+                .collect();
+            inside.sort_by_key(|attempt| attempt.field("attempt").map(str::to_owned));
+            let seen = |field: &str| -> Vec<Option<&str>> {
+                inside.iter().map(|attempt| attempt.field(field)).collect()
+            };
+            let (kinds, outcomes) = if upstream == "reviews" {
+                (vec!["first", "hedge"], vec!["cancelled", "ok"])
+            } else {
+                (vec!["first"], vec!["ok"])
+            };
+            let numbers: Vec<String> = (1..=kinds.len()).map(|n| n.to_string()).collect();
+            assert_eq!(
+                call.field("outcome"),
+                Some("ok"),
+                "the {upstream} call answered: {call:?}"
+            );
+            assert!(
+                inside.iter().all(|attempt| attempt.field("upstream") == Some(upstream)),
+                "each request's span names the upstream of its call ({upstream}): {inside:?}"
+            );
+            assert_eq!(
+                seen("attempt"),
+                numbers.iter().map(|n| Some(n.as_str())).collect::<Vec<_>>(),
+                "the {upstream} call's requests, numbered from 1, each in a span inside the call's: {inside:?}"
+            );
+            assert_eq!(
+                seen("kind"),
+                kinds.into_iter().map(Some).collect::<Vec<_>>(),
+                "what sent each of {upstream}'s requests: {inside:?}"
+            );
+            assert_eq!(
+                seen("outcome"),
+                outcomes.into_iter().map(Some).collect::<Vec<_>>(),
+                "how each of {upstream}'s requests ended (the hedge's loser is dropped, so `cancelled`): {inside:?}"
+            );
+            let latencies: Vec<Option<f64>> = seen("latency_ms")
+                .into_iter()
+                .map(|latency| latency.and_then(|ms| ms.parse().ok()))
+                .collect();
+            assert!(
+                latencies.iter().all(|latency| latency.is_some_and(|ms| ms >= 0.0)),
+                "each request's span records its latency in milliseconds: {inside:?}"
+            );
+            if upstream == "reviews" {
+                let loser = latencies[0].unwrap_or_default();
+                let at_least = SPAN_TEST_HEDGE_DELAY.as_secs_f64() * 1e3 / 2.0;
+                assert!(
+                    loser >= at_least,
+                    "the first request ran until the backup, sent {SPAN_TEST_HEDGE_DELAY:?} after it, had answered: at least {at_least} ms, timed from its own start, got {loser}"
+                );
+            }
+        }
+        assert_eq!(
+            attempts.len(),
+            4,
+            "one span per HTTP request (two for reviews, one each for the others), each inside its section's call: {attempts:?}"
         );
     })
     .await;
