@@ -36,12 +36,13 @@
 //! overload into an outage. So a timeout counts only if the upstream had a
 //! fair chance ([`FairTimeout`]): the call had at least `min_own_time` before
 //! its deadline, we saw it time out within `timer_tolerance` of that
-//! deadline, and our runtime was not running more than `timer_tolerance`
-//! behind its schedule when we saw it (the heartbeat's measure,
+//! deadline, and our runtime never ran more than `timer_tolerance` behind
+//! its schedule while the call was in flight (the heartbeat's measure,
 //! [`RuntimeLag`]). The last rule is the one that holds past the knee: there
 //! the retry loop's attempts time out *on time*, by their own short
 //! deadlines, while the answers they wait for sit unread behind our own
-//! queue of ready tasks.
+//! queue of ready tasks, and the runtime may have caught up by the time the
+//! timeout is seen.
 //!
 //! A call's outcome is reported through a [`Permit`]. An outcome that says
 //! nothing is treated like a permit dropped without an outcome, which means
@@ -96,13 +97,15 @@ pub struct FairTimeout {
     pub min_own_time: Duration,
     /// How late our runtime may be running and a timeout still count: how
     /// late after its deadline the timeout may be seen, and how far behind
-    /// its schedule the runtime may be running when it is seen
+    /// its schedule the runtime may have run while the call was in flight
     /// ([`CallTimes::runtime_lag`]). Later than that, our own runtime was too
     /// busy to run the timer when it was due, or to read an answer that may
     /// have been waiting: the timeout measured us, not the upstream. tokio's
     /// timers have millisecond granularity (coarser on some platforms), so
-    /// at least 1 ms; tens of milliseconds leave room for ordinary
-    /// scheduling.
+    /// at least 1 ms. Keep it below the lag at which the edge sheds: an
+    /// answer waits in our queue more than once (for the connection's task,
+    /// then for the section's), so a runtime that is behind by a little at
+    /// each wait can make a healthy call miss a short attempt deadline.
     pub timer_tolerance: Duration,
 }
 // ANCHOR_END: fair_timeout
@@ -161,8 +164,9 @@ pub struct CallTimes {
     pub deadline: Instant,
     /// When the breaker saw the call's outcome.
     pub ended: Instant,
-    /// How far behind its schedule our runtime was running when the outcome
-    /// was seen ([`RuntimeLag::recent`]); zero when nothing measures it.
+    /// The furthest behind its schedule our runtime ran while the call was
+    /// in flight ([`RuntimeLag::worst_since`]); zero when nothing measures
+    /// it.
     pub runtime_lag: Duration,
 }
 
@@ -222,9 +226,9 @@ impl Tracked {
 ///   had a fair chance, as `fair` defines it: the call had at least
 ///   `min_own_time` from `times.admitted` to `times.deadline`, *and* the
 ///   timeout was seen (`times.ended`) no more than `timer_tolerance` after
-///   the deadline, *and* our runtime was running no more than
-///   `timer_tolerance` behind its schedule (`times.runtime_lag`). Otherwise
-///   it is [`Verdict::SaysNothing`].
+///   the deadline, *and* our runtime ran no more than `timer_tolerance`
+///   behind its schedule while the call was in flight
+///   (`times.runtime_lag`). Otherwise it is [`Verdict::SaysNothing`].
 ///
 /// A pure function of its arguments: it reads no clock. Every variant of
 /// [`FetchError`] is decided here, so a variant added later must not compile
@@ -356,8 +360,8 @@ impl CircuitBreaker {
     }
 
     /// As [`CircuitBreaker::call`], and if `runtime` is given, the outcome
-    /// is judged with how far behind its schedule the runtime was running
-    /// when the outcome came back ([`CallTimes::runtime_lag`]).
+    /// is judged with the furthest behind its schedule the runtime ran while
+    /// the call was in flight ([`CallTimes::runtime_lag`]).
     ///
     /// # Errors
     ///
@@ -374,12 +378,18 @@ impl CircuitBreaker {
     ) -> Result<T, FetchError> {
         let permit = self.try_acquire()?;
         let admitted = Instant::now();
+        let mark = runtime.map(RuntimeLag::mark);
         let result = call.await;
         let times = CallTimes {
             admitted,
             deadline: deadline.instant(),
             ended: Instant::now(),
-            runtime_lag: runtime.map_or(Duration::ZERO, RuntimeLag::recent),
+            // The worst lag while the call was in flight, not the lag now: a
+            // stall in the middle of the call delays its answer as much, and
+            // the runtime may have caught up since.
+            runtime_lag: runtime
+                .zip(mark)
+                .map_or(Duration::ZERO, |(runtime, mark)| runtime.worst_since(mark)),
         };
         match verdict(&result, times, self.config.fair_timeout) {
             Verdict::Failure => permit.record_failure(),

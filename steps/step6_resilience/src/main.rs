@@ -221,8 +221,12 @@ fn latency_target(given_ms: Option<u64>, budget: Duration) -> Option<Duration> {
 ///
 /// * The breaker's fair-timeout rule: a timeout counts against an upstream
 ///   only if its call had at least half the budget (a page admitted late has
-///   spent its own time, not the upstream's) and was seen within 50 ms of its
-///   deadline (a runtime that late is measuring itself).
+///   spent its own time, not the upstream's), was seen within 10 ms of its
+///   deadline, and our runtime never ran more than 10 ms behind while it
+///   was in flight (a runtime that late is measuring itself). 10 ms is half
+///   the lag at which admission sheds: an answer waits in our queue more
+///   than once, so a runtime a little behind at each wait can make a
+///   healthy call miss its attempt's deadline.
 /// * Hedges at the recent p95 and retries after an error that may pass,
 ///   together at most 10 % extra requests per upstream (plus a burst of 10).
 /// * Each attempt gets at most 2/5 of the budget (80 ms of 200: a stalled
@@ -241,7 +245,7 @@ fn resilience(budget: Duration, max_in_flight: usize) -> Resilience {
             half_open_probes: 1,
             fair_timeout: FairTimeout {
                 min_own_time: budget / 2,
-                timer_tolerance: Duration::from_millis(50),
+                timer_tolerance: Duration::from_millis(10),
             },
         }),
         hedge: Some(HedgeConfig {

@@ -35,6 +35,6 @@ pub use observe::{
 };
 pub use otlp::{OtlpError, OtlpExport};
 pub use runtime::{
-    EVENT_LOOP_LAG, HEARTBEAT_PERIOD, LAG_BUCKETS, RUNTIME_ALIVE_TASKS, RUNTIME_GLOBAL_QUEUE_DEPTH,
-    RUNTIME_WORKERS, RuntimeGauges, RuntimeLag, heartbeat,
+    EVENT_LOOP_LAG, HEARTBEAT_PERIOD, LAG_BUCKETS, LagMark, RECENT_BEATS, RUNTIME_ALIVE_TASKS,
+    RUNTIME_GLOBAL_QUEUE_DEPTH, RUNTIME_WORKERS, RuntimeGauges, RuntimeLag, heartbeat,
 };

@@ -100,6 +100,16 @@ impl RuntimeGauges {
 /// * how overdue the beat that is due now is: a runtime that is stuck right
 ///   now shows before the beat that would measure it has run.
 ///
+/// That reading is for admission, which asks "are we behind *now*?". A
+/// breaker asks something else about a call that timed out: "were we behind
+/// at any time *while it was in flight*?" A stall in the middle of a call
+/// can delay its answer past its deadline, and by the time the deadline is
+/// seen the runtime may have caught up and the smoothed reading decayed.
+/// So the handle also keeps the lateness of the last [`RECENT_BEATS`]
+/// beats: [`RuntimeLag::mark`] when the call starts, and
+/// [`RuntimeLag::worst_since`] when it ends gives the latest of the beats in
+/// between (or the beat overdue now, if later).
+///
 /// A handle that no heartbeat writes into reads zero: nothing measured is no
 /// evidence of lag.
 #[derive(Debug, Clone)]
@@ -116,6 +126,22 @@ struct LagReadings {
     /// When the next beat is due, in microseconds from `origin`;
     /// [`NO_BEAT_DUE`] while no heartbeat writes here.
     next_beat_due_micros: AtomicU64,
+    /// How many beats have run.
+    beats: AtomicU64,
+    /// Beat `n`'s lateness, in microseconds, at index `n % RECENT_BEATS`.
+    recent_late_micros: [AtomicU64; RECENT_BEATS],
+}
+
+/// How many beats [`RuntimeLag::worst_since`] can look back over: 2.56 s at
+/// [`HEARTBEAT_PERIOD`], longer than any attempt, and a stalled runtime
+/// beats less often, so it looks back further. A call that outlived them
+/// is judged by the last ones.
+pub const RECENT_BEATS: usize = 256;
+
+/// Where [`RuntimeLag::worst_since`] starts looking: a count of beats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LagMark {
+    beats: u64,
 }
 
 /// The due time of a handle that no heartbeat writes into.
@@ -135,6 +161,8 @@ impl RuntimeLag {
                 origin: Instant::now(),
                 smoothed_micros: AtomicU64::new(0),
                 next_beat_due_micros: AtomicU64::new(NO_BEAT_DUE),
+                beats: AtomicU64::new(0),
+                recent_late_micros: std::array::from_fn(|_| AtomicU64::new(0)),
             }),
         }
     }
@@ -144,15 +172,29 @@ impl RuntimeLag {
     pub fn recent(&self) -> Duration {
         let readings = &*self.readings;
         let smoothed = readings.smoothed_micros.load(Ordering::Relaxed);
-        let due = readings.next_beat_due_micros.load(Ordering::Relaxed);
-        let overdue = if due == NO_BEAT_DUE {
-            0
-        } else {
-            readings
-                .micros_since_origin(Instant::now())
-                .saturating_sub(due)
-        };
-        Duration::from_micros(smoothed.max(overdue))
+        Duration::from_micros(smoothed.max(readings.overdue_micros()))
+    }
+
+    /// Marks now, for [`RuntimeLag::worst_since`]. One atomic load.
+    pub fn mark(&self) -> LagMark {
+        LagMark {
+            beats: self.readings.beats.load(Ordering::Acquire),
+        }
+    }
+
+    /// The latest any beat ran since `mark` (at most the last
+    /// [`RECENT_BEATS`]), or how overdue the beat due now is, if that is
+    /// more: how far behind the runtime fell at its worst since then. Zero
+    /// while no heartbeat writes here.
+    pub fn worst_since(&self, mark: LagMark) -> Duration {
+        let readings = &*self.readings;
+        let beats = readings.beats.load(Ordering::Acquire);
+        let looked_back = beats.saturating_sub(mark.beats).min(RECENT_BEATS as u64);
+        let worst_beat = (beats - looked_back..beats)
+            .map(|beat| readings.recent_late_micros[slot(beat)].load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        Duration::from_micros(worst_beat.max(readings.overdue_micros()))
     }
 
     /// A beat ran `late`; the next one is due at `next_due`.
@@ -167,6 +209,10 @@ impl RuntimeLag {
             smoothed - ((smoothed - late) >> SMOOTHING_SHIFT)
         };
         readings.smoothed_micros.store(moved, Ordering::Relaxed);
+        let beat = readings.beats.load(Ordering::Relaxed);
+        readings.recent_late_micros[slot(beat)].store(late, Ordering::Relaxed);
+        // Release: a reader that sees the new count sees this beat's slot.
+        readings.beats.store(beat + 1, Ordering::Release);
         readings
             .next_beat_due_micros
             .store(readings.micros_since_origin(next_due), Ordering::Relaxed);
@@ -179,6 +225,9 @@ impl RuntimeLag {
             .next_beat_due_micros
             .store(NO_BEAT_DUE, Ordering::Relaxed);
         readings.smoothed_micros.store(0, Ordering::Relaxed);
+        for late in &readings.recent_late_micros {
+            late.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -188,7 +237,24 @@ impl Default for RuntimeLag {
     }
 }
 
+/// Where beat number `beat` keeps its lateness.
+fn slot(beat: u64) -> usize {
+    // The remainder is below RECENT_BEATS, so it fits a usize.
+    (beat % RECENT_BEATS as u64) as usize
+}
+
 impl LagReadings {
+    /// How overdue the beat due now is, in microseconds: a runtime stuck
+    /// right now shows before the beat that would measure it has run.
+    fn overdue_micros(&self) -> u64 {
+        let due = self.next_beat_due_micros.load(Ordering::Relaxed);
+        if due == NO_BEAT_DUE {
+            0
+        } else {
+            self.micros_since_origin(Instant::now()).saturating_sub(due)
+        }
+    }
+
     fn micros_since_origin(&self, at: Instant) -> u64 {
         let micros = at.saturating_duration_since(self.origin).as_micros();
         // Below NO_BEAT_DUE for 584,000 years.

@@ -20,8 +20,11 @@
 //! answers they wait for sit unread behind our queue of ready tasks. What
 //! shows it is the runtime's lag, measured by a heartbeat (`RuntimeLag`),
 //! which the edge hands the service and the service hands each verdict
-//! (`CallTimes::runtime_lag`). Two tests pin that rule: one asks `verdict`
-//! directly, one goes through the service with a heartbeat that runs behind.
+//! (`CallTimes::runtime_lag`: the worst it ran behind while the call was in
+//! flight). Three tests pin that rule: one asks `verdict` directly, one goes
+//! through the service with a heartbeat that runs behind, and one with a
+//! runtime that stalls in the middle of the call and catches up before the
+//! timeout is seen.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -395,6 +398,105 @@ async fn timeouts_seen_on_time_while_the_heartbeat_says_we_run_behind_do_not_cou
             pricing_state(&service),
             BreakerState::Closed,
             "each timeout was seen while the runtime's heartbeat said it ran {lag_at_the_end:?} behind (tolerance 200 ms): the answer may have been waiting unread behind our own queue, so they say nothing and must not count"
+        );
+    })
+    .await;
+}
+
+/// A runtime on a thread of its own, with a heartbeat on it that writes into
+/// `lag`, which keeps up until told to stall once.
+struct RuntimeThatStalls {
+    stall: Option<std::sync::mpsc::Sender<Duration>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RuntimeThatStalls {
+    fn start(histogram: metrics::Histogram, lag: RuntimeLag) -> RuntimeThatStalls {
+        let (stall, stalls) = std::sync::mpsc::channel::<Duration>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a runtime to stall");
+            runtime.block_on(async move {
+                tokio::spawn(heartbeat(histogram, lag, ms(10)));
+                loop {
+                    match stalls.try_recv() {
+                        // Blocked: nothing else on this runtime runs meanwhile.
+                        Ok(how_long) => std::thread::sleep(how_long),
+                        Err(std::sync::mpsc::TryRecvError::Empty) => {
+                            tokio::time::sleep(ms(1)).await;
+                        }
+                        Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+                    }
+                }
+            });
+        });
+        RuntimeThatStalls {
+            stall: Some(stall),
+            thread: Some(thread),
+        }
+    }
+
+    fn stall_for(&self, how_long: Duration) {
+        if let Some(stall) = &self.stall {
+            stall
+                .send(how_long)
+                .expect("the stalling runtime is running");
+        }
+    }
+}
+
+impl Drop for RuntimeThatStalls {
+    fn drop(&mut self) {
+        drop(self.stall.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Through the service: our runtime stalls for 600 ms in the middle of a call and has caught up by the time the call times out; the timeout still says nothing, and a breaker with a threshold of 1 stays closed.
+#[tokio::test]
+async fn a_timeout_after_our_runtime_stalled_during_the_call_does_not_count() {
+    within_time_limit(async {
+        let fakes = FakesOnTheirOwnRuntime::start(healthy(), hanging(), healthy()).await;
+        let service = fakes.service(breakers_only(1));
+        let histogram = EdgeMetrics::register(&service).event_loop_lag();
+        let lag = RuntimeLag::new();
+        let stalls = RuntimeThatStalls::start(histogram, lag.clone());
+        let service = service.watching_runtime(lag.clone());
+
+        // 1.5 s of its own; the stall is over long before that.
+        let call = fetch_price(&service, Deadline::after(ms(1_500)));
+        let stall_then_catch_up = async {
+            tokio::time::sleep(ms(100)).await;
+            stalls.stall_for(ms(600));
+            let showed = wait_until(REACH_LIMIT, || lag.recent() >= ms(100)).await;
+            let caught_up = wait_until(REACH_LIMIT, || lag.recent() <= ms(50)).await;
+            (showed, caught_up)
+        };
+        let (result, (showed, caught_up)) = tokio::join!(call, stall_then_catch_up);
+        let lag_when_seen = lag.recent();
+
+        assert!(showed.is_ok(), "the stall shows in the heartbeat's lag");
+        assert!(
+            caught_up.is_ok(),
+            "the runtime catches up after the stall: {:?}",
+            lag.recent()
+        );
+        assert!(
+            matches!(result, Err(FetchError::Timeout { .. })),
+            "pricing hangs, so the call ends at the deadline, got {result:?}"
+        );
+        assert!(
+            lag_when_seen < ms(200),
+            "by the deadline the runtime had caught up: {lag_when_seen:?}"
+        );
+        assert_eq!(
+            pricing_state(&service),
+            BreakerState::Closed,
+            "our runtime stalled for 600 ms while the call was in flight (tolerance 200 ms): its answer could have sat unread behind that stall, so the timeout says nothing, though the runtime was keeping up again ({lag_when_seen:?}) when it was seen"
         );
     })
     .await;
