@@ -39,6 +39,7 @@ use step6_resilience::edge::{EdgeConfig, EdgeState};
 use step6_resilience::{ProductService, Upstream, UpstreamUrls};
 use tokio::time::Instant;
 
+use crate::cpu::{CoresUsed, CpuReading};
 use crate::lag::{Heartbeat, Lag};
 use crate::matrix::{Mode, Profile};
 use crate::minimal::MinimalUpstreams;
@@ -199,6 +200,8 @@ pub struct Cell {
     pub open_files_peak: u64,
     /// How many it may hold, if known.
     pub open_files_limit: Option<u64>,
+    /// The cores each runtime used over the measured window, if known.
+    pub cores: Option<CoresUsed>,
 }
 
 impl Cell {
@@ -468,19 +471,25 @@ pub async fn run_edge_cell(
         tokio::spawn(async move {
             tokio::time::sleep(warmup).await;
             heartbeats.reset();
+            let cpu_at_window = CpuReading::now();
             if let Some(label) = trace_as {
                 waterfall.record_as(&label);
             }
             let asked = Instant::now();
             let scraped = scrape::scrape(&scraper, &metrics_url).await;
-            scraped.map(|histograms| (histograms, asked.elapsed()))
+            scraped.map(|histograms| (histograms, asked.elapsed(), cpu_at_window))
         })
     };
     let measurement = load_lab::run(plan, progress, send).await;
+    let cpu_at_end = CpuReading::now();
     let lags = setup.heartbeats.lags();
     let open_files_peak = setup.open_files.peak();
     setup.waterfall.pause();
-    let (before, window_scrape) = at_window.await.context("the window's scrape panicked")??;
+    let (before, window_scrape, cpu_at_window) =
+        at_window.await.context("the window's scrape panicked")??;
+    let cores = cpu_at_end
+        .zip(cpu_at_window)
+        .map(|(end, start)| end.since(&start));
     let after = scrape::scrape(setup.scraper, &metrics_url).await?;
     let window = after.since(&before);
     let answered = window.class("2xx");
@@ -527,6 +536,7 @@ pub async fn run_edge_cell(
         lags,
         open_files_peak,
         open_files_limit: setup.open_files_limit,
+        cores,
     })
 }
 
@@ -554,12 +564,17 @@ pub async fn run_minimal_cell(
         tokio::spawn(async move {
             tokio::time::sleep(warmup).await;
             heartbeats.reset();
+            CpuReading::now()
         })
     };
     let measurement = load_lab::run(plan, progress, send).await;
+    let cpu_at_end = CpuReading::now();
     let lags = setup.heartbeats.lags();
     let open_files_peak = setup.open_files.peak();
-    at_window.await.context("the window's reset panicked")?;
+    let cpu_at_window = at_window.await.context("the window's reset panicked")?;
+    let cores = cpu_at_end
+        .zip(cpu_at_window)
+        .map(|(end, start)| end.since(&start));
     let counters_seen = setup.upstreams.fakes.each_ref().map(FastUpstream::counters);
     running.stop().await;
     let tally = Tally {
@@ -585,6 +600,7 @@ pub async fn run_minimal_cell(
         lags,
         open_files_peak,
         open_files_limit: setup.open_files_limit,
+        cores,
     })
 }
 

@@ -189,14 +189,22 @@ fn past_the_knee(cells: &[Cell], knee: Option<f64>, sweep_ran: bool) -> String {
         return format!("**{finding}:** no verdict: the cells past the knee did not run.");
     };
     let rate = rate_of(on.load()).unwrap_or_default();
-    let peak = cells
+    let at_peak = cells
         .iter()
         .filter(|cell| {
             matches!(cell.part, Part::Sweep | Part::PastKnee)
                 && cell.server == Server::Edge(Mode::On)
         })
-        .map(Cell::goodput)
-        .fold(0.0, f64::max);
+        .max_by(|a, b| a.goodput().total_cmp(&b.goodput()));
+    let peak = at_peak.map_or(0.0, Cell::goodput);
+    let cores = match (at_peak.and_then(|cell| cell.cores), on.cores) {
+        (Some(then), Some(now)) => format!(
+            " Where the cores went, resilience on (edge / fakes / the lab's generator): {:.2} / \
+             {:.2} / {:.2} at its peak, {:.2} / {:.2} / {:.2} here.",
+            then.edge, then.fakes, then.lab, now.edge, now.fakes, now.lab
+        ),
+        _ => String::new(),
+    };
     let goodput = on.goodput();
     let share = goodput / peak.max(f64::MIN_POSITIVE);
     let p99 = on.p99_ms();
@@ -218,8 +226,8 @@ fn past_the_knee(cells: &[Cell], knee: Option<f64>, sweep_ran: bool) -> String {
          pages/s; at {PAST_KNEE}× that, {rate} pages/s: resilience off answered {:.0} pages/s, \
          p99 {:.1} ms; resilience on answered {goodput:.0} pages/s ({:.0}% of its peak \
          {peak:.0}), p99 {p99:.1} ms at the generator ({metrics_p99} ms in `/metrics`), \
-         {shed_text} Floor: goodput ≥ {:.0}% of peak, answered p99 ≤ {P99_GOAL_MS} ms, shed \
-         p99 ≤ {SHED_P99_CEILING_MS} ms: {judged}.{note}",
+         {shed_text}{cores} Floor: goodput ≥ {:.0}% of peak, answered p99 ≤ {P99_GOAL_MS} ms, \
+         shed p99 ≤ {SHED_P99_CEILING_MS} ms: {judged}.{note}",
         off.goodput(),
         off.p99_ms(),
         100.0 * share,
@@ -324,6 +332,25 @@ fn summed<'a>(cells: impl Iterator<Item = &'a Cell>) -> Option<Measurement> {
     total
 }
 
+/// The CPU the edge's runtime spent per answered page in `server`'s floor
+/// cells, in microseconds: its cores used over the windows, divided by the
+/// pages answered per second (`None` if the cores are not known).
+fn cpu_per_page(cells: &[Cell], server: Server) -> Option<f64> {
+    let floor = || {
+        cells
+            .iter()
+            .filter(move |cell| cell.part == Part::Floor && cell.server == server)
+    };
+    let mut cpu_seconds = 0.0;
+    let mut pages = 0.0;
+    for cell in floor() {
+        let window = cell.row.measurement.window.as_secs_f64();
+        cpu_seconds += cell.cores?.edge * window;
+        pages += cell.goodput() * window;
+    }
+    (pages > 0.0).then(|| cpu_seconds * 1e6 / pages)
+}
+
 fn against_minimal(cells: &[Cell]) -> String {
     let finding = format!("Against the minimal fan-out, c={FLOOR_CONCURRENCY}");
     let side = |server: Server| {
@@ -362,13 +389,24 @@ fn against_minimal(cells: &[Cell]) -> String {
         .sum::<u64>() as f64
         / pages;
     let met = throughput >= THROUGHPUT_FLOOR && p99 <= P99_RATIO_CEILING;
+    let cpu = match (
+        cpu_per_page(cells, Server::Minimal),
+        cpu_per_page(cells, Server::Edge(Mode::On)),
+    ) {
+        (Some(minimal), Some(service)) => format!(
+            " The edge's runtime spent {minimal:.0} µs of CPU per answered page for the minimal \
+             fan-out and {service:.0} µs for the service ({:.2}×).",
+            service / minimal.max(f64::MIN_POSITIVE)
+        ),
+        _ => String::new(),
+    };
     format!(
         "**{finding}:** healthy upstreams, everything on (resilience, admission, metrics, JSON \
          logs into a discarding sink): {:.0} ÷ {:.0} pages/s = {throughput:.2}× (floor ≥ \
          {THROUGHPUT_FLOOR}×); p99 {p99_service:.1} ÷ {p99_minimal:.1} ms = {p99:.2}× (ceiling \
          ≤ {P99_RATIO_CEILING}×); {shed} requests shed; of the pages admitted, {:.1}% served \
          degraded ({reviews:.3} reviews calls per admitted page: a page served without reviews \
-         did less work than the minimal fan-out's). {}.",
+         did less work than the minimal fan-out's).{cpu} {}.",
         service.throughput(),
         minimal.throughput(),
         100.0 * degraded,

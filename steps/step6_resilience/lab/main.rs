@@ -31,6 +31,7 @@
 //! for your own code); always optimized (`.cargo/lab.toml`).
 
 mod cell;
+mod cpu;
 mod files;
 mod findings;
 mod lag;
@@ -393,11 +394,11 @@ fn schedule(args: &Args) -> Schedule {
 }
 
 /// One row per edge cell: the generator's p99 beside the one `/metrics`
-/// gives, the shed answers' p99 both ways, and how far behind each runtime
-/// ran, as a markdown table.
+/// gives, the shed answers' p99 both ways, how far behind each runtime
+/// ran, and the cores each used (`cpu.rs`), as a markdown table.
 fn metrics_table(cells: &[Cell]) -> String {
     let mut out = String::from(
-        "| part | scenario | load | generator p99 ms | /metrics p99 ms (interpolated) | its bucket ms | pages: generator / edge | shed: generator (whole cell) / edge (window) | shed p99 ms, generator | shed p99, /metrics | lag p99 ms: edge (bucket) | lag p99 / max ms: fakes | lag p99 / max ms: generator | open files, peak | window scrape ms |\n| :--- | :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "| part | scenario | load | generator p99 ms | /metrics p99 ms (interpolated) | its bucket ms | pages: generator / edge | shed: generator (whole cell) / edge (window) | shed p99 ms, generator | shed p99, /metrics | lag p99 ms: edge (bucket) | lag p99 / max ms: fakes | lag p99 / max ms: generator | open files, peak | window scrape ms | cores used: edge / fakes / lab |\n| :--- | :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
     );
     for cell in cells {
         let Some(edge) = &cell.edge else { continue };
@@ -413,7 +414,7 @@ fn metrics_table(cells: &[Cell]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {part} | {} | {} | {:.1} | {interpolated} | {bucket} | {} / {:.0} | {} / {:.0} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {part} | {} | {} | {:.1} | {interpolated} | {bucket} | {} / {:.0} | {} / {:.0} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             cell.row.scenario,
             cell.load(),
             cell.p99_ms(),
@@ -430,10 +431,19 @@ fn metrics_table(cells: &[Cell]) -> String {
             lag_ms(cell.lags.fakes),
             lag_ms(cell.lags.generator),
             cell.open_files_peak,
-            cell::millis(edge.window_scrape)
+            cell::millis(edge.window_scrape),
+            cores_used(cell)
         );
     }
     out
+}
+
+/// The cores each runtime used over the cell's window: `1.21 / 0.38 / 0.41`.
+fn cores_used(cell: &Cell) -> String {
+    cell.cores.map_or_else(
+        || "-".to_owned(),
+        |cores| format!("{:.2} / {:.2} / {:.2}", cores.edge, cores.fakes, cores.lab),
+    )
 }
 
 /// A bucket in milliseconds: `(25, 50]`.
