@@ -256,9 +256,10 @@ pub fn verdict<T>(result: &Result<T, FetchError>, times: CallTimes, fair: FairTi
 
 /// A timeout is the upstream's failure only if the call had its own time
 /// (its caller did not spend the deadline first), we saw the timeout on
-/// time (our runtime was not too busy to look), and our runtime was keeping
-/// up when we saw it (an attempt's own timer can fire on time while the
-/// answer it waits for sits unread behind our queue of ready tasks).
+/// time (our runtime was not too busy to look), and our runtime never ran
+/// more than the tolerance behind while the call was in flight (an
+/// attempt's own timer can fire on time while the answer it waits for sits
+/// unread behind our queue of ready tasks).
 fn judge_timeout(times: CallTimes, fair: FairTimeout) -> Verdict {
     let own_time = times.deadline.saturating_duration_since(times.admitted);
     let seen_late_by = times.ended.saturating_duration_since(times.deadline);

@@ -199,7 +199,8 @@ fn past_the_knee(cells: &[Cell], knee: Option<f64>, sweep_ran: bool) -> String {
     let peak = at_peak.map_or(0.0, Cell::goodput);
     let cores = match (at_peak.and_then(|cell| cell.cores), on.cores) {
         (Some(then), Some(now)) => format!(
-            " Where the cores went, resilience on (edge / fakes / the lab's generator): {:.2} / \
+            " Where the cores went, resilience on (edge / fakes / the lab's own threads, the \
+             generator's among them): {:.2} / \
              {:.2} / {:.2} at its peak, {:.2} / {:.2} / {:.2} here.",
             then.edge, then.fakes, then.lab, now.edge, now.fakes, now.lab
         ),

@@ -135,9 +135,10 @@ struct LagReadings {
 }
 
 /// How many beats [`RuntimeLag::worst_since`] can look back over: 2.56 s at
-/// [`HEARTBEAT_PERIOD`], longer than any attempt, and a stalled runtime
-/// beats less often, so it looks back further. A call that outlived them
-/// is judged by the last ones.
+/// [`HEARTBEAT_PERIOD`], longer than a breaker's call lasts in the lab and
+/// the binary (a section, bounded by the page's budget: 2 s at most), and a
+/// stalled runtime beats less often, so it looks back further. A call that
+/// outlived them is judged by the last ones.
 pub const RECENT_BEATS: usize = 256;
 
 /// Where [`RuntimeLag::worst_since`] starts looking: a count of beats.
