@@ -57,6 +57,7 @@ pub use admission::{Admission, Admitted, LatencyLimit};
 pub use config::{
     DEFAULT_LATENCY_TARGET, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RUNTIME_LAG, DEFAULT_MIN_IN_FLIGHT,
     DEFAULT_REQUEST_BUDGET, DEFAULT_RETRY_AFTER, EdgeConfig, EdgeConfigError,
+    breaker_timer_tolerance,
 };
 pub use problem::{EdgeError, PROBLEM_JSON, Problem};
 pub use routes::{REQUEST_ID_HEADER, router};

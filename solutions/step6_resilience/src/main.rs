@@ -40,7 +40,7 @@ use clap::Parser;
 use fake_upstreams::fast::{Behaviour, FastUpstream};
 use step6_resilience::edge::{
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RUNTIME_LAG, DEFAULT_MIN_IN_FLIGHT, EdgeConfig, EdgeState,
-    bind_listener, serve, shutdown_signal,
+    bind_listener, breaker_timer_tolerance, serve, shutdown_signal,
 };
 use step6_resilience::telemetry::{OtlpExport, json_logs};
 use step6_resilience::{
@@ -154,12 +154,17 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let budget = Duration::from_millis(args.budget_ms);
+    let max_runtime_lag = Duration::from_millis(args.max_runtime_lag_ms);
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
         .context("building the HTTP client")?;
-    let service = ProductService::new(client, urls, resilience(budget, args.max_in_flight))
-        .context("checking the resilience settings")?;
+    let service = ProductService::new(
+        client,
+        urls,
+        resilience(budget, args.max_in_flight, max_runtime_lag),
+    )
+    .context("checking the resilience settings")?;
     let config = EdgeConfig {
         request_budget: budget,
         max_in_flight: args.max_in_flight,
@@ -167,7 +172,7 @@ async fn main() -> anyhow::Result<()> {
         min_in_flight: args.min_in_flight,
         retry_after: Duration::from_secs(args.retry_after_secs),
         log_every_request: args.log_every_request,
-        max_runtime_lag: Duration::from_millis(args.max_runtime_lag_ms),
+        max_runtime_lag,
     };
     let state = Arc::new(EdgeState::new(service, config).context("checking the edge settings")?);
 
@@ -223,12 +228,10 @@ fn latency_target(given_ms: Option<u64>, budget: Duration) -> Option<Duration> {
 ///
 /// * The breaker's fair-timeout rule: a timeout counts against an upstream
 ///   only if its call had at least half the budget (a page admitted late has
-///   spent its own time, not the upstream's), was seen within 10 ms of its
-///   deadline, and our runtime never ran more than 10 ms behind while it
-///   was in flight (a runtime that late is measuring itself). 10 ms is half
-///   the lag at which admission sheds: an answer waits in our queue more
-///   than once, so a runtime a little behind at each wait can make a
-///   healthy call miss its attempt's deadline.
+///   spent its own time, not the upstream's), was seen on time, and our
+///   runtime never ran far behind while it was in flight (a runtime that
+///   late is measuring itself): "on time" and "far" are half the lag at
+///   which admission sheds, 10 ms by default ([`breaker_timer_tolerance`]).
 /// * Hedges at the recent p95 and retries after an error that may pass,
 ///   together at most 10 % extra requests per upstream (plus a burst of 10).
 /// * Each attempt gets at most 2/5 of the budget (80 ms of 200: a stalled
@@ -239,7 +242,7 @@ fn latency_target(given_ms: Option<u64>, budget: Duration) -> Option<Duration> {
 ///   per admitted page fits, so it only binds when retries and hedges would
 ///   push an upstream past what the edge admits; a request waits at most
 ///   1/20 of the budget for a permit.
-fn resilience(budget: Duration, max_in_flight: usize) -> Resilience {
+fn resilience(budget: Duration, max_in_flight: usize, max_runtime_lag: Duration) -> Resilience {
     Resilience {
         breaker: Some(BreakerConfig {
             failure_threshold: 10,
@@ -247,7 +250,7 @@ fn resilience(budget: Duration, max_in_flight: usize) -> Resilience {
             half_open_probes: 1,
             fair_timeout: FairTimeout {
                 min_own_time: budget / 2,
-                timer_tolerance: Duration::from_millis(10),
+                timer_tolerance: breaker_timer_tolerance(max_runtime_lag),
             },
         }),
         hedge: Some(HedgeConfig {

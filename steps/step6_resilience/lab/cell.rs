@@ -386,7 +386,7 @@ pub async fn check_page_serves(setup: &Setup<'_>) -> anyhow::Result<()> {
             .build()
             .context("building the service's HTTP client")?,
         setup.upstreams.urls(),
-        Mode::Off.resilience(setup.max_in_flight),
+        Mode::Off.resilience(setup.max_in_flight, setup.max_runtime_lag),
     )?;
     let config = edge_config(
         Mode::Off,
@@ -434,7 +434,7 @@ pub async fn run_edge_cell(
     let service = ProductService::new(
         upstream_client,
         setup.upstreams.urls(),
-        mode.resilience(setup.max_in_flight),
+        mode.resilience(setup.max_in_flight, setup.max_runtime_lag),
     )
     .context("checking the breaker and hedge settings")?;
     let config = edge_config(
@@ -487,9 +487,7 @@ pub async fn run_edge_cell(
     setup.waterfall.pause();
     let (before, window_scrape, cpu_at_window) =
         at_window.await.context("the window's scrape panicked")??;
-    let cores = cpu_at_end
-        .zip(cpu_at_window)
-        .map(|(end, start)| end.since(&start));
+    let cores = CpuReading::cores_between(cpu_at_window, cpu_at_end);
     let after = scrape::scrape(setup.scraper, &metrics_url).await?;
     let window = after.since(&before);
     let answered = window.class("2xx");
@@ -572,9 +570,7 @@ pub async fn run_minimal_cell(
     let lags = setup.heartbeats.lags();
     let open_files_peak = setup.open_files.peak();
     let cpu_at_window = at_window.await.context("the window's reset panicked")?;
-    let cores = cpu_at_end
-        .zip(cpu_at_window)
-        .map(|(end, start)| end.since(&start));
+    let cores = CpuReading::cores_between(cpu_at_window, cpu_at_end);
     let counters_seen = setup.upstreams.fakes.each_ref().map(FastUpstream::counters);
     running.stop().await;
     let tally = Tally {

@@ -70,10 +70,15 @@ impl CpuReading {
         Some(reading)
     }
 
+    /// The cores each runtime used from `start` to `end`, if both were read.
+    pub fn cores_between(start: Option<CpuReading>, end: Option<CpuReading>) -> Option<CoresUsed> {
+        Some(end?.since(&start?))
+    }
+
     /// The cores each runtime used from `earlier` to this reading. (A
     /// thread that ended in between takes its time with it; the runtimes'
     /// workers live for the whole run.)
-    pub fn since(&self, earlier: &CpuReading) -> CoresUsed {
+    fn since(&self, earlier: &CpuReading) -> CoresUsed {
         let wall = self.at.saturating_duration_since(earlier.at).as_secs_f64();
         if wall <= 0.0 {
             return CoresUsed::default();

@@ -164,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "resilience on: {:?}; admission sheds past {} in flight or {max_runtime_lag:?} of runtime lag (off admits everything)",
-        Mode::On.resilience(args.max_in_flight),
+        Mode::On.resilience(args.max_in_flight, max_runtime_lag),
         args.max_in_flight
     );
 
@@ -568,7 +568,7 @@ fn save(
          p99 must lie in, whatever the failed pages took (one bucket when nothing failed). \
          Lag: how late a heartbeat that asks to wake every 10 ms woke, on each runtime, over \
          the window (the edge's from its own `/metrics`).",
-        Mode::On.resilience(args.max_in_flight),
+        Mode::On.resilience(args.max_in_flight, max_runtime_lag),
         args.max_in_flight
     );
     let mut sections = vec![

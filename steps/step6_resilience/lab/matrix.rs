@@ -19,7 +19,9 @@
 use std::time::Duration;
 
 use fake_upstreams::fast::{Behaviour, Latency};
-use step6_resilience::edge::DEFAULT_MAX_IN_FLIGHT;
+use step6_resilience::edge::{
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RUNTIME_LAG, breaker_timer_tolerance,
+};
 use step6_resilience::{
     BreakerConfig, BudgetConfig, BulkheadConfig, FairTimeout, HedgeConfig, HedgeDelay, Resilience,
     RetryConfig,
@@ -99,13 +101,21 @@ impl Mode {
     }
 
     /// The service's mechanisms in this mode, for an edge that admits at
-    /// most `max_in_flight` pages with resilience on: each bulkhead is that
-    /// large, as [`BULKHEAD`] explains.
-    pub fn resilience(self, max_in_flight: usize) -> Resilience {
+    /// most `max_in_flight` pages and sheds past `max_runtime_lag` with
+    /// resilience on: each bulkhead is that large, as [`BULKHEAD`] explains,
+    /// and the breakers' tolerance is derived from that lag, as the binary
+    /// derives it ([`breaker_timer_tolerance`]).
+    pub fn resilience(self, max_in_flight: usize, max_runtime_lag: Duration) -> Resilience {
         match self {
             Mode::Off => Resilience::off(),
             Mode::On => Resilience {
-                breaker: Some(BREAKER),
+                breaker: Some(BreakerConfig {
+                    fair_timeout: FairTimeout {
+                        timer_tolerance: breaker_timer_tolerance(max_runtime_lag),
+                        ..BREAKER.fair_timeout
+                    },
+                    ..BREAKER
+                }),
                 hedge: Some(HEDGE),
                 retry: Some(RETRY),
                 budget: Some(BUDGET),
@@ -124,20 +134,17 @@ impl Mode {
 ///
 /// A timeout counts only with a fair chance: at least 200 ms of the call's
 /// own before the page's deadline (ten times the fakes' 20 ms median, several
-/// times their p99), seen within 10 ms of that deadline, and with our runtime
-/// never more than 10 ms behind while the call was in flight. 10 ms, half the
-/// lag at which admission sheds: with 50 ms, healthy upstreams' breakers
-/// opened at c=500 and past the knee, on attempt timeouts seen while the
-/// runtime's worst beat was 11–49 ms late (an answer waits in our queue
-/// more than once, so a little lag at each wait adds up to a missed 100 ms
-/// attempt deadline).
+/// times their p99), seen on time, and with our runtime never far behind
+/// while the call was in flight: half the lag at which admission sheds
+/// ([`breaker_timer_tolerance`], which says why; 10 ms at the default,
+/// and [`Mode::resilience`] derives it from `--max-runtime-lag-ms`).
 pub const BREAKER: BreakerConfig = BreakerConfig {
     failure_threshold: 10,
     cool_down: Duration::from_secs(1),
     half_open_probes: 1,
     fair_timeout: FairTimeout {
         min_own_time: Duration::from_millis(200),
-        timer_tolerance: Duration::from_millis(10),
+        timer_tolerance: breaker_timer_tolerance(DEFAULT_MAX_RUNTIME_LAG),
     },
 };
 
