@@ -183,6 +183,7 @@ async fn a_healthy_page_over_http_is_a_200_with_the_page_json_and_a_request_id()
             .send()
             .await;
         let without_id = client.get(edge.page_url()).send().await;
+        let another_without_id = client.get(edge.page_url()).send().await;
 
         let response = with_our_id.expect("the edge answers a healthy page");
         assert_eq!(response.status(), 200, "a healthy page is a 200");
@@ -207,12 +208,20 @@ async fn a_healthy_page_over_http_is_a_200_with_the_page_json_and_a_request_id()
             page["reviews"]["count"].is_u64() && page["degraded"] == serde_json::json!([]),
             "with every upstream healthy the page is complete: {page}"
         );
-        let response = without_id.expect("the edge answers a healthy page");
-        let made_up = response.headers().get("x-request-id");
+        let made_up_id = |response: reqwest::Response| {
+            response
+                .headers()
+                .get("x-request-id")
+                .and_then(|id| id.to_str().ok())
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        };
+        let made_up = made_up_id(without_id.expect("the edge answers a healthy page"));
+        let another = made_up_id(another_without_id.expect("the edge answers a healthy page"));
         assert!(
-            made_up.is_some_and(|id| !id.is_empty()),
-            "a request without an id gets one, sent back on the response"
+            made_up.is_some_and(|id| id.get_version_num() == 4),
+            "a request without an id gets a fresh UUID v4, sent back on the response: {made_up:?}"
         );
+        assert_ne!(made_up, another, "each request gets an id of its own");
     })
     .await;
 }
