@@ -246,6 +246,13 @@ pub struct Tally {
     pub hedges: u64,
     /// Requests shed by the edge's admission.
     pub shed: u64,
+    /// Of them, the ones shed because the edge's runtime ran behind (the
+    /// rest found no place under the in-flight limit), by the edge's own
+    /// count.
+    pub shed_lagging: u64,
+    /// The edge's in-flight limit when the cell ended: the learnt one, or
+    /// the hard cap (`None` for the minimal fan-out, which has none).
+    pub limit_at_end: Option<usize>,
     /// The shed answers' p99 as the generator saw them, in milliseconds,
     /// from when each was sent: the edge's time, the loopback's, and the
     /// generator's own queue on a busy machine.
@@ -513,6 +520,8 @@ pub async fn run_edge_cell(
             .map(|hedge| hedge.hedges_sent())
             .sum(),
         shed: counters.shed.load(Ordering::Relaxed),
+        shed_lagging: state.admission.shed_lagging(),
+        limit_at_end: Some(state.admission.limit()),
         shed_p99_ms: counters.shed_p99_ms(),
     };
     running.stop().await;
@@ -695,6 +704,21 @@ fn extra_columns(tally: &Tally, edge: Option<&EdgeView>) -> Vec<(String, String)
             format!("{:.1}%", 100.0 * tally.per_page(tally.degraded)),
         ),
         ("shed".to_owned(), tally.shed.to_string()),
+        (
+            "of them for lag".to_owned(),
+            if tally.shed == 0 {
+                "-".to_owned()
+            } else {
+                tally.shed_lagging.to_string()
+            },
+        ),
+        (
+            "limit at end".to_owned(),
+            tally
+                .limit_at_end
+                .filter(|&limit| limit < tokio::sync::Semaphore::MAX_PERMITS)
+                .map_or_else(|| "-".to_owned(), |limit| limit.to_string()),
+        ),
     ];
     let p99 = edge.and_then(|edge| edge.p99).map_or_else(
         || "-".to_owned(),
