@@ -11,9 +11,9 @@
 //! histogram's buckets, thousands of them, and a hedge asks for it on every
 //! call, so estimates are cached: the one from the last complete window
 //! (which cannot change until the next rotation) is computed once; the one
-//! from the window still filling, used only until a first window is
-//! complete (after a start, or a quiet spell), is computed again each time
-//! the window has grown by a tenth. Both run under a `std::sync::Mutex`
+//! from the window still filling, used only while the last complete window
+//! holds too few answers (after a start, a quiet spell, or a trickle), is
+//! computed again each time the window has grown by a tenth. Both run under a `std::sync::Mutex`
 //! that is never held across an `.await`.
 //!
 //! Given: this whole file; there is nothing to write in it.
@@ -97,11 +97,12 @@ impl LatencyTracker {
             windows.cached = Some((quantile.to_bits(), estimate));
             Some(estimate)
         } else if windows.current.len() >= enough {
-            // Only until the first window completes. Still filling, so the
-            // estimate moves; but a tenth more samples barely moves a p95,
-            // and walking the buckets on every call cost the edge about 2 µs
-            // of CPU per page in the lab's floor cells (each starts a fresh
-            // edge, so the first two seconds are in this branch).
+            // Only while the last complete window holds too few answers.
+            // Still filling, so the estimate moves: it is computed again
+            // each time the window has grown by a tenth. Walking the buckets
+            // on every call instead cost the edge about 2 µs of CPU per page
+            // in a profile of the lab's floor cells (each starts a fresh
+            // edge, so its first two seconds are in this branch).
             let samples = windows.current.len();
             if let Some((bits, estimate, seen)) = windows.cached_filling
                 && bits == quantile.to_bits()
