@@ -25,6 +25,7 @@
 use load_lab::{Load, Measurement};
 
 use crate::cell::{Cell, Part, Server, millis};
+use crate::cpu::CoresUsed;
 use crate::matrix::{Mode, Profile};
 use crate::scrape::bound_ms;
 
@@ -352,6 +353,29 @@ fn cpu_per_page(cells: &[Cell], server: Server) -> Option<f64> {
     (pages > 0.0).then(|| cpu_seconds * 1e6 / pages)
 }
 
+/// The cores each runtime used in `server`'s floor cells, averaged over
+/// their windows (`None` if any cell's are not known).
+fn floor_cores(cells: &[Cell], server: Server) -> Option<CoresUsed> {
+    let mut sum = CoresUsed::default();
+    let mut seconds = 0.0;
+    for cell in cells
+        .iter()
+        .filter(|cell| cell.part == Part::Floor && cell.server == server)
+    {
+        let window = cell.row.measurement.window.as_secs_f64();
+        let cores = cell.cores?;
+        sum.edge += cores.edge * window;
+        sum.fakes += cores.fakes * window;
+        sum.lab += cores.lab * window;
+        seconds += window;
+    }
+    (seconds > 0.0).then(|| CoresUsed {
+        edge: sum.edge / seconds,
+        fakes: sum.fakes / seconds,
+        lab: sum.lab / seconds,
+    })
+}
+
 fn against_minimal(cells: &[Cell]) -> String {
     let finding = format!("Against the minimal fan-out, c={FLOOR_CONCURRENCY}");
     let side = |server: Server| {
@@ -401,13 +425,34 @@ fn against_minimal(cells: &[Cell]) -> String {
         ),
         _ => String::new(),
     };
+    // Whether the service's side kept the machine as busy: a shed client
+    // in a closed loop waits out `Retry-After`, and sends nothing meanwhile.
+    let machine = match (
+        floor_cores(cells, Server::Minimal),
+        floor_cores(cells, Server::Edge(Mode::On)),
+    ) {
+        (Some(minimal), Some(service)) => format!(
+            " Cores used on average over each side's windows (edge / fakes / the lab's own \
+             threads, the generator's among them): minimal fan-out {:.2} / {:.2} / {:.2}, \
+             {:.2} in all; service {:.2} / {:.2} / {:.2}, {:.2} in all.",
+            minimal.edge,
+            minimal.fakes,
+            minimal.lab,
+            minimal.edge + minimal.fakes + minimal.lab,
+            service.edge,
+            service.fakes,
+            service.lab,
+            service.edge + service.fakes + service.lab,
+        ),
+        _ => String::new(),
+    };
     format!(
         "**{finding}:** healthy upstreams, everything on (resilience, admission, metrics, JSON \
          logs into a discarding sink): {:.0} ÷ {:.0} pages/s = {throughput:.2}× (floor ≥ \
          {THROUGHPUT_FLOOR}×); p99 {p99_service:.1} ÷ {p99_minimal:.1} ms = {p99:.2}× (ceiling \
          ≤ {P99_RATIO_CEILING}×); {shed} requests shed; of the pages admitted, {:.1}% served \
          degraded ({reviews:.3} reviews calls per admitted page: a page served without reviews \
-         did less work than the minimal fan-out's).{cpu} {}.",
+         did less work than the minimal fan-out's).{cpu}{machine} {}.",
         service.throughput(),
         minimal.throughput(),
         100.0 * degraded,
