@@ -201,9 +201,7 @@ fn past_the_knee(cells: &[Cell], knee: Option<f64>, sweep_ran: bool) -> String {
     let cores = match (at_peak.and_then(|cell| cell.cores), on.cores) {
         (Some(then), Some(now)) => format!(
             " Where the cores went, resilience on (edge / fakes / the lab's own threads, the \
-             generator's among them): {:.2} / \
-             {:.2} / {:.2} at its peak, {:.2} / {:.2} / {:.2} here.",
-            then.edge, then.fakes, then.lab, now.edge, now.fakes, now.lab
+             generator's among them): {then} at its peak, {now} here."
         ),
         _ => String::new(),
     };
@@ -334,29 +332,12 @@ fn summed<'a>(cells: impl Iterator<Item = &'a Cell>) -> Option<Measurement> {
     total
 }
 
-/// The CPU the edge's runtime spent per answered page in `server`'s floor
-/// cells, in microseconds: its cores used over the windows, divided by the
-/// pages answered per second (`None` if the cores are not known).
-fn cpu_per_page(cells: &[Cell], server: Server) -> Option<f64> {
-    let floor = || {
-        cells
-            .iter()
-            .filter(move |cell| cell.part == Part::Floor && cell.server == server)
-    };
-    let mut cpu_seconds = 0.0;
+/// What `server`'s floor cells used, over all their windows together: the
+/// cores each runtime used on average, and the pages answered per second
+/// (`None` if any cell's cores are not known, or none ran).
+fn floor_usage(cells: &[Cell], server: Server) -> Option<(CoresUsed, f64)> {
+    let mut core_seconds = CoresUsed::default();
     let mut pages = 0.0;
-    for cell in floor() {
-        let window = cell.row.measurement.window.as_secs_f64();
-        cpu_seconds += cell.cores?.edge * window;
-        pages += cell.goodput() * window;
-    }
-    (pages > 0.0).then(|| cpu_seconds * 1e6 / pages)
-}
-
-/// The cores each runtime used in `server`'s floor cells, averaged over
-/// their windows (`None` if any cell's are not known).
-fn floor_cores(cells: &[Cell], server: Server) -> Option<CoresUsed> {
-    let mut sum = CoresUsed::default();
     let mut seconds = 0.0;
     for cell in cells
         .iter()
@@ -364,15 +345,19 @@ fn floor_cores(cells: &[Cell], server: Server) -> Option<CoresUsed> {
     {
         let window = cell.row.measurement.window.as_secs_f64();
         let cores = cell.cores?;
-        sum.edge += cores.edge * window;
-        sum.fakes += cores.fakes * window;
-        sum.lab += cores.lab * window;
+        core_seconds.edge += cores.edge * window;
+        core_seconds.fakes += cores.fakes * window;
+        core_seconds.lab += cores.lab * window;
+        pages += cell.goodput() * window;
         seconds += window;
     }
-    (seconds > 0.0).then(|| CoresUsed {
-        edge: sum.edge / seconds,
-        fakes: sum.fakes / seconds,
-        lab: sum.lab / seconds,
+    (seconds > 0.0 && pages > 0.0).then(|| {
+        let cores = CoresUsed {
+            edge: core_seconds.edge / seconds,
+            fakes: core_seconds.fakes / seconds,
+            lab: core_seconds.lab / seconds,
+        };
+        (cores, pages / seconds)
     })
 }
 
@@ -414,36 +399,30 @@ fn against_minimal(cells: &[Cell]) -> String {
         .sum::<u64>() as f64
         / pages;
     let met = throughput >= THROUGHPUT_FLOOR && p99 <= P99_RATIO_CEILING;
+    // The edge's CPU per answered page on each side, and whether the
+    // service's side kept the machine as busy: a shed client in a closed
+    // loop waits out `Retry-After`, and sends nothing meanwhile.
     let cpu = match (
-        cpu_per_page(cells, Server::Minimal),
-        cpu_per_page(cells, Server::Edge(Mode::On)),
+        floor_usage(cells, Server::Minimal),
+        floor_usage(cells, Server::Edge(Mode::On)),
     ) {
-        (Some(minimal), Some(service)) => format!(
-            " The edge's runtime spent {minimal:.0} µs of CPU per answered page for the minimal \
-             fan-out and {service:.0} µs for the service ({:.2}×).",
-            service / minimal.max(f64::MIN_POSITIVE)
-        ),
-        _ => String::new(),
-    };
-    // Whether the service's side kept the machine as busy: a shed client
-    // in a closed loop waits out `Retry-After`, and sends nothing meanwhile.
-    let machine = match (
-        floor_cores(cells, Server::Minimal),
-        floor_cores(cells, Server::Edge(Mode::On)),
-    ) {
-        (Some(minimal), Some(service)) => format!(
-            " Cores used on average over each side's windows (edge / fakes / the lab's own \
-             threads, the generator's among them): minimal fan-out {:.2} / {:.2} / {:.2}, \
-             {:.2} in all; service {:.2} / {:.2} / {:.2}, {:.2} in all.",
-            minimal.edge,
-            minimal.fakes,
-            minimal.lab,
-            minimal.edge + minimal.fakes + minimal.lab,
-            service.edge,
-            service.fakes,
-            service.lab,
-            service.edge + service.fakes + service.lab,
-        ),
+        (Some((minimal, minimal_rate)), Some((service, service_rate))) => {
+            let per_page = |cores: CoresUsed, rate: f64| cores.edge * 1e6 / rate;
+            let (minimal_cpu, service_cpu) = (
+                per_page(minimal, minimal_rate),
+                per_page(service, service_rate),
+            );
+            format!(
+                " The edge's runtime spent {minimal_cpu:.0} µs of CPU per answered page for the \
+                 minimal fan-out and {service_cpu:.0} µs for the service ({:.2}×). Cores used \
+                 on average over each side's windows (edge / fakes / the lab's own threads, the \
+                 generator's among them): minimal fan-out {minimal}, {:.2} in all; service \
+                 {service}, {:.2} in all.",
+                service_cpu / minimal_cpu.max(f64::MIN_POSITIVE),
+                minimal.total(),
+                service.total(),
+            )
+        }
         _ => String::new(),
     };
     format!(
@@ -452,7 +431,7 @@ fn against_minimal(cells: &[Cell]) -> String {
          {THROUGHPUT_FLOOR}×); p99 {p99_service:.1} ÷ {p99_minimal:.1} ms = {p99:.2}× (ceiling \
          ≤ {P99_RATIO_CEILING}×); {shed} requests shed; of the pages admitted, {:.1}% served \
          degraded ({reviews:.3} reviews calls per admitted page: a page served without reviews \
-         did less work than the minimal fan-out's).{cpu}{machine} {}.",
+         did less work than the minimal fan-out's).{cpu} {}.",
         service.throughput(),
         minimal.throughput(),
         100.0 * degraded,

@@ -440,10 +440,8 @@ fn metrics_table(cells: &[Cell]) -> String {
 
 /// The cores each runtime used over the cell's window: `1.21 / 0.38 / 0.41`.
 fn cores_used(cell: &Cell) -> String {
-    cell.cores.map_or_else(
-        || "-".to_owned(),
-        |cores| format!("{:.2} / {:.2} / {:.2}", cores.edge, cores.fakes, cores.lab),
-    )
+    cell.cores
+        .map_or_else(|| "-".to_owned(), |cores| cores.to_string())
 }
 
 /// A bucket in milliseconds: `(25, 50]`.

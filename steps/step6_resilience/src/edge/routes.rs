@@ -317,9 +317,9 @@ fn drop_unusable_request_id(mut request: Request) -> Request {
 /// Not tower-http's `MakeRequestUuid`, whose `Uuid::new_v4` asks the kernel
 /// for 16 random bytes on every request (a `getrandom` system call), shed
 /// requests included; the kernel's random generator showed in the lab's
-/// profile of the edge's threads. `rand`'s thread-local
-/// generator is seeded from the kernel, reseeds itself, and is a CSPRNG:
-/// as unguessable as the ids need to be, for nanoseconds.
+/// profile of the edge's threads. `rand`'s thread-local generator is seeded
+/// from the kernel, reseeds itself, and is a CSPRNG: as unguessable as the
+/// ids need to be, for nanoseconds.
 #[derive(Debug, Clone, Copy)]
 struct RandomUuid;
 
