@@ -37,6 +37,7 @@ use load_lab::{ErrorKind, Load, Plan};
 use serde::Deserialize;
 use step6_resilience::edge::{EdgeConfig, EdgeState};
 use step6_resilience::{ProductService, Upstream, UpstreamUrls};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cpu::{CoresUsed, CpuReading};
@@ -174,6 +175,44 @@ impl Heartbeats {
             fakes: self.fakes.lag(),
         }
     }
+}
+
+/// What the lab reads of its own process over a cell's measured window.
+struct OwnWindow {
+    /// The cores each runtime used (`None` where `/proc` is not).
+    cores: Option<CoresUsed>,
+    lags: Lags,
+}
+
+/// Reads the process over the window `plan` opens `warmup` from now (call
+/// it as the run starts): the heartbeats start afresh and the CPU is read
+/// when the window opens, and both are read again when it closes.
+///
+/// When it closes, not when the run returns: a run returns after its drain,
+/// and in a closed loop the drain waits for every client, shed ones
+/// included, which sleep out `Retry-After` (a second) while the machine has
+/// little left to do. Read then, a cell that shed had its cores divided by
+/// a second more of wall time than they were busy (with 5 s windows, 1.2
+/// cores read as 1.0 and the CPU per page a sixth too low), and the
+/// generator's and the fakes' lags diluted by a quiet second. (The edge's
+/// lag comes from its `/metrics`, scraped after the drain with the rest of
+/// its histograms, so it still counts the drain's heartbeats: with 5 s
+/// windows, a fifth more beats, nearly all on time, so in a cell that
+/// shed its p99 is about the window's own 98.8th percentile.)
+fn read_own_window(plan: &Plan, heartbeats: &Heartbeats) -> JoinHandle<OwnWindow> {
+    let opens = Instant::now() + plan.warmup;
+    let closes = opens + plan.measure;
+    let heartbeats = heartbeats.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(opens).await;
+        heartbeats.reset();
+        let cpu_at_open = CpuReading::now();
+        tokio::time::sleep_until(closes).await;
+        OwnWindow {
+            cores: CpuReading::cores_between(cpu_at_open, CpuReading::now()),
+            lags: heartbeats.lags(),
+        }
+    })
 }
 
 /// How far behind the generator's and the fakes' runtimes ran over a
@@ -474,27 +513,22 @@ pub async fn run_edge_cell(
         let metrics_url = metrics_url.clone();
         let waterfall = setup.waterfall.clone();
         let warmup = plan.warmup;
-        let heartbeats = setup.heartbeats.clone();
         tokio::spawn(async move {
             tokio::time::sleep(warmup).await;
-            heartbeats.reset();
-            let cpu_at_window = CpuReading::now();
             if let Some(label) = trace_as {
                 waterfall.record_as(&label);
             }
             let asked = Instant::now();
             let scraped = scrape::scrape(&scraper, &metrics_url).await;
-            scraped.map(|histograms| (histograms, asked.elapsed(), cpu_at_window))
+            scraped.map(|histograms| (histograms, asked.elapsed()))
         })
     };
+    let own = read_own_window(plan, setup.heartbeats);
     let measurement = load_lab::run(plan, progress, send).await;
-    let cpu_at_end = CpuReading::now();
-    let lags = setup.heartbeats.lags();
     let open_files_peak = setup.open_files.peak();
     setup.waterfall.pause();
-    let (before, window_scrape, cpu_at_window) =
-        at_window.await.context("the window's scrape panicked")??;
-    let cores = CpuReading::cores_between(cpu_at_window, cpu_at_end);
+    let (before, window_scrape) = at_window.await.context("the window's scrape panicked")??;
+    let OwnWindow { cores, lags } = own.await.context("the window's readings panicked")?;
     let after = scrape::scrape(setup.scraper, &metrics_url).await?;
     let window = after.since(&before);
     let answered = window.class("2xx");
@@ -565,21 +599,10 @@ pub async fn run_minimal_cell(
         setup.client.clone(),
         running.url(&format!("/products/{PRODUCT_ID}")),
     );
-    let at_window = {
-        let warmup = plan.warmup;
-        let heartbeats = setup.heartbeats.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(warmup).await;
-            heartbeats.reset();
-            CpuReading::now()
-        })
-    };
+    let own = read_own_window(plan, setup.heartbeats);
     let measurement = load_lab::run(plan, progress, send).await;
-    let cpu_at_end = CpuReading::now();
-    let lags = setup.heartbeats.lags();
     let open_files_peak = setup.open_files.peak();
-    let cpu_at_window = at_window.await.context("the window's reset panicked")?;
-    let cores = CpuReading::cores_between(cpu_at_window, cpu_at_end);
+    let OwnWindow { cores, lags } = own.await.context("the window's readings panicked")?;
     let counters_seen = setup.upstreams.fakes.each_ref().map(FastUpstream::counters);
     running.stop().await;
     let tally = Tally {

@@ -399,9 +399,10 @@ fn against_minimal(cells: &[Cell]) -> String {
         .sum::<u64>() as f64
         / pages;
     let met = throughput >= THROUGHPUT_FLOOR && p99 <= P99_RATIO_CEILING;
-    // The edge's CPU per answered page on each side, and whether the
-    // service's side kept the machine as busy: a shed client in a closed
-    // loop waits out `Retry-After`, and sends nothing meanwhile.
+    // The edge's CPU per answered page on each side, and the cores each
+    // side's runtimes used: when both keep the machine busy, the ratio of
+    // pages is the inverse ratio of CPU per page, and the edge's share of
+    // it says where to look.
     let cpu = match (
         floor_usage(cells, Server::Minimal),
         floor_usage(cells, Server::Edge(Mode::On)),
