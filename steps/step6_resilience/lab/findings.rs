@@ -332,6 +332,36 @@ fn summed<'a>(cells: impl Iterator<Item = &'a Cell>) -> Option<Measurement> {
     total
 }
 
+/// The throughput ratio of each round of the floor, service over minimal
+/// fan-out, in the order they ran. A round is the cells from one minimal
+/// cell that follows another (or the first cell) to the next such: minimal,
+/// service, service, minimal; or minimal, service with `--quick`.
+///
+/// The verdict pools every round; these say how far one round's answer
+/// strays from another's on this machine, which is what to read a verdict
+/// near its floor with.
+fn round_ratios(cells: &[Cell]) -> Vec<f64> {
+    let mut rounds: Vec<[f64; 2]> = Vec::new();
+    let mut previous = None;
+    for cell in cells.iter().filter(|cell| cell.part == Part::Floor) {
+        let starts_round = cell.server == Server::Minimal
+            && (previous.is_none() || previous == Some(Server::Minimal));
+        if starts_round || rounds.is_empty() {
+            rounds.push([0.0; 2]);
+        }
+        let side = usize::from(cell.server != Server::Minimal);
+        if let Some(round) = rounds.last_mut() {
+            round[side] += cell.goodput();
+        }
+        previous = Some(cell.server);
+    }
+    rounds
+        .into_iter()
+        .filter(|[minimal, service]| *minimal > 0.0 && *service > 0.0)
+        .map(|[minimal, service]| service / minimal)
+        .collect()
+}
+
 /// What `server`'s floor cells used, over all their windows together: the
 /// cores each runtime used on average, and the pages answered per second
 /// (`None` if any cell's cores are not known, or none ran).
@@ -399,6 +429,18 @@ fn against_minimal(cells: &[Cell]) -> String {
         .sum::<u64>() as f64
         / pages;
     let met = throughput >= THROUGHPUT_FLOOR && p99 <= P99_RATIO_CEILING;
+    let rounds = match round_ratios(cells).as_slice() {
+        [] | [_] => String::new(),
+        ratios => format!(
+            " Round by round: {} (one machine's spread between rounds, to read the verdict \
+             with).",
+            ratios
+                .iter()
+                .map(|ratio| format!("{ratio:.2}×"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     // The edge's CPU per answered page on each side, and the cores each
     // side's runtimes used: when both keep the machine busy, the ratio of
     // pages is the inverse ratio of CPU per page, and the edge's share of
@@ -432,7 +474,7 @@ fn against_minimal(cells: &[Cell]) -> String {
          {THROUGHPUT_FLOOR}×); p99 {p99_service:.1} ÷ {p99_minimal:.1} ms = {p99:.2}× (ceiling \
          ≤ {P99_RATIO_CEILING}×); {shed} requests shed; of the pages admitted, {:.1}% served \
          degraded ({reviews:.3} reviews calls per admitted page: a page served without reviews \
-         did less work than the minimal fan-out's).{cpu} {}.",
+         did less work than the minimal fan-out's).{rounds}{cpu} {}.",
         service.throughput(),
         minimal.throughput(),
         100.0 * degraded,
