@@ -332,10 +332,11 @@ fn summed<'a>(cells: impl Iterator<Item = &'a Cell>) -> Option<Measurement> {
     total
 }
 
-/// The throughput ratio of each round of the floor, service over minimal
-/// fan-out, in the order they ran. A round is the cells from one minimal
-/// cell that follows another (or the first cell) to the next such: minimal,
-/// service, service, minimal; or minimal, service with `--quick`.
+/// The throughput ratio of each round of the floor, everything on over the
+/// minimal fan-out, in the order they ran. A round is the cells from one
+/// minimal cell that follows another (or the first cell) to the next such:
+/// minimal, on, off, off, on, minimal; or minimal, on, off with `--quick`.
+/// The cells with resilience off are not part of this ratio.
 ///
 /// The verdict pools every round; these say how far one round's answer
 /// strays from another's on this machine, which is what to read a verdict
@@ -349,17 +350,66 @@ fn round_ratios(cells: &[Cell]) -> Vec<f64> {
         if starts_round || rounds.is_empty() {
             rounds.push([0.0; 2]);
         }
-        let side = usize::from(cell.server != Server::Minimal);
+        previous = Some(cell.server);
+        let side = match cell.server {
+            Server::Minimal => 0,
+            Server::Edge(Mode::On) => 1,
+            Server::Edge(Mode::Off) => continue,
+        };
         if let Some(round) = rounds.last_mut() {
             round[side] += cell.goodput();
         }
-        previous = Some(cell.server);
     }
     rounds
         .into_iter()
         .filter(|[minimal, service]| *minimal > 0.0 && *service > 0.0)
         .map(|[minimal, service]| service / minimal)
         .collect()
+}
+
+/// The floor's cells with resilience off, beside the minimal fan-out's
+/// (`minimal`, all its floor windows together): the same edge, metrics,
+/// logs and page as everything on, without the mechanisms and admission.
+/// Where the service stands without them splits the gap to the minimal
+/// fan-out in two: what the edge, its observability and the page's own
+/// structure cost, and what the mechanisms add on top. Empty if those
+/// cells did not run.
+fn without_mechanisms(cells: &[Cell], minimal: &Measurement) -> String {
+    let off_cells = || {
+        cells
+            .iter()
+            .filter(|cell| cell.part == Part::Floor && cell.server == Server::Edge(Mode::Off))
+    };
+    let Some(off) = summed(off_cells()) else {
+        return String::new();
+    };
+    if off.ok == 0 || minimal.ok == 0 {
+        return String::new();
+    }
+    let cpu = match (
+        floor_usage(cells, Server::Minimal),
+        floor_usage(cells, Server::Edge(Mode::Off)),
+    ) {
+        (Some((minimal_cores, minimal_rate)), Some((off_cores, off_rate))) => format!(
+            ", its edge's runtime {:.0} µs of CPU per answered page ({:.2}× the minimal \
+             fan-out's), {:.2} cores in all",
+            off_cores.edge * 1e6 / off_rate,
+            (off_cores.edge / off_rate)
+                / (minimal_cores.edge / minimal_rate).max(f64::MIN_POSITIVE),
+            off_cores.total(),
+        ),
+        _ => String::new(),
+    };
+    format!(
+        " Resilience off in the same rounds (the same edge, metrics, logs and page; no \
+         mechanism, nothing shed): {:.0} pages/s = {:.2}× the minimal fan-out's, p99 {:.1} \
+         ms{cpu}. The step from there to everything on is what the mechanisms and admission \
+         cost; the step from the minimal fan-out to there, what the edge, its observability \
+         and the page's own structure cost.",
+        off.throughput(),
+        off.throughput() / minimal.throughput().max(f64::MIN_POSITIVE),
+        millis(off.percentile(99.0)),
+    )
 }
 
 /// What `server`'s floor cells used, over all their windows together: the
@@ -468,13 +518,14 @@ fn against_minimal(cells: &[Cell]) -> String {
         }
         _ => String::new(),
     };
+    let split = without_mechanisms(cells, &minimal);
     format!(
         "**{finding}:** healthy upstreams, everything on (resilience, admission, metrics, JSON \
          logs into a discarding sink): {:.0} ÷ {:.0} pages/s = {throughput:.2}× (floor ≥ \
          {THROUGHPUT_FLOOR}×); p99 {p99_service:.1} ÷ {p99_minimal:.1} ms = {p99:.2}× (ceiling \
          ≤ {P99_RATIO_CEILING}×); {shed} requests shed; of the pages admitted, {:.1}% served \
          degraded ({reviews:.3} reviews calls per admitted page: a page served without reviews \
-         did less work than the minimal fan-out's).{rounds}{cpu} {}.",
+         did less work than the minimal fan-out's).{rounds}{cpu}{split} {}.",
         service.throughput(),
         minimal.throughput(),
         100.0 * degraded,

@@ -117,12 +117,14 @@ struct Args {
     /// milliseconds (off never sheds).
     #[arg(long, default_value_t = DEFAULT_MAX_RUNTIME_LAG.as_millis() as u64)]
     max_runtime_lag_ms: u64,
-    /// Rounds of the floor against the minimal fan-out; each is
-    /// minimal, service, service, minimal.
+    /// Rounds of the floor against the minimal fan-out; each is minimal,
+    /// everything on, resilience off, resilience off, everything on,
+    /// minimal.
     #[arg(long, default_value_t = 2)]
     floor_rounds: usize,
     /// Concurrency 50 only, rates 2000 to 6000 pages/s (the knee of a
-    /// 2-core machine is in there), one floor round (minimal, service),
+    /// 2-core machine is in there), one floor round (minimal, everything
+    /// on, resilience off),
     /// 1.5 s windows: a look in about a minute, not a result to quote.
     #[arg(long)]
     quick: bool,
@@ -378,12 +380,20 @@ fn schedule(args: &Args) -> Schedule {
             }
         }
     }
-    // Mirrored rounds, so drift within a round favours neither side.
+    // Mirrored rounds, so drift within a round favours no side. The
+    // service with resilience off is there to split the gap: the same
+    // edge, observability and page as on, without the mechanisms and
+    // admission.
     let mut floor = Vec::new();
+    let round = [
+        Server::Minimal,
+        Server::Edge(Mode::On),
+        Server::Edge(Mode::Off),
+    ];
     for _ in 0..args.floor_rounds.max(1) {
-        floor.extend([Server::Minimal, Server::Edge(Mode::On)]);
+        floor.extend(round);
         if !args.quick {
-            floor.extend([Server::Edge(Mode::On), Server::Minimal]);
+            floor.extend(round.into_iter().rev());
         }
     }
     Schedule {
