@@ -336,7 +336,9 @@ fn summed<'a>(cells: impl Iterator<Item = &'a Cell>) -> Option<Measurement> {
 /// minimal fan-out, in the order they ran. A round is the cells from one
 /// minimal cell that follows another (or the first cell) to the next such:
 /// minimal, on, off, off, on, minimal; or minimal, on, off with `--quick`.
-/// The cells with resilience off are not part of this ratio.
+/// The cells with resilience off are not part of this ratio. It relies on
+/// the mirrored order `schedule` builds, and on every floor cell having
+/// run (a cell that fails ends the lab).
 ///
 /// The verdict pools every round; these say how far one round's answer
 /// strays from another's on this machine, which is what to read a verdict
@@ -368,13 +370,14 @@ fn round_ratios(cells: &[Cell]) -> Vec<f64> {
 }
 
 /// The floor's cells with resilience off, beside the minimal fan-out's
-/// (`minimal`, all its floor windows together): the same edge, metrics,
-/// logs and page as everything on, without the mechanisms and admission.
-/// Where the service stands without them splits the gap to the minimal
-/// fan-out in two: what the edge, its observability and the page's own
-/// structure cost, and what the mechanisms add on top. Empty if those
-/// cells did not run.
-fn without_mechanisms(cells: &[Cell], minimal: &Measurement) -> String {
+/// (`minimal`, all its floor windows together) and everything on's CPU per
+/// page (`on_cpu_us`, if known): the same edge, metrics, logs and page as
+/// everything on, without the mechanisms, and with an admission that
+/// admits everything. Where the service stands without them splits the gap
+/// to the minimal fan-out in two: what the edge, its observability and the
+/// page's own structure cost, and what the mechanisms and shedding add on
+/// top. Empty if those cells did not run or answered nothing.
+fn without_mechanisms(cells: &[Cell], minimal: &Measurement, on_cpu_us: Option<f64>) -> String {
     let off_cells = || {
         cells
             .iter()
@@ -390,25 +393,40 @@ fn without_mechanisms(cells: &[Cell], minimal: &Measurement) -> String {
         floor_usage(cells, Server::Minimal),
         floor_usage(cells, Server::Edge(Mode::Off)),
     ) {
-        (Some((minimal_cores, minimal_rate)), Some((off_cores, off_rate))) => format!(
-            ", its edge's runtime {:.0} µs of CPU per answered page ({:.2}× the minimal \
-             fan-out's), {:.2} cores in all",
-            off_cores.edge * 1e6 / off_rate,
-            (off_cores.edge / off_rate)
-                / (minimal_cores.edge / minimal_rate).max(f64::MIN_POSITIVE),
-            off_cores.total(),
-        ),
+        (Some((minimal_cores, minimal_rate)), Some((off_cores, off_rate))) => {
+            let minimal_us = minimal_cores.edge * 1e6 / minimal_rate;
+            let off_us = off_cores.edge * 1e6 / off_rate;
+            // The share of everything on's extra CPU per page that is there
+            // without the mechanisms, when everything on spent more.
+            let share = on_cpu_us
+                .filter(|on_us| *on_us > minimal_us)
+                .map(|on_us| {
+                    format!(
+                        ": {:.0}% of everything on's extra CPU per page is there without the \
+                         mechanisms",
+                        100.0 * (off_us - minimal_us) / (on_us - minimal_us)
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "; its edge's runtime spent {off_us:.0} µs of CPU per answered page ({:.2}× \
+                 the minimal fan-out's){share}; {:.2} cores in all",
+                off_us / minimal_us.max(f64::MIN_POSITIVE),
+                off_cores.total(),
+            )
+        }
         _ => String::new(),
     };
+    let p99 = millis(off.percentile(99.0));
     format!(
-        " Resilience off in the same rounds (the same edge, metrics, logs and page; no \
-         mechanism, nothing shed): {:.0} pages/s = {:.2}× the minimal fan-out's, p99 {:.1} \
-         ms{cpu}. The step from there to everything on is what the mechanisms and admission \
-         cost; the step from the minimal fan-out to there, what the edge, its observability \
-         and the page's own structure cost.",
+        " Resilience off in the same rounds, to split the gap (the same edge, metrics, logs and \
+         page; no mechanism, nothing shed; not judged): {:.0} pages/s = {:.2}× the minimal \
+         fan-out's, p99 {p99:.1} ms = {:.2}× its{cpu}. The step from the minimal fan-out to \
+         there is what the edge, its observability and the page's own structure cost; the \
+         step from there to everything on, what the mechanisms and shedding add.",
         off.throughput(),
         off.throughput() / minimal.throughput().max(f64::MIN_POSITIVE),
-        millis(off.percentile(99.0)),
+        p99 / millis(minimal.percentile(99.0)).max(0.001),
     )
 }
 
@@ -482,8 +500,8 @@ fn against_minimal(cells: &[Cell]) -> String {
     let rounds = match round_ratios(cells).as_slice() {
         [] | [_] => String::new(),
         ratios => format!(
-            " Round by round: {} (one machine's spread between rounds, to read the verdict \
-             with).",
+            " Everything on, round by round: {} (one machine's spread between rounds, to read \
+             the verdict with).",
             ratios
                 .iter()
                 .map(|ratio| format!("{ratio:.2}×"))
@@ -495,6 +513,7 @@ fn against_minimal(cells: &[Cell]) -> String {
     // side's runtimes used: when both keep the machine busy, the ratio of
     // pages is the inverse ratio of CPU per page, and the edge's share of
     // it says where to look.
+    let mut on_cpu_us = None;
     let cpu = match (
         floor_usage(cells, Server::Minimal),
         floor_usage(cells, Server::Edge(Mode::On)),
@@ -505,12 +524,13 @@ fn against_minimal(cells: &[Cell]) -> String {
                 per_page(minimal, minimal_rate),
                 per_page(service, service_rate),
             );
+            on_cpu_us = Some(service_cpu);
             format!(
                 " The edge's runtime spent {minimal_cpu:.0} µs of CPU per answered page for the \
-                 minimal fan-out and {service_cpu:.0} µs for the service ({:.2}×). Cores used \
-                 on average over each side's windows (edge / fakes / the lab's own threads, the \
-                 generator's among them): minimal fan-out {minimal}, {:.2} in all; service \
-                 {service}, {:.2} in all.",
+                 minimal fan-out and {service_cpu:.0} µs with everything on ({:.2}×). Cores \
+                 used on average over each side's windows (edge / fakes / the lab's own threads, \
+                 the generator's among them): minimal fan-out {minimal}, {:.2} in all; \
+                 everything on {service}, {:.2} in all.",
                 service_cpu / minimal_cpu.max(f64::MIN_POSITIVE),
                 minimal.total(),
                 service.total(),
@@ -518,14 +538,14 @@ fn against_minimal(cells: &[Cell]) -> String {
         }
         _ => String::new(),
     };
-    let split = without_mechanisms(cells, &minimal);
+    let split = without_mechanisms(cells, &minimal, on_cpu_us);
     format!(
         "**{finding}:** healthy upstreams, everything on (resilience, admission, metrics, JSON \
          logs into a discarding sink): {:.0} ÷ {:.0} pages/s = {throughput:.2}× (floor ≥ \
          {THROUGHPUT_FLOOR}×); p99 {p99_service:.1} ÷ {p99_minimal:.1} ms = {p99:.2}× (ceiling \
          ≤ {P99_RATIO_CEILING}×); {shed} requests shed; of the pages admitted, {:.1}% served \
          degraded ({reviews:.3} reviews calls per admitted page: a page served without reviews \
-         did less work than the minimal fan-out's).{rounds}{cpu}{split} {}.",
+         did less work than the minimal fan-out's).{rounds}{cpu} {}.{split}",
         service.throughput(),
         minimal.throughput(),
         100.0 * degraded,

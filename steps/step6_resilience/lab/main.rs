@@ -13,7 +13,8 @@
 //!    service's mechanisms, and admission that sheds as the binary's does);
 //! 2. **the floor against the minimal fan-out**: step 4's `minimal.rs`
 //!    (axum, reqwest, `try_join!`) and the service with everything on, at
-//!    concurrency 500 on healthy upstreams, in mirrored rounds;
+//!    concurrency 500 on healthy upstreams, in mirrored rounds, with the
+//!    service with resilience off beside them to split the gap;
 //! 3. **the sweep**, open loop at rising rates on healthy upstreams,
 //!    resilience off and on, to find the knee: the rate where the p99 with
 //!    resilience off first exceeds 200 ms;
@@ -124,8 +125,8 @@ struct Args {
     floor_rounds: usize,
     /// Concurrency 50 only, rates 2000 to 6000 pages/s (the knee of a
     /// 2-core machine is in there), one floor round (minimal, everything
-    /// on, resilience off),
-    /// 1.5 s windows: a look in about a minute, not a result to quote.
+    /// on, resilience off), 1.5 s windows: a look in about a minute, not a
+    /// result to quote.
     #[arg(long)]
     quick: bool,
 }
@@ -382,8 +383,8 @@ fn schedule(args: &Args) -> Schedule {
     }
     // Mirrored rounds, so drift within a round favours no side. The
     // service with resilience off is there to split the gap: the same
-    // edge, observability and page as on, without the mechanisms and
-    // admission.
+    // edge, observability and page as on, without the mechanisms, and
+    // with an admission that admits everything.
     let mut floor = Vec::new();
     let round = [
         Server::Minimal,
@@ -588,7 +589,8 @@ fn save(
         ),
         (
             format!(
-                "Closed loop: everything on against the minimal fan-out, c={FLOOR_CONCURRENCY}"
+                "Closed loop: everything on and resilience off against the minimal fan-out, \
+                 c={FLOOR_CONCURRENCY}"
             ),
             report::markdown_table(&floor),
         ),
