@@ -370,14 +370,19 @@ fn round_ratios(cells: &[Cell]) -> Vec<f64> {
 }
 
 /// The floor's cells with resilience off, beside the minimal fan-out's
-/// (`minimal`, all its floor windows together) and everything on's CPU per
-/// page (`on_cpu_us`, if known): the same edge, metrics, logs and page as
+/// (`minimal`, all its floor windows together, and what they used) and
+/// what everything on used (each `None` if not known): the same edge, metrics, logs and page as
 /// everything on, without the mechanisms, and with an admission that
 /// admits everything. Where the service stands without them splits the gap
 /// to the minimal fan-out in two: what the edge, its observability and the
 /// page's own structure cost, and what the mechanisms and shedding add on
 /// top. Empty if those cells did not run or answered nothing.
-fn without_mechanisms(cells: &[Cell], minimal: &Measurement, on_cpu_us: Option<f64>) -> String {
+fn without_mechanisms(
+    cells: &[Cell],
+    minimal: &Measurement,
+    minimal_usage: Option<FloorUsage>,
+    on_usage: Option<FloorUsage>,
+) -> String {
     let off_cells = || {
         cells
             .iter()
@@ -389,16 +394,14 @@ fn without_mechanisms(cells: &[Cell], minimal: &Measurement, on_cpu_us: Option<f
     if off.ok == 0 || minimal.ok == 0 {
         return String::new();
     }
-    let cpu = match (
-        floor_usage(cells, Server::Minimal),
-        floor_usage(cells, Server::Edge(Mode::Off)),
-    ) {
-        (Some((minimal_cores, minimal_rate)), Some((off_cores, off_rate))) => {
-            let minimal_us = minimal_cores.edge * 1e6 / minimal_rate;
-            let off_us = off_cores.edge * 1e6 / off_rate;
+    let cpu = match (minimal_usage, floor_usage(cells, Server::Edge(Mode::Off))) {
+        (Some(minimal_usage), Some(off_usage)) => {
+            let minimal_us = minimal_usage.edge_us_per_page();
+            let off_us = off_usage.edge_us_per_page();
             // The share of everything on's extra CPU per page that is there
             // without the mechanisms, when everything on spent more.
-            let share = on_cpu_us
+            let share = on_usage
+                .map(FloorUsage::edge_us_per_page)
                 .filter(|on_us| *on_us > minimal_us)
                 .map(|on_us| {
                     format!(
@@ -412,7 +415,7 @@ fn without_mechanisms(cells: &[Cell], minimal: &Measurement, on_cpu_us: Option<f
                 "; its edge's runtime spent {off_us:.0} µs of CPU per answered page ({:.2}× \
                  the minimal fan-out's){share}; {:.2} cores in all",
                 off_us / minimal_us.max(f64::MIN_POSITIVE),
-                off_cores.total(),
+                off_usage.cores.total(),
             )
         }
         _ => String::new(),
@@ -430,10 +433,25 @@ fn without_mechanisms(cells: &[Cell], minimal: &Measurement, on_cpu_us: Option<f
     )
 }
 
-/// What `server`'s floor cells used, over all their windows together: the
-/// cores each runtime used on average, and the pages answered per second
+/// What one side of the floor used, over all its windows together.
+#[derive(Debug, Clone, Copy)]
+struct FloorUsage {
+    /// The cores each runtime used on average.
+    cores: CoresUsed,
+    /// Pages answered per second.
+    pages_per_second: f64,
+}
+
+impl FloorUsage {
+    /// The CPU the edge's runtime spent per answered page, in microseconds.
+    fn edge_us_per_page(self) -> f64 {
+        self.cores.edge * 1e6 / self.pages_per_second
+    }
+}
+
+/// What `server`'s floor cells used, over all their windows together
 /// (`None` if any cell's cores are not known, or none ran).
-fn floor_usage(cells: &[Cell], server: Server) -> Option<(CoresUsed, f64)> {
+fn floor_usage(cells: &[Cell], server: Server) -> Option<FloorUsage> {
     let mut core_seconds = CoresUsed::default();
     let mut pages = 0.0;
     let mut seconds = 0.0;
@@ -455,7 +473,10 @@ fn floor_usage(cells: &[Cell], server: Server) -> Option<(CoresUsed, f64)> {
             fakes: core_seconds.fakes / seconds,
             lab: core_seconds.lab / seconds,
         };
-        (cores, pages / seconds)
+        FloorUsage {
+            cores,
+            pages_per_second: pages / seconds,
+        }
     })
 }
 
@@ -513,32 +534,28 @@ fn against_minimal(cells: &[Cell]) -> String {
     // side's runtimes used: when both keep the machine busy, the ratio of
     // pages is the inverse ratio of CPU per page, and the edge's share of
     // it says where to look.
-    let mut on_cpu_us = None;
-    let cpu = match (
-        floor_usage(cells, Server::Minimal),
-        floor_usage(cells, Server::Edge(Mode::On)),
-    ) {
-        (Some((minimal, minimal_rate)), Some((service, service_rate))) => {
-            let per_page = |cores: CoresUsed, rate: f64| cores.edge * 1e6 / rate;
-            let (minimal_cpu, service_cpu) = (
-                per_page(minimal, minimal_rate),
-                per_page(service, service_rate),
-            );
-            on_cpu_us = Some(service_cpu);
+    let minimal_usage = floor_usage(cells, Server::Minimal);
+    let on_usage = floor_usage(cells, Server::Edge(Mode::On));
+    let cpu = match (minimal_usage, on_usage) {
+        (Some(minimal), Some(service)) => {
+            let (minimal_cpu, service_cpu) =
+                (minimal.edge_us_per_page(), service.edge_us_per_page());
             format!(
                 " The edge's runtime spent {minimal_cpu:.0} µs of CPU per answered page for the \
                  minimal fan-out and {service_cpu:.0} µs with everything on ({:.2}×). Cores \
                  used on average over each side's windows (edge / fakes / the lab's own threads, \
-                 the generator's among them): minimal fan-out {minimal}, {:.2} in all; \
-                 everything on {service}, {:.2} in all.",
+                 the generator's among them): minimal fan-out {}, {:.2} in all; everything on \
+                 {}, {:.2} in all.",
                 service_cpu / minimal_cpu.max(f64::MIN_POSITIVE),
-                minimal.total(),
-                service.total(),
+                minimal.cores,
+                minimal.cores.total(),
+                service.cores,
+                service.cores.total(),
             )
         }
         _ => String::new(),
     };
-    let split = without_mechanisms(cells, &minimal, on_cpu_us);
+    let split = without_mechanisms(cells, &minimal, minimal_usage, on_usage);
     format!(
         "**{finding}:** healthy upstreams, everything on (resilience, admission, metrics, JSON \
          logs into a discarding sink): {:.0} ÷ {:.0} pages/s = {throughput:.2}× (floor ≥ \

@@ -13,8 +13,8 @@
 //! (which cannot change until the next rotation) is computed once; the one
 //! from the window still filling, used only while the last complete window
 //! holds too few answers (after a start, a quiet spell, or a trickle), is
-//! computed again each time the window has grown by a tenth. Both run under a `std::sync::Mutex`
-//! that is never held across an `.await`.
+//! computed again each time the window has grown by a tenth. Both run under
+//! a `std::sync::Mutex` that is never held across an `.await`.
 //!
 //! Given: this whole file; there is nothing to write in it.
 
