@@ -347,9 +347,9 @@ fn round_ratios(cells: &[Cell]) -> Vec<f64> {
     let mut rounds: Vec<[f64; 2]> = Vec::new();
     let mut previous = None;
     for cell in cells.iter().filter(|cell| cell.part == Part::Floor) {
-        let starts_round = cell.server == Server::Minimal
-            && (previous.is_none() || previous == Some(Server::Minimal));
-        if starts_round || rounds.is_empty() {
+        let starts_round = rounds.is_empty()
+            || (cell.server == Server::Minimal && previous == Some(Server::Minimal));
+        if starts_round {
             rounds.push([0.0; 2]);
         }
         previous = Some(cell.server);
@@ -369,11 +369,11 @@ fn round_ratios(cells: &[Cell]) -> Vec<f64> {
         .collect()
 }
 
-/// The floor's cells with resilience off, beside the minimal fan-out's
-/// (`minimal`, all its floor windows together, and what they used) and
-/// what everything on used (each `None` if not known): the same edge, metrics, logs and page as
-/// everything on, without the mechanisms, and with an admission that
-/// admits everything. Where the service stands without them splits the gap
+/// The floor's cells with resilience off (the same edge, metrics, logs and
+/// page as everything on, without the mechanisms, and with an admission
+/// that admits everything), beside the minimal fan-out's (`minimal`, all
+/// its floor windows together) and what each side used (`None` if not
+/// known). Where the service stands without the mechanisms splits the gap
 /// to the minimal fan-out in two: what the edge, its observability and the
 /// page's own structure cost, and what the mechanisms and shedding add on
 /// top. Empty if those cells did not run or answered nothing.
@@ -383,12 +383,10 @@ fn without_mechanisms(
     minimal_usage: Option<FloorUsage>,
     on_usage: Option<FloorUsage>,
 ) -> String {
-    let off_cells = || {
-        cells
-            .iter()
-            .filter(|cell| cell.part == Part::Floor && cell.server == Server::Edge(Mode::Off))
-    };
-    let Some(off) = summed(off_cells()) else {
+    let off_cells = cells
+        .iter()
+        .filter(|cell| cell.part == Part::Floor && cell.server == Server::Edge(Mode::Off));
+    let Some(off) = summed(off_cells) else {
         return String::new();
     };
     if off.ok == 0 || minimal.ok == 0 {
